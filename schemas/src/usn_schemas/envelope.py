@@ -1,0 +1,111 @@
+"""CloudEvents 1.0 structured-JSON envelope shared by every contract.
+
+Each contract is a subclass of `CloudEvent` that pins `type` (reverse-DNS with
+the major version) and the model of `data`. Consumers ignore unknown fields
+(`extra="ignore"`), so adding an optional field never breaks them.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+PERSONAL_DATA_KEY = "x-personal-data"
+
+
+def PersonalData(default: Any = ..., **kwargs: Any) -> Any:  # noqa: N802 - reads like a type
+    """A field holding personal data (GDPR): never logged, never a label or span attribute."""
+    extra: dict[str, Any] = {PERSONAL_DATA_KEY: True}
+    return Field(default, json_schema_extra=extra, **kwargs)
+
+
+def personal_fields(model: type[BaseModel]) -> set[str]:
+    """Names of the fields of `model` marked with `PersonalData`."""
+    return {
+        name
+        for name, info in model.model_fields.items()
+        if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get(PERSONAL_DATA_KEY)
+    }
+
+
+class ContractError(ValueError):
+    """A message that does not meet its contract; `kind` names the failed check."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(f"{kind}: {reason}")
+        self.kind = kind
+        self.reason = reason
+
+
+class CloudEvent(BaseModel):
+    """The envelope; subclasses set `EVENT_TYPE`, `MAX_BYTES` and annotate `data`."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    EVENT_TYPE: ClassVar[str]
+    # Messages far over this are refused before parsing: no contract here is that big.
+    MAX_BYTES: ClassVar[int] = 64 * 1024
+
+    specversion: Literal["1.0"]
+    id: str = Field(min_length=1, max_length=200)
+    source: str = Field(min_length=1, max_length=500)
+    type: str
+    time: AwareDatetime
+    subject: str = Field(min_length=1, max_length=200)
+    datacontenttype: Literal["application/json"] = "application/json"
+    # CloudEvents extension: per-entity order for facts spread over several topics.
+    sequence: int | None = Field(default=None, ge=0)
+    data: Any
+
+    @classmethod
+    def create(cls, *, subject: str, data: Any, source: str, sequence: int | None = None) -> Self:
+        """A new event of this contract with a fresh id and the current time."""
+        return cls(
+            specversion="1.0",
+            id=str(uuid.uuid4()),
+            source=source,
+            type=cls.EVENT_TYPE,
+            time=datetime.now(UTC),
+            subject=subject,
+            sequence=sequence,
+            data=data,
+        )
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+
+def parse_envelope(raw: bytes | None, contracts: dict[str, type[CloudEvent]]) -> CloudEvent:
+    """Parse `raw` into the contract its `type` names, or raise ContractError saying why."""
+    if raw is None:
+        raise ContractError("empty", "the message has no value")
+    limit = max(c.MAX_BYTES for c in contracts.values())
+    if len(raw) > limit:
+        raise ContractError("too-large", f"the value is {len(raw)} bytes; the contract allows {limit}")
+    try:
+        doc = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ContractError("not-json", f"the value is not JSON ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("specversion") is None or "type" not in doc:
+        raise ContractError("not-cloudevent", "the value is not a CloudEvents 1.0 JSON object (specversion, type)")
+    contract = contracts.get(str(doc["type"]))
+    if contract is None:
+        known = ", ".join(sorted(contracts))
+        raise ContractError("unknown-type", f"type {str(doc['type'])[:120]!r} is not one of: {known}")
+    try:
+        return contract.model_validate(doc)
+    except ValidationError as exc:
+        raise ContractError("invalid", describe(exc)) from None
+
+
+def describe(exc: ValidationError) -> str:
+    """A readable reason naming the fields, never echoing their values (they may be personal data)."""
+    parts = []
+    for err in exc.errors(include_input=False, include_url=False)[:10]:
+        where = ".".join(str(p) for p in err["loc"]) or "(root)"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)

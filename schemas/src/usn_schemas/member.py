@@ -1,0 +1,63 @@
+"""Contracts membership produces: `member-registered`, `member-updated` (key = member id)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from usn_schemas.envelope import CloudEvent, PersonalData
+from usn_schemas.graduated import DegreeLevel, Faculty
+
+MEMBER_REGISTERED_V1 = "no.usn.alumni.member-registered.v1"
+MEMBER_UPDATED_V1 = "no.usn.alumni.member-updated.v1"
+
+
+class Programme(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    programme_code: str
+    programme_name: str | None = None
+    faculty: Faculty
+    campus: str | None = None
+    degree_level: DegreeLevel
+    graduation_date: date
+    credits: float | None = None
+
+
+class MemberSnapshot(BaseModel):
+    """The member as membership now knows her; both events carry the full snapshot."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    member_id: str
+    student_number: str = PersonalData()
+    given_name: str = PersonalData()
+    family_name: str = PersonalData()
+    email: str | None = PersonalData(None)
+    phone: str | None = PersonalData(None)
+    status: Literal["alumni"] = "alumni"
+    faculties: list[Faculty]
+    programmes: list[Programme]
+
+
+class MemberUpdatedData(MemberSnapshot):
+    # What changed, so consumers need not diff: e.g. ["programmes"], ["email"].
+    changed: list[str]
+
+
+class MemberRegisteredV1(CloudEvent):
+    """First time a person qualifies as a member."""
+
+    EVENT_TYPE: ClassVar[str] = MEMBER_REGISTERED_V1
+    type: Literal["no.usn.alumni.member-registered.v1"]
+    data: MemberSnapshot
+
+
+class MemberUpdatedV1(CloudEvent):
+    """A member's facts changed (a second degree, new contact details)."""
+
+    EVENT_TYPE: ClassVar[str] = MEMBER_UPDATED_V1
+    type: Literal["no.usn.alumni.member-updated.v1"]
+    data: MemberUpdatedData

@@ -1,0 +1,124 @@
+"""Signed, expiring tokens: staff bearer tokens and e-mailed member links.
+
+Format: `base64url(json payload).base64url(HMAC-SHA256)`; the payload names the
+key id (`kid`), so keys rotate by adding a new first key and keeping the old
+ones for verification until their tokens expired. Compared in constant time.
+
+Production identity will come from the university's OIDC provider: anything
+that turns a bearer token into a `StaffPrincipal` can replace `TokenSigner`
+behind `staff_principal` without touching the routes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Role = Literal["comms", "ak", "at", "aab"]
+ROLES: tuple[Role, ...] = ("comms", "ak", "at", "aab")
+FACULTIES = ("HH", "TNM", "HS", "HIU")
+# Faculty-scoped roles: an Alumnikontakt or Alumniteam member sees only her faculty.
+SCOPED_ROLES = ("ak", "at")
+
+
+class InvalidTokenError(Exception):
+    """Forged, altered, expired or of the wrong kind; `str()` says which, safely."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def parse_keys(spec: str) -> dict[str, bytes]:
+    """'kid:secret,kid2:secret2' → ordered {kid: secret}; the first key signs."""
+    keys: dict[str, bytes] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        kid, sep, secret = part.partition(":")
+        if not sep or not kid or len(secret) < 16:
+            raise ValueError("signing keys are 'kid:secret' pairs, secrets of at least 16 characters")
+        keys[kid] = secret.encode()
+    if not keys:
+        raise ValueError("at least one signing key is required")
+    return keys
+
+
+class TokenSigner:
+    def __init__(self, keys: dict[str, bytes]) -> None:
+        self._keys = keys
+        self._signing_kid = next(iter(keys))
+
+    def sign(self, kind: str, claims: dict[str, Any], ttl_seconds: int) -> str:
+        payload = {**claims, "kind": kind, "kid": self._signing_kid, "exp": int(time.time()) + ttl_seconds}
+        body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
+        return f"{body}.{self._mac(self._signing_kid, body)}"
+
+    def verify(self, token: str, kind: str) -> dict[str, Any]:
+        body, sep, mac = token.partition(".")
+        if not sep:
+            raise InvalidTokenError("malformed token")
+        try:
+            payload = json.loads(_unb64(body))
+        except ValueError:
+            raise InvalidTokenError("malformed token") from None
+        if not isinstance(payload, dict) or payload.get("kid") not in self._keys:
+            raise InvalidTokenError("unknown signing key")
+        if not hmac.compare_digest(mac, self._mac(payload["kid"], body)):
+            raise InvalidTokenError("bad signature")
+        if payload.get("kind") != kind:
+            raise InvalidTokenError(f"not a {kind} token")
+        if not isinstance(payload.get("exp"), int) or payload["exp"] < time.time():
+            raise InvalidTokenError("expired")
+        return payload
+
+    def _mac(self, kid: str, body: str) -> str:
+        return _b64(hmac.new(self._keys[kid], body.encode(), hashlib.sha256).digest())
+
+
+@dataclass(frozen=True)
+class StaffPrincipal:
+    subject: str
+    role: Role
+    faculty: str | None  # required for ak/at; None means all faculties
+
+    def may_see(self, faculty: str) -> bool:
+        return self.role not in SCOPED_ROLES or self.faculty == faculty
+
+    def visible_faculties(self) -> tuple[str, ...]:
+        return FACULTIES if self.role not in SCOPED_ROLES else (self.faculty or "",)
+
+
+def issue_staff_token(signer: TokenSigner, subject: str, role: Role, faculty: str | None, ttl_seconds: int) -> str:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if role in SCOPED_ROLES and faculty not in FACULTIES:
+        raise ValueError(f"role {role} needs a faculty: one of {', '.join(FACULTIES)}")
+    return signer.sign("staff", {"sub": subject, "role": role, "faculty": faculty}, ttl_seconds)
+
+
+def verify_staff_token(signer: TokenSigner, token: str) -> StaffPrincipal:
+    claims = signer.verify(token, "staff")
+    role, faculty = claims.get("role"), claims.get("faculty")
+    if role not in ROLES or (role in SCOPED_ROLES and faculty not in FACULTIES):
+        raise InvalidTokenError("bad role or faculty")
+    return StaffPrincipal(subject=str(claims.get("sub", "")), role=role, faculty=faculty)
+
+
+def issue_member_link(signer: TokenSigner, member_id: str, purpose: str, ttl_seconds: int, nonce: str) -> str:
+    """A token for an e-mailed link; `nonce` lets the receiving service make it single-use."""
+    return signer.sign("member-link", {"sub": member_id, "purpose": purpose, "nonce": nonce}, ttl_seconds)
+
+
+def verify_member_link(signer: TokenSigner, token: str, purpose: str) -> dict[str, Any]:
+    claims = signer.verify(token, "member-link")
+    if claims.get("purpose") != purpose:
+        raise InvalidTokenError(f"not a {purpose} link")
+    return claims

@@ -1,0 +1,51 @@
+"""HTTP pieces every service mounts: health, readiness, metrics and staff auth."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from alumni_kit.auth import InvalidTokenError, StaffPrincipal, TokenSigner, verify_staff_token
+
+
+def ops_router(registry: CollectorRegistry, readiness: Callable[[], Awaitable[dict[str, bool]]]) -> APIRouter:
+    """/healthz (the process answers), /readyz (its dependencies answer), /metrics."""
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    async def readyz(response: Response) -> dict[str, object]:
+        checks = await readiness()
+        ready = all(checks.values())
+        response.status_code = 200 if ready else 503
+        return {"ready": ready, "checks": checks}
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def staff_principal(signer: TokenSigner) -> Callable[..., StaffPrincipal]:
+    """A FastAPI dependency: the caller's verified staff identity, or 401."""
+
+    def dependency(authorization: Annotated[str | None, Header()] = None) -> StaffPrincipal:
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise HTTPException(401, "a staff bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+        try:
+            return verify_staff_token(signer, token.strip())
+        except InvalidTokenError as exc:
+            raise HTTPException(401, f"invalid token: {exc}", headers={"WWW-Authenticate": "Bearer"}) from None
+
+    return dependency
+
+
+StaffDep = Annotated[StaffPrincipal, Depends]

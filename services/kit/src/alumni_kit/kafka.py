@@ -1,0 +1,64 @@
+"""Kafka clients and topics shared by the services."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+log = logging.getLogger(__name__)
+
+# The broker's largest accepted message is 4 MiB (deploy/kafka); a producer may send up to it.
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+
+
+def idempotent_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:
+    """acks=all with idempotence: a retried send is never written twice."""
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        client_id=client_id,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=5,
+        max_request_size=MAX_REQUEST_BYTES,
+    )
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    retention_ms: int = -1  # facts are kept: replay for audits and projection rebuilds
+    max_message_bytes: int = 1024 * 1024
+
+    def new_topic(self) -> NewTopic:
+        configs = {"retention.ms": str(self.retention_ms), "max.message.bytes": str(self.max_message_bytes)}
+        return NewTopic(self.name, self.partitions, 1, topic_configs=configs)
+
+
+DAY_MS = 24 * 3600 * 1000
+
+
+def with_dlq(spec: TopicSpec) -> list[TopicSpec]:
+    """The topic and its dead-letter topic, which must hold anything the topic held."""
+    dlq = TopicSpec(f"{spec.name}.dlq", 1, retention_ms=90 * DAY_MS, max_message_bytes=spec.max_message_bytes + 65536)
+    return [spec, dlq]
+
+
+async def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> list[str]:
+    """Create the topics that are missing; returns the names created now."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [s.new_topic() for s in specs if s.name not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process created it meanwhile
+                await admin.create_topics(missing)
+        return [t.name for t in missing]
+    finally:
+        await admin.close()

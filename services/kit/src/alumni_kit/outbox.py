@@ -1,0 +1,114 @@
+"""Transactional outbox: the state change and the outgoing event commit together.
+
+`OutboxMessage`s are written with the business transaction's connection; the
+`OutboxRelay` publishes them after commit with an idempotent producer
+(`acks=all`) and deletes them once the broker acknowledged every one. A crash
+between publish and delete republishes: at-least-once, and consumers de-duplicate
+by event id (the inbox).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass, field
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from alumni_kit.db import Conn
+from alumni_kit.errors import is_transient
+from alumni_kit.metrics import KitMetrics
+from usn_schemas.envelope import CloudEvent
+
+log = logging.getLogger(__name__)
+
+# Only one relay per database publishes at a time, so replicas cannot reorder
+# the facts of one entity by racing each other.
+_RELAY_LOCK = 7_340_002
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    topic: str
+    key: str
+    event: CloudEvent
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def record(self) -> tuple[str, bytes, bytes, str]:
+        return (self.topic, self.key.encode(), self.event.to_json(), json.dumps(self.headers))
+
+
+async def add_to_outbox(conn: Conn, messages: list[OutboxMessage]) -> None:
+    """Write `messages` in the caller's transaction (COPY: one round trip per batch)."""
+    if messages:
+        await conn.copy_records_to_table(
+            "outbox", records=[m.record() for m in messages], columns=["topic", "key", "value", "headers"]
+        )
+
+
+class OutboxRelay:
+    def __init__(
+        self, pool: asyncpg.Pool, producer: AIOKafkaProducer, metrics: KitMetrics, batch_size: int, poll_seconds: float
+    ) -> None:
+        self._pool = pool
+        self._producer = producer
+        self._metrics = metrics
+        self._batch_size = batch_size
+        self._poll = poll_seconds
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        backoff = 0.1
+        while not self._stopping.is_set():
+            try:
+                published = await self.publish_once()
+                backoff = 0.1
+            except Exception as exc:  # the relay must outlive broker and database outages
+                if not is_transient(exc):
+                    log.exception("outbox relay failed; retrying")
+                else:
+                    log.warning("outbox relay: %s; retrying in %.1fs", type(exc).__name__, backoff)
+                self._metrics.transient_retries.labels("outbox_relay").inc()
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if published < self._batch_size:
+                await self._sleep(self._poll)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+    async def publish_once(self) -> int:
+        """Publish one batch in id order; returns how many were published."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RELAY_LOCK):
+                return 0
+            rows = await conn.fetch(
+                "SELECT id, topic, key, value, headers FROM outbox ORDER BY id LIMIT $1", self._batch_size
+            )
+            if not rows:
+                self._metrics.outbox_backlog.set(0)
+                return 0
+            futures = [await self._send(row) for row in rows]
+            await asyncio.gather(*futures)
+            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
+            backlog = await conn.fetchval("SELECT count(*) FROM outbox")
+        self._metrics.outbox_backlog.set(max(0, backlog - len(rows)))
+        for row in rows:
+            self._metrics.produced.labels(row["topic"]).inc()
+        return len(rows)
+
+    async def _send(self, row: asyncpg.Record) -> asyncio.Future[object]:
+        headers = [(k, v.encode()) for k, v in json.loads(row["headers"]).items()]
+        headers.append(("content-type", b"application/cloudevents+json"))
+        fut: asyncio.Future[object] = await self._producer.send(
+            row["topic"], value=row["value"], key=row["key"], headers=headers
+        )
+        return fut

@@ -1,0 +1,164 @@
+"""What one service process holds, built by its app factory and opened in the lifespan.
+
+Nothing here connects at import or construction: `start()` opens the pool,
+applies migrations, starts the producer, the outbox relay and the FastStream
+broker's subscribers; `stop()` closes them in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+
+from alumni_kit.consumer import BatchHandler, EventConsumer
+from alumni_kit.db import KIT_MIGRATIONS, apply_migrations, create_pool
+from alumni_kit.kafka import idempotent_producer
+from alumni_kit.metrics import KitMetrics
+from alumni_kit.outbox import OutboxRelay
+from alumni_kit.retry import retry_transient
+from alumni_kit.settings import ServiceSettings
+from usn_schemas.envelope import CloudEvent
+
+log = logging.getLogger(__name__)
+
+
+async def _raw_body(message: Any, original: Any = None) -> Any:
+    # Parsing is ours (EventConsumer): bad input must reach the DLQ, not fail in the framework.
+    return message.body
+
+
+@dataclass(frozen=True)
+class Subscription:
+    topic: str
+    group: str
+    contracts: dict[str, type[CloudEvent]]
+    handler: BatchHandler
+
+
+class ServiceRuntime:
+    def __init__(self, name: str, settings: ServiceSettings, migrations: Path) -> None:
+        self.name, self.settings, self.migrations = name, settings, migrations
+        self.metrics = KitMetrics()
+        self.broker = KafkaBroker(
+            settings.kafka_bootstrap,
+            client_id=name,
+            apply_types=False,
+            log_level=logging.DEBUG,  # one line per batch is noise at INFO
+        )
+        self._subscriptions: list[Subscription] = []
+        self._consumers: dict[str, EventConsumer] = {}
+        self._pool: asyncpg.Pool | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._relay: OutboxRelay | None = None
+        self._relay_task: asyncio.Task[None] | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("the service is not started")
+        return self._pool
+
+    def subscribe(self, sub: Subscription, schema: type[CloudEvent], description: str) -> None:
+        """Consume `sub.topic` in batches with the kit's guarantees; also documents it in AsyncAPI."""
+        self._subscriptions.append(sub)
+
+        async def on_batch(body: list[schema]) -> None:  # type: ignore[valid-type]
+            # The raw records (partition, offset, headers) live in the message context.
+            message: KafkaMessage = self.broker.context.get_local("message")
+            await self._consume(sub.topic, message)
+
+        self.broker.subscriber(
+            sub.topic,
+            group_id=sub.group,
+            batch=True,
+            ack_policy=AckPolicy.MANUAL,
+            decoder=_raw_body,
+            max_records=self.settings.batch_max_records,
+            batch_timeout_ms=self.settings.batch_timeout_ms,
+            auto_offset_reset="earliest",
+            title=f"{sub.topic}:{sub.group}",
+            description=description,
+        )(on_batch)
+
+    def publishes(self, topic: str, schema: type[CloudEvent], description: str) -> None:
+        """Document a topic this service writes (through its outbox) in AsyncAPI."""
+        self.broker.publisher(topic, schema=schema, title=f"{topic}:{self.name}", description=description)
+
+    async def _consume(self, topic: str, message: KafkaMessage) -> None:
+        records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
+        try:
+            await self._consumers[topic].handle_batch(records)
+        except Exception:
+            # Not bad input (that is dead-lettered) and not transient (that is retried):
+            # a bug. Rewind so nothing is skipped, and try again after a pause.
+            log.exception("unexpected failure on %s; rewinding the batch", topic)
+            await message.nack()
+            await asyncio.sleep(1)
+            return
+        try:
+            await message.ack()  # commits the offsets after the effects committed
+        except Exception as exc:  # e.g. a rebalance: the inbox makes the redelivery harmless
+            log.warning("offset commit on %s failed (%s); events will be redelivered", topic, type(exc).__name__)
+
+    async def start(self) -> None:
+        s = self.settings
+        self._pool = await retry_transient(
+            lambda: create_pool(s.database_url, s.db_pool_max), self.metrics, "db_connect"
+        )
+        async with self._pool.acquire() as conn:
+            await apply_migrations(conn, {"kit": KIT_MIGRATIONS, self.name: self.migrations})
+        self._producer = idempotent_producer(s.kafka_bootstrap, f"{self.name}-producer")
+        await retry_transient(self._producer.start, self.metrics, "kafka_connect")
+        for sub in self._subscriptions:
+            self._consumers[sub.topic] = EventConsumer(
+                topic=sub.topic,
+                group=sub.group,
+                contracts=sub.contracts,
+                handler=sub.handler,
+                pool=self._pool,
+                producer=self._producer,
+                metrics=self.metrics,
+            )
+        self._relay = OutboxRelay(self._pool, self._producer, self.metrics, s.outbox_batch_size, s.outbox_poll_seconds)
+        self._relay_task = asyncio.create_task(self._relay.run(), name=f"{self.name}-outbox-relay")
+        await self.broker.start()
+        log.info("%s started", self.name)
+
+    async def stop(self) -> None:
+        await self.broker.stop()
+        if self._relay and self._relay_task:
+            self._relay.stop()
+            await self._relay_task
+        if self._producer:
+            await self._producer.stop()
+        if self._pool:
+            await self._pool.close()
+        log.info("%s stopped", self.name)
+
+    async def readiness(self) -> dict[str, bool]:
+        checks = {"database": False, "kafka": False}
+        if self._pool is not None:
+            try:
+                async with asyncio.timeout(2):
+                    checks["database"] = await self._pool.fetchval("SELECT true")
+            except Exception:
+                pass
+        checks["kafka"] = self._producer is not None and await self._broker_answers()
+        return checks
+
+    async def _broker_answers(self) -> bool:
+        assert self._producer is not None
+        try:
+            async with asyncio.timeout(2):
+                await self._producer.client.fetch_all_metadata()
+            return True
+        except Exception:
+            return False

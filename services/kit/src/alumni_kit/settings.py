@@ -1,0 +1,33 @@
+"""Settings every service shares; each service subclasses with its own env prefix."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Read from the environment (prefix set per service, e.g. MEMBERSHIP_)."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    database_url: str = "postgresql://127.0.0.1:55432/postgres"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8100
+    # Largest batch one consumer transaction handles; bigger batches mean fewer
+    # round trips on a backfill, smaller ones a shorter wait per event.
+    batch_max_records: int = Field(500, ge=1, le=10_000)
+    batch_timeout_ms: int = Field(20, ge=1, le=10_000)
+    outbox_batch_size: int = Field(2000, ge=1, le=50_000)
+    outbox_poll_seconds: float = Field(0.02, gt=0, le=5)
+    db_pool_max: int = Field(8, ge=2, le=100)
+    # HMAC keys for member links and staff tokens ("kid:secret,kid:secret"); the
+    # first signs, all verify, so keys can be rotated without logging anyone out.
+    # Shared by every service (one env var, no service prefix).
+    signing_keys: SecretStr = Field(
+        SecretStr("dev:local-development-only-change-me"),
+        validation_alias=AliasChoices("ALUMNI_SIGNING_KEYS", "signing_keys"),
+    )
+    log_level: str = "INFO"
+    otel_exporter: str = Field("none", pattern="^(none|console|otlp)$")

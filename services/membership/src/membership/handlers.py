@@ -1,0 +1,89 @@
+"""Membership's subscriptions: every topic it consumes is listed here."""
+
+from __future__ import annotations
+
+import logging
+
+from opentelemetry import trace
+from prometheus_client import CollectorRegistry, Counter
+
+from alumni_kit.consumer import BatchHandler, Incoming
+from alumni_kit.db import Conn
+from alumni_kit.outbox import OutboxMessage, add_to_outbox
+from alumni_kit.tracing import headers_from_context
+from membership import domain, repository
+from membership.domain import Change, EligibilityPolicy, Member
+from usn_schemas.graduated import GraduatedV1
+from usn_schemas.member import MemberRegisteredV1, MemberUpdatedData, MemberUpdatedV1
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("membership")
+SOURCE = "/usn-alumni/membership"
+
+
+class MembershipMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.not_qualifying = Counter(
+            "membership_graduations_not_qualifying",
+            "Graduations the eligibility policy does not count.",
+            ["degree_level"],
+            registry=registry,
+        )
+        self.field_defects = Counter(
+            "membership_field_defects", "Invalid optional fields left out of a member.", ["field"], registry=registry
+        )
+        self.changes = Counter(
+            "membership_member_changes", "Members registered or updated.", ["kind"], registry=registry
+        )
+
+
+def make_graduated_handler(policy: EligibilityPolicy, metrics: MembershipMetrics) -> BatchHandler:
+    """`graduated` → members: one transaction per batch, one outgoing fact per effective change."""
+
+    async def on_graduated(conn: Conn, events: list[Incoming]) -> None:
+        members = await repository.lock_and_load_members(conn, (_graduation(e).data.student_number for e in events))
+        outgoing: list[OutboxMessage] = []
+        touched: dict[str, Member] = {}
+        for incoming in events:
+            event = _graduation(incoming)
+            with tracer.start_as_current_span("membership apply graduated", context=incoming.trace) as span:
+                span.set_attribute("messaging.message.id", event.id)
+                member, change = domain.apply_graduation(
+                    members.get(event.data.student_number), event.data, event.id, policy
+                )
+                _count(metrics, event, change, policy)
+                if member is None or change is None:
+                    continue
+                members[member.student_number] = touched[member.member_id] = member
+                outgoing.append(_fact(member, change, headers_from_context()))
+        await repository.save_members(conn, touched.values())
+        await add_to_outbox(conn, outgoing)
+
+    return on_graduated
+
+
+def _graduation(incoming: Incoming) -> GraduatedV1:
+    assert isinstance(incoming.event, GraduatedV1)
+    return incoming.event
+
+
+def _count(metrics: MembershipMetrics, event: GraduatedV1, change: Change | None, policy: EligibilityPolicy) -> None:
+    for defect in event.data.defects:
+        metrics.field_defects.labels(defect.field).inc()
+    if not policy.qualifies(event.data):
+        metrics.not_qualifying.labels(event.data.degree_level).inc()
+    elif change is not None:
+        metrics.changes.labels(change.kind).inc()
+
+
+def _fact(member: Member, change: Change, trace_headers: dict[str, str]) -> OutboxMessage:
+    snapshot = member.snapshot()
+    event: MemberRegisteredV1 | MemberUpdatedV1
+    if change.kind == "registered":
+        event = MemberRegisteredV1.create(subject=member.member_id, data=snapshot, source=SOURCE)
+        topic = "member-registered"
+    else:
+        data = MemberUpdatedData(**snapshot.model_dump(), changed=list(change.changed))
+        event = MemberUpdatedV1.create(subject=member.member_id, data=data, source=SOURCE)
+        topic = "member-updated"
+    return OutboxMessage(topic=topic, key=member.member_id, event=event, headers=trace_headers)

@@ -1,0 +1,176 @@
+"""asyncpg access to members and programmes; batch-shaped for backfills."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import asyncpg
+
+from alumni_kit.db import Conn
+from membership.domain import Member
+from usn_schemas.member import Programme
+
+_SELECT_MEMBERS = """
+SELECT member_id::text, student_number, given_name, family_name, email, phone, field_defects
+  FROM members WHERE student_number = ANY($1::text[])"""
+
+_LOCK_STUDENTS = """
+SELECT pg_advisory_xact_lock(k) FROM (
+  SELECT DISTINCT hashtextextended(n, 0) AS k FROM unnest($1::text[]) AS t(n) ORDER BY 1) AS keys"""
+
+_SELECT_PROGRAMMES = """
+SELECT member_id::text, programme_code, degree_level, programme_name, faculty, campus,
+       graduation_date, credits::float8 AS credits, source_event_id
+  FROM programmes WHERE member_id = ANY($1::uuid[])"""
+
+_UPSERT_MEMBER = """
+INSERT INTO members (member_id, student_number, given_name, family_name, email, phone, field_defects)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (member_id) DO UPDATE SET
+  given_name = excluded.given_name, family_name = excluded.family_name,
+  email = excluded.email, phone = excluded.phone,
+  field_defects = excluded.field_defects, updated_at = now()"""
+
+_UPSERT_PROGRAMME = """
+INSERT INTO programmes (member_id, programme_code, degree_level, programme_name, faculty, campus,
+                        graduation_date, credits, source_event_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (member_id, programme_code, degree_level) DO UPDATE SET
+  programme_name = excluded.programme_name, faculty = excluded.faculty, campus = excluded.campus,
+  graduation_date = excluded.graduation_date, credits = excluded.credits,
+  source_event_id = excluded.source_event_id"""
+
+
+async def lock_and_load_members(conn: Conn, student_numbers: Iterable[str]) -> dict[str, Member]:
+    """The stored members for `student_numbers`, locked for this transaction.
+
+    Normally one consumer owns a student number's partition; during a rebalance
+    two may briefly hold the same events. The per-student-number advisory locks
+    (taken in a fixed order, so never a deadlock) serialise them.
+    """
+    numbers = sorted(set(student_numbers))
+    await conn.execute(_LOCK_STUDENTS, numbers)
+    rows = await conn.fetch(_SELECT_MEMBERS, numbers)
+    members = {r["member_id"]: _member(r) for r in rows}
+    if members:
+        for p in await conn.fetch(_SELECT_PROGRAMMES, list(members)):
+            m = members[p["member_id"]]
+            key = (p["programme_code"], p["degree_level"])
+            m.programmes[key] = _programme(p)
+            m.programme_sources[key] = p["source_event_id"]
+    return {m.student_number: m for m in members.values()}
+
+
+async def save_members(conn: Conn, members: Iterable[Member]) -> None:
+    """Insert or update `members` and all their programmes (two pipelined statements)."""
+    members = list(members)
+    await conn.executemany(
+        _UPSERT_MEMBER,
+        [
+            (m.member_id, m.student_number, m.given_name, m.family_name, m.email, m.phone, json.dumps(m.defects))
+            for m in members
+        ],
+    )
+    await conn.executemany(
+        _UPSERT_PROGRAMME,
+        [
+            (
+                m.member_id,
+                p.programme_code,
+                p.degree_level,
+                p.programme_name,
+                p.faculty,
+                p.campus,
+                p.graduation_date,
+                p.credits,
+                m.programme_sources[key],
+            )
+            for m in members
+            for key, p in m.programmes.items()
+        ],
+    )
+
+
+def _member(r: asyncpg.Record) -> Member:
+    return Member(
+        member_id=r["member_id"],
+        student_number=r["student_number"],
+        given_name=r["given_name"],
+        family_name=r["family_name"],
+        email=r["email"],
+        phone=r["phone"],
+        defects=json.loads(r["field_defects"]),
+    )
+
+
+def _programme(r: asyncpg.Record) -> Programme:
+    return Programme(
+        programme_code=r["programme_code"],
+        programme_name=r["programme_name"],
+        faculty=r["faculty"],
+        campus=r["campus"],
+        degree_level=r["degree_level"],
+        graduation_date=r["graduation_date"],
+        credits=r["credits"],
+    )
+
+
+@dataclass(frozen=True)
+class MemberQuery:
+    faculties: tuple[str, ...]
+    programme_code: str | None
+    graduation_year: int | None
+    limit: int
+    offset: int
+
+
+_SEARCH = """
+SELECT DISTINCT m.member_id::text, m.created_at
+  FROM members m JOIN programmes p USING (member_id)
+ WHERE p.faculty = ANY($1::text[])
+   AND ($2::text IS NULL OR p.programme_code = $2)
+   AND ($3::date IS NULL OR p.graduation_date >= $3 AND p.graduation_date < $4)
+ ORDER BY m.created_at, m.member_id
+ LIMIT $5 OFFSET $6"""
+
+_COUNT = """
+SELECT count(DISTINCT m.member_id)
+  FROM members m JOIN programmes p USING (member_id)
+ WHERE p.faculty = ANY($1::text[])
+   AND ($2::text IS NULL OR p.programme_code = $2)
+   AND ($3::date IS NULL OR p.graduation_date >= $3 AND p.graduation_date < $4)"""
+
+
+async def search_member_ids(conn: Conn, q: MemberQuery) -> tuple[int, list[str]]:
+    year_from = date(q.graduation_year, 1, 1) if q.graduation_year else None
+    year_to = date(q.graduation_year + 1, 1, 1) if q.graduation_year else None
+    args = (list(q.faculties), q.programme_code, year_from, year_to)
+    total = await conn.fetchval(_COUNT, *args)
+    rows = await conn.fetch(_SEARCH, *args, q.limit, q.offset)
+    return total, [r["member_id"] for r in rows]
+
+
+async def get_members_by_id(conn: Conn, member_ids: list[str]) -> list[dict[str, Any]]:
+    """Members with programmes and recorded field defects, for the staff API."""
+    rows = await conn.fetch(
+        "SELECT member_id::text, student_number, given_name, family_name, email, phone, status, field_defects,"
+        " created_at, updated_at FROM members WHERE member_id = ANY($1::uuid[])",
+        member_ids,
+    )
+    progs = await conn.fetch(_SELECT_PROGRAMMES, member_ids)
+    programmes: dict[str, list[dict[str, Any]]] = {}
+    for p in progs:
+        programmes.setdefault(p["member_id"], []).append(_programme(p).model_dump(mode="json"))
+    by_id = {
+        r["member_id"]: {
+            **dict(r),
+            "field_defects": json.loads(r["field_defects"]),
+            "programmes": programmes.get(r["member_id"], []),
+        }
+        for r in rows
+    }
+    return [by_id[i] for i in member_ids if i in by_id]

@@ -1,0 +1,1 @@
+"""Operator and developer tools: the synthetic FS export and a plain publisher."""
