@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -49,8 +49,9 @@ def with_dlq(spec: TopicSpec) -> list[TopicSpec]:
     return [spec, dlq]
 
 
-async def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> list[str]:
-    """Create the topics that are missing; returns the names created now."""
+async def ensure_topics(bootstrap: str, specs: list[TopicSpec], prefix: str = "") -> list[str]:
+    """Create the topics that are missing (names after `prefix`); returns the names created now."""
+    specs = [replace(s, name=prefix + s.name) for s in specs]
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:

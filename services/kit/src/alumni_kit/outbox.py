@@ -51,8 +51,16 @@ async def add_to_outbox(conn: Conn, messages: list[OutboxMessage]) -> None:
 
 class OutboxRelay:
     def __init__(
-        self, pool: asyncpg.Pool, producer: AIOKafkaProducer, metrics: KitMetrics, batch_size: int, poll_seconds: float
+        self,
+        pool: asyncpg.Pool,
+        producer: AIOKafkaProducer,
+        metrics: KitMetrics,
+        *,
+        batch_size: int,
+        poll_seconds: float,
+        topic_prefix: str = "",
     ) -> None:
+        self._prefix = topic_prefix  # rows hold logical topic names; the prefix picks the cluster's copy
         self._pool = pool
         self._producer = producer
         self._metrics = metrics
@@ -109,6 +117,6 @@ class OutboxRelay:
         headers = [(k, v.encode()) for k, v in json.loads(row["headers"]).items()]
         headers.append(("content-type", b"application/cloudevents+json"))
         fut: asyncio.Future[object] = await self._producer.send(
-            row["topic"], value=row["value"], key=row["key"], headers=headers
+            self._prefix + row["topic"], value=row["value"], key=row["key"], headers=headers
         )
         return fut

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,13 +68,16 @@ class ServiceRuntime:
 
     def subscribe(self, sub: Subscription, schema: type[CloudEvent], description: str) -> None:
         """Consume `sub.topic` in batches with the kit's guarantees; also documents it in AsyncAPI."""
+        sub = replace(sub, topic=self.settings.topic_prefix + sub.topic)
         self._subscriptions.append(sub)
 
-        async def on_batch(body: list[schema]) -> None:  # type: ignore[valid-type]
+        async def on_batch(body: list[Any]) -> None:
             # The raw records (partition, offset, headers) live in the message context.
             message: KafkaMessage = self.broker.context.get_local("message")
             await self._consume(sub.topic, message)
 
+        # The AsyncAPI generator reads the body's model from the annotation.
+        on_batch.__annotations__["body"] = list[schema]  # type: ignore[valid-type]
         self.broker.subscriber(
             sub.topic,
             group_id=sub.group,
@@ -90,7 +93,9 @@ class ServiceRuntime:
 
     def publishes(self, topic: str, schema: type[CloudEvent], description: str) -> None:
         """Document a topic this service writes (through its outbox) in AsyncAPI."""
-        self.broker.publisher(topic, schema=schema, title=f"{topic}:{self.name}", description=description)
+        self.broker.publisher(
+            self.settings.topic_prefix + topic, schema=schema, title=f"{topic}:{self.name}", description=description
+        )
 
     async def _consume(self, topic: str, message: KafkaMessage) -> None:
         records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
@@ -127,7 +132,14 @@ class ServiceRuntime:
                 producer=self._producer,
                 metrics=self.metrics,
             )
-        self._relay = OutboxRelay(self._pool, self._producer, self.metrics, s.outbox_batch_size, s.outbox_poll_seconds)
+        self._relay = OutboxRelay(
+            self._pool,
+            self._producer,
+            self.metrics,
+            batch_size=s.outbox_batch_size,
+            poll_seconds=s.outbox_poll_seconds,
+            topic_prefix=s.topic_prefix,
+        )
         self._relay_task = asyncio.create_task(self._relay.run(), name=f"{self.name}-outbox-relay")
         await self.broker.start()
         log.info("%s started", self.name)

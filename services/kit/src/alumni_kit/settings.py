@@ -29,5 +29,7 @@ class ServiceSettings(BaseSettings):
         SecretStr("dev:local-development-only-change-me"),
         validation_alias=AliasChoices("ALUMNI_SIGNING_KEYS", "signing_keys"),
     )
+    # Prepended to every topic name: isolates test runs and staging tenants on one cluster.
+    topic_prefix: str = Field("", validation_alias=AliasChoices("ALUMNI_TOPIC_PREFIX", "topic_prefix"))
     log_level: str = "INFO"
     otel_exporter: str = Field("none", pattern="^(none|console|otlp)$")

@@ -26,8 +26,9 @@ PLATFORM_TOPICS: list[TopicSpec] = [
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="alumni-topics", description="Create the platform's Kafka topics.")
     parser.add_argument("--bootstrap", default="127.0.0.1:19092")
+    parser.add_argument("--prefix", default="", help="topic name prefix (ALUMNI_TOPIC_PREFIX of the services)")
     args = parser.parse_args(argv)
-    created = asyncio.run(ensure_topics(args.bootstrap, PLATFORM_TOPICS))
+    created = asyncio.run(ensure_topics(args.bootstrap, PLATFORM_TOPICS, args.prefix))
     print(f"topics: {len(PLATFORM_TOPICS)} declared, created now: {', '.join(created) or 'none'}")
     return 0
 

@@ -1,0 +1,62 @@
+"""Fixtures: the real stack from scripts/test, a fresh database and topic prefix per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from alumni_kit.kafka import ensure_topics
+from alumni_kit.topics import PLATFORM_TOPICS
+from tests.stack import ServiceProcess, Stack, free_port
+
+
+@pytest.fixture(scope="session")
+def stack() -> Stack:
+    return Stack.from_env()
+
+
+@pytest.fixture
+async def topic_prefix(stack: Stack) -> str:
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    await ensure_topics(stack.bootstrap, PLATFORM_TOPICS, prefix)
+    return prefix
+
+
+@pytest.fixture
+async def membership_db(stack: Stack) -> str:
+    return await stack.create_database(owner="membership")
+
+
+@pytest.fixture
+async def membership_conn(stack: Stack, membership_db: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(stack.service_dsn("membership", membership_db))
+    yield conn
+    await conn.close()
+
+
+SIGNING_KEYS = "test:a-test-signing-key-of-enough-length"
+
+
+@pytest.fixture
+def membership_service(stack: Stack, topic_prefix: str, membership_db: str, tmp_path: Path) -> Iterator[ServiceProcess]:
+    """The membership service as its own process, not yet started."""
+    port = free_port()
+    service = ServiceProcess(
+        module="membership",
+        http_port=port,
+        log_path=tmp_path / "membership.log",
+        env={
+            "MEMBERSHIP_KAFKA_BOOTSTRAP": stack.bootstrap,
+            "MEMBERSHIP_DATABASE_URL": stack.service_dsn("membership", membership_db),
+            "MEMBERSHIP_HTTP_PORT": str(port),
+            "MEMBERSHIP_GROUP_ID": f"membership-{uuid.uuid4().hex[:6]}",
+            "ALUMNI_TOPIC_PREFIX": topic_prefix,
+            "ALUMNI_SIGNING_KEYS": SIGNING_KEYS,
+        },
+    )
+    yield service
+    service.stop()

@@ -1,0 +1,180 @@
+"""The real components the tests run against, as `scripts/test` started them.
+
+Each test gets its own topic prefix and its own database, so tests never see
+each other's messages or rows while sharing one broker and one server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise RuntimeError(f"{name} is not set: run the tests with scripts/test, which starts Kafka and PostgreSQL")
+    return value
+
+
+@dataclass(frozen=True)
+class Stack:
+    bootstrap: str
+    pg_host: str
+    pg_port: int
+    pg_admin_password: str
+    run_dir: Path
+
+    @classmethod
+    def from_env(cls) -> Stack:
+        return cls(
+            bootstrap=env("ALUMNI_TEST_KAFKA"),
+            pg_host="127.0.0.1",
+            pg_port=int(env("ALUMNI_TEST_PG_PORT")),
+            pg_admin_password=env("ALUMNI_TEST_PG_PASSWORD"),
+            run_dir=Path(env("ALUMNI_TEST_RUN_DIR")),
+        )
+
+    def admin_dsn(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres:{self.pg_admin_password}@{self.pg_host}:{self.pg_port}/{database}"
+
+    def service_dsn(self, role: str, database: str) -> str:
+        return f"postgresql://{role}:{role}-dev@{self.pg_host}:{self.pg_port}/{database}"
+
+    async def create_database(self, owner: str) -> str:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        conn = await asyncpg.connect(self.admin_dsn())
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}" OWNER "{owner}"')
+        finally:
+            await conn.close()
+        return name
+
+    def restart_postgres(self, down_seconds: float) -> None:
+        envs = {**os.environ, "RUN_DIR": str(self.run_dir), "PG_PORT": str(self.pg_port)}
+        subprocess.run([str(ROOT / "scripts" / "postgres"), "stop"], check=True, env=envs)
+        time.sleep(down_seconds)
+        subprocess.run([str(ROOT / "scripts" / "postgres"), "start"], check=True, env=envs)
+
+
+@dataclass
+class ServiceProcess:
+    """A service run the way an operator runs it: its own process, configured by environment."""
+
+    module: str
+    env: dict[str, str]
+    http_port: int
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = field(default=None)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", self.module], env={**os.environ, **self.env}, stdout=log, stderr=log
+        )
+
+    async def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient() as client:
+            while time.monotonic() < deadline:
+                assert self.proc is not None
+                assert self.proc.poll() is None, f"{self.module} exited\n{self.tail()}"
+                try:
+                    if (await client.get(f"{self.url}/readyz")).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.2)
+        raise AssertionError(f"{self.module} not ready within {timeout}s\n{self.tail()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def tail(self, lines: int = 40) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def publish(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes | None]]) -> None:
+    """A plain Kafka producer, as another USN system would use (none of the service's code)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=4 * 1024 * 1024)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, key=k, value=v) for k, v in messages]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+def event_bytes(event: dict[str, Any]) -> tuple[bytes, bytes]:
+    return str(event["subject"]).encode(), json.dumps(event, ensure_ascii=False).encode()
+
+
+async def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 60) -> list[Any]:
+    """Every record of `topic` from the beginning, once at least `expected` arrived."""
+    # No group: the consumer is assigned every partition and starts at the earliest offset.
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        records: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while len(records) < expected and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for recs in batch.values():
+                records.extend(recs)
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 60, what: str = "condition") -> Any:
+    """Poll `check` until it returns a truthy value; fail with the last value seen."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")

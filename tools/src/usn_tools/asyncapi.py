@@ -1,0 +1,62 @@
+"""Generate the AsyncAPI documents from the services' code (FastStream's generator).
+
+python -m usn_tools.asyncapi          # write schemas/asyncapi/*.json
+python -m usn_tools.asyncapi --check  # exit 1 if a checked-in document is stale
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from faststream.specification import AsyncAPI
+
+from alumni_kit.runtime import ServiceRuntime
+from membership.app import create_runtime as membership_runtime
+from membership.settings import MembershipSettings
+
+OUT = Path(__file__).resolve().parents[3] / "schemas" / "asyncapi"
+SERVICES: dict[str, Callable[[], ServiceRuntime]] = {
+    "membership": lambda: membership_runtime(MembershipSettings(topic_prefix="")),
+}
+
+
+def render(name: str) -> str:
+    runtime = SERVICES[name]()
+    spec = AsyncAPI(
+        runtime.broker,
+        title=f"USN Alumni {name}",
+        version="1.0.0",
+        description=f"Topics the {name} service consumes and produces (CloudEvents 1.0, JSON).",
+    )
+    doc = json.loads(spec.to_specification().to_json())
+    doc["servers"] = {}  # the address is deployment config, not contract
+    return json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="usn_tools.asyncapi")
+    parser.add_argument("--check", action="store_true", help="fail if a checked-in document differs")
+    args = parser.parse_args(argv)
+    stale = []
+    for name in SERVICES:
+        path = OUT / f"{name}.json"
+        text = render(name)
+        if args.check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(str(path))
+        else:
+            OUT.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            print(f"wrote {path}")
+    if stale:
+        print("stale AsyncAPI documents (run python -m usn_tools.asyncapi):", *stale, sep="\n  ", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
