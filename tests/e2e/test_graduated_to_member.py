@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import random
-from typing import Any
 
 import asyncpg
 import pytest
 
 from tests.e2e.expect import expected_members, expected_programmes, member_count, stored_programmes
+from tests.e2e.graduations import graduation
 from tests.stack import ServiceProcess, Stack, event_bytes, eventually, publish, read_topic
 from usn_schemas.member import MemberRegisteredV1
 from usn_tools.fs_demo import graduation_events
@@ -47,8 +47,8 @@ async def _programmes_equal(conn: asyncpg.Connection, want: set[tuple[str, str, 
 async def test_a_second_degree_updates_the_member_and_publishes_member_updated(
     stack: Stack, topic_prefix: str, membership_service: ServiceProcess, membership_conn: asyncpg.Connection
 ) -> None:
-    bachelor = _graduation("ev-1", "555001", "BSL", "bachelor", "2021-06-18")
-    master = _graduation("ev-2", "555001", "MNAUT", "master", "2023-06-16")
+    bachelor = graduation("ev-1", "555001", "BSL", "bachelor", "2021-06-18")
+    master = graduation("ev-2", "555001", "MNAUT", "master", "2023-06-16")
     membership_service.start()
     await membership_service.wait_ready()
     await publish(stack.bootstrap, topic_prefix + "graduated", [event_bytes(bachelor), event_bytes(master)])
@@ -66,29 +66,6 @@ async def _count_programmes(conn: asyncpg.Connection) -> bool:
     return int(await conn.fetchval("SELECT count(*) FROM programmes")) == 2
 
 
-def _graduation(event_id: str, sn: str, code: str, level: str, day: str, **extra: Any) -> dict[str, Any]:
-    data = {
-        "student_number": sn,
-        "given_name": "Åse",
-        "family_name": "Ødegård-Li",
-        "programme_code": code,
-        "faculty": "TNM",
-        "degree_level": level,
-        "graduation_date": day,
-        **extra,
-    }
-    return {
-        "specversion": "1.0",
-        "id": event_id,
-        "source": "/fs",
-        "type": "no.usn.fs.graduated.v1",
-        "time": "2025-01-01T00:00:00Z",
-        "subject": sn,
-        "datacontenttype": "application/json",
-        "data": data,
-    }
-
-
 async def test_trace_context_and_keys_follow_the_graduate_to_member_registered(
     stack: Stack, topic_prefix: str, membership_service: ServiceProcess
 ) -> None:
@@ -97,7 +74,7 @@ async def test_trace_context_and_keys_follow_the_graduate_to_member_registered(
     trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
     producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap)
     await producer.start()
-    key, value = event_bytes(_graduation("ev-trace", "555002", "BSL", "bachelor", "2024-06-14"))
+    key, value = event_bytes(graduation("ev-trace", "555002", "BSL", "bachelor", "2024-06-14"))
     headers = [("traceparent", f"00-{trace_id}-00f067aa0ba902b7-01".encode())]
     await producer.send_and_wait(topic_prefix + "graduated", value=value, key=key, headers=headers)
     await producer.stop()

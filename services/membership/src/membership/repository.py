@@ -128,21 +128,16 @@ class MemberQuery:
     offset: int
 
 
-_SEARCH = """
-SELECT DISTINCT m.member_id::text, m.created_at
-  FROM members m JOIN programmes p USING (member_id)
- WHERE p.faculty = ANY($1::text[])
-   AND ($2::text IS NULL OR p.programme_code = $2)
-   AND ($3::date IS NULL OR p.graduation_date >= $3 AND p.graduation_date < $4)
- ORDER BY m.created_at, m.member_id
- LIMIT $5 OFFSET $6"""
+_MATCHES = """
+  FROM members m
+ WHERE EXISTS (SELECT 1 FROM programmes p
+                WHERE p.member_id = m.member_id
+                  AND p.faculty = ANY($1::text[])
+                  AND ($2::text IS NULL OR p.programme_code = $2)
+                  AND ($3::date IS NULL OR p.graduation_date >= $3 AND p.graduation_date < $4))"""
 
-_COUNT = """
-SELECT count(DISTINCT m.member_id)
-  FROM members m JOIN programmes p USING (member_id)
- WHERE p.faculty = ANY($1::text[])
-   AND ($2::text IS NULL OR p.programme_code = $2)
-   AND ($3::date IS NULL OR p.graduation_date >= $3 AND p.graduation_date < $4)"""
+_SEARCH = "SELECT m.member_id::text" + _MATCHES + " ORDER BY m.created_at, m.member_id LIMIT $5 OFFSET $6"
+_COUNT = "SELECT count(*)" + _MATCHES
 
 
 async def search_member_ids(conn: Conn, q: MemberQuery) -> tuple[int, list[str]]:
