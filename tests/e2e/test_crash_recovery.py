@@ -1,0 +1,83 @@
+"""No lost facts, no double effects: the service or the database dies mid-stream."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+
+from tests.e2e.expect import expected_members, expected_programmes, member_count, stored_programmes
+from tests.stack import ServiceProcess, Stack, event_bytes, eventually, publish, read_topic
+from usn_schemas.member import MemberRegisteredV1
+from usn_tools.fs_demo import graduation_events
+
+pytestmark = pytest.mark.real
+STREAM = 20_000
+
+
+async def _at_least(conn: asyncpg.Connection, n: int) -> bool:
+    return await member_count(conn) >= n
+
+
+async def _all_there(conn: asyncpg.Connection, want: set[tuple[str, str, str]]) -> bool:
+    return await stored_programmes(conn) == want
+
+
+async def _assert_exactly_once(stack: Stack, prefix: str, conn: asyncpg.Connection, events: list[dict]) -> None:  # type: ignore[type-arg]
+    want = expected_programmes(events)
+    await eventually(lambda: _all_there(conn, want), timeout=180, what="every programme after recovery")
+    members = expected_members(events)
+    assert await member_count(conn) == len(members)
+    registered = await read_topic(stack.bootstrap, prefix + "member-registered", len(members), timeout=120)
+    subjects = {MemberRegisteredV1.model_validate_json(r.value).data.student_number for r in registered}
+    assert subjects == members, "every member's member-registered fact reached the topic"
+
+
+async def test_kill_9_mid_stream_then_restart_loses_nothing_and_duplicates_nothing(
+    stack: Stack, topic_prefix: str, membership_service: ServiceProcess, membership_conn: asyncpg.Connection
+) -> None:
+    events = list(graduation_events(STREAM, seed=20))
+    membership_service.start()
+    await membership_service.wait_ready()
+    publishing = asyncio.create_task(
+        publish(stack.bootstrap, topic_prefix + "graduated", [event_bytes(e) for e in events])
+    )
+
+    await eventually(lambda: _at_least(membership_conn, 2000), what="the stream under way")
+    membership_service.kill()
+    killed_at = await member_count(membership_conn)
+    assert killed_at < len(expected_members(events)), "the kill must land mid-stream"
+
+    membership_service.start()
+    await membership_service.wait_ready()
+    await publishing
+    await _assert_exactly_once(stack, topic_prefix, membership_conn, events)
+
+
+async def test_postgres_restarted_mid_stream_loses_nothing_and_duplicates_nothing(
+    stack: Stack,
+    topic_prefix: str,
+    membership_service: ServiceProcess,
+    membership_conn: asyncpg.Connection,
+    membership_db: str,
+) -> None:
+    events = list(graduation_events(STREAM, seed=21))
+    membership_service.start()
+    await membership_service.wait_ready()
+    publishing = asyncio.create_task(
+        publish(stack.bootstrap, topic_prefix + "graduated", [event_bytes(e) for e in events])
+    )
+
+    await eventually(lambda: _at_least(membership_conn, 2000), what="the stream under way")
+    assert await member_count(membership_conn) < len(expected_members(events)), "the restart must land mid-stream"
+    await asyncio.to_thread(stack.restart_postgres, 3.0)
+    assert membership_service.proc is not None
+    assert membership_service.proc.poll() is None, "the service rides out the outage"
+
+    conn = await asyncpg.connect(stack.service_dsn("membership", membership_db))
+    try:
+        await publishing
+        await _assert_exactly_once(stack, topic_prefix, conn, events)
+    finally:
+        await conn.close()
