@@ -88,6 +88,7 @@ class EventConsumer:
             await self._apply_one_by_one(events)
             return
         self._count(processed=fresh, duplicates=len(events) - fresh)
+        log.debug("applied %d events (%d new) from %s", len(events), fresh, self.topic)
 
     async def _apply_one_by_one(self, events: list[Incoming]) -> None:
         for one in events:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from asyncpg.pool import PoolConnectionProxy
 
 from alumni_kit.db import Conn
 from alumni_kit.errors import is_transient
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 # Only one relay per database publishes at a time, so replicas cannot reorder
 # the facts of one entity by racing each other.
 _RELAY_LOCK = 7_340_002
+OUTBOX_CHANNEL = "outbox"
 
 
 @dataclass(frozen=True)
@@ -42,11 +44,15 @@ class OutboxMessage:
 
 
 async def add_to_outbox(conn: Conn, messages: list[OutboxMessage]) -> None:
-    """Write `messages` in the caller's transaction (COPY: one round trip per batch)."""
+    """Write `messages` in the caller's transaction (COPY: one round trip per batch).
+
+    The NOTIFY is delivered when the transaction commits and wakes the relay at once.
+    """
     if messages:
         await conn.copy_records_to_table(
             "outbox", records=[m.record() for m in messages], columns=["topic", "key", "value", "headers"]
         )
+        await conn.execute(f"NOTIFY {OUTBOX_CHANNEL}")
 
 
 class OutboxRelay:
@@ -67,11 +73,14 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll = poll_seconds
         self._stopping = asyncio.Event()
+        self._work = asyncio.Event()
+        self._listener: PoolConnectionProxy[asyncpg.Record] | None = None
 
     async def run(self) -> None:
         backoff = 0.1
         while not self._stopping.is_set():
             try:
+                await self._listen()
                 published = await self.publish_once()
                 backoff = 0.1
             except Exception as exc:  # the relay must outlive broker and database outages
@@ -80,18 +89,39 @@ class OutboxRelay:
                 else:
                     log.warning("outbox relay: %s; retrying in %.1fs", type(exc).__name__, backoff)
                 self._metrics.transient_retries.labels("outbox_relay").inc()
-                await self._sleep(backoff)
+                await self._unlisten()
+                await self._wait(self._stopping, backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
             if published < self._batch_size:
-                await self._sleep(self._poll)
+                # NOTIFY wakes us on new rows; the poll is a fallback for a lost notification.
+                await self._wait(self._work, self._poll)
+                self._work.clear()
+        await self._unlisten()
 
     def stop(self) -> None:
         self._stopping.set()
+        self._work.set()
 
-    async def _sleep(self, seconds: float) -> None:
+    async def _wait(self, event: asyncio.Event, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+            await asyncio.wait_for(event.wait(), timeout=seconds)
+
+    async def _listen(self) -> None:
+        if self._listener is None or self._listener.is_closed():
+            self._listener = await self._pool.acquire()
+            await self._listener.add_listener(OUTBOX_CHANNEL, self._notified)
+
+    def _notified(self, *_: object) -> None:
+        self._work.set()
+
+    async def _unlisten(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(Exception):  # a dead connection cannot be told anything
+                await listener.remove_listener(OUTBOX_CHANNEL, self._notified)
+            with contextlib.suppress(Exception):
+                await self._pool.release(listener)
 
     async def publish_once(self) -> int:
         """Publish one batch in id order; returns how many were published."""
@@ -107,8 +137,9 @@ class OutboxRelay:
             futures = [await self._send(row) for row in rows]
             await asyncio.gather(*futures)
             await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
-            backlog = await conn.fetchval("SELECT count(*) FROM outbox")
-        self._metrics.outbox_backlog.set(max(0, backlog - len(rows)))
+            # A full batch means more may wait: count them (cheap next to publishing a batch).
+            backlog = await conn.fetchval("SELECT count(*) FROM outbox") if len(rows) == self._batch_size else 0
+        self._metrics.outbox_backlog.set(backlog)
         for row in rows:
             self._metrics.produced.labels(row["topic"]).inc()
         return len(rows)

@@ -20,7 +20,8 @@ class ServiceSettings(BaseSettings):
     batch_max_records: int = Field(500, ge=1, le=10_000)
     batch_timeout_ms: int = Field(20, ge=1, le=10_000)
     outbox_batch_size: int = Field(2000, ge=1, le=50_000)
-    outbox_poll_seconds: float = Field(0.02, gt=0, le=5)
+    # The relay is woken by NOTIFY at each commit; this poll only covers a lost notification.
+    outbox_poll_seconds: float = Field(1.0, gt=0, le=60)
     db_pool_max: int = Field(8, ge=2, le=100)
     # HMAC keys for member links and staff tokens ("kid:secret,kid:secret"); the
     # first signs, all verify, so keys can be rotated without logging anyone out.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -27,18 +28,36 @@ SELECT member_id::text, programme_code, degree_level, programme_name, faculty, c
        graduation_date, credits::float8 AS credits, source_event_id
   FROM programmes WHERE member_id = ANY($1::uuid[])"""
 
-_UPSERT_MEMBER = """
+# Batches are staged with COPY into session-local tables and merged with one
+# INSERT … SELECT each: far fewer round trips and parse/bind steps than a row-wise upsert.
+_STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS members_staging (LIKE members INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS programmes_staging (LIKE programmes INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
+DELETE FROM members_staging; DELETE FROM programmes_staging"""
+_MEMBER_COLUMNS = ["member_id", "student_number", "given_name", "family_name", "email", "phone", "field_defects"]
+_PROGRAMME_COLUMNS = [
+    "member_id",
+    "programme_code",
+    "degree_level",
+    "programme_name",
+    "faculty",
+    "campus",
+    "graduation_date",
+    "credits",
+    "source_event_id",
+]
+
+_MERGE = """
 INSERT INTO members (member_id, student_number, given_name, family_name, email, phone, field_defects)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+SELECT member_id, student_number, given_name, family_name, email, phone, field_defects FROM members_staging
 ON CONFLICT (member_id) DO UPDATE SET
   given_name = excluded.given_name, family_name = excluded.family_name,
   email = excluded.email, phone = excluded.phone,
-  field_defects = excluded.field_defects, updated_at = now()"""
-
-_UPSERT_PROGRAMME = """
+  field_defects = excluded.field_defects, updated_at = now();
 INSERT INTO programmes (member_id, programme_code, degree_level, programme_name, faculty, campus,
                         graduation_date, credits, source_event_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+SELECT member_id, programme_code, degree_level, programme_name, faculty, campus,
+       graduation_date, credits, source_event_id FROM programmes_staging
 ON CONFLICT (member_id, programme_code, degree_level) DO UPDATE SET
   programme_name = excluded.programme_name, faculty = excluded.faculty, campus = excluded.campus,
   graduation_date = excluded.graduation_date, credits = excluded.credits,
@@ -66,20 +85,33 @@ async def lock_and_load_members(conn: Conn, student_numbers: Iterable[str]) -> d
 
 
 async def save_members(conn: Conn, members: Iterable[Member]) -> None:
-    """Insert or update `members` and all their programmes (two pipelined statements)."""
+    """Insert or update `members` and all their programmes: COPY to staging, then merge."""
     members = list(members)
-    await conn.executemany(
-        _UPSERT_MEMBER,
-        [
-            (m.member_id, m.student_number, m.given_name, m.family_name, m.email, m.phone, json.dumps(m.defects))
+    if not members:
+        return
+    await conn.execute(_STAGING)
+    await conn.copy_records_to_table(
+        "members_staging",
+        columns=_MEMBER_COLUMNS,
+        records=[
+            (
+                uuid.UUID(m.member_id),
+                m.student_number,
+                m.given_name,
+                m.family_name,
+                m.email,
+                m.phone,
+                json.dumps(m.defects),
+            )
             for m in members
         ],
     )
-    await conn.executemany(
-        _UPSERT_PROGRAMME,
-        [
+    await conn.copy_records_to_table(
+        "programmes_staging",
+        columns=_PROGRAMME_COLUMNS,
+        records=[
             (
-                m.member_id,
+                uuid.UUID(m.member_id),
                 p.programme_code,
                 p.degree_level,
                 p.programme_name,
@@ -93,6 +125,7 @@ async def save_members(conn: Conn, members: Iterable[Member]) -> None:
             for key, p in m.programmes.items()
         ],
     )
+    await conn.execute(_MERGE)
 
 
 def _member(r: asyncpg.Record) -> Member:

@@ -1,0 +1,257 @@
+"""Membership backfill benchmark (ARCHITECTURE.md §6), figures beside baselines from the same run.
+
+1. Publishes N synthetic `graduated` events (default 227,000) with a plain producer.
+2. Baseline A: Kafka's own consumer (`ConsumerPerformance`, same jars) reading the topic.
+3. Baseline B: a raw PostgreSQL COPY of the same member and programme rows.
+4. The membership service, as its own process on a fresh database, consumes the
+   whole topic: time until the last event's effects are committed, and its peak RSS.
+5. Steady load: 100 events/s of new graduates; latency from publish to the member
+   row being visible (polled every 5 ms), p50/p99.
+
+Run through `bench/run` (it starts a dedicated broker and PostgreSQL cluster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from tests.stack import ServiceProcess, Stack, free_port
+
+from alumni_kit.kafka import ensure_topics
+from alumni_kit.topics import PLATFORM_TOPICS
+from usn_tools.fs_demo import graduation_events
+from usn_tools.publish import publish_events
+
+ROOT = Path(__file__).resolve().parents[1]
+ELIGIBLE = {"bachelor", "master", "phd", "evu"}
+
+
+def rss_mb(pid: int) -> float:
+    text = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(r"VmRSS:\s+(\d+) kB", text)
+    return int(match.group(1)) / 1024 if match else 0.0
+
+
+def consumer_performance(bootstrap: str, topic: str, messages: int) -> float:
+    """Kafka's own consumer: seconds to read `messages` records (ConsumerPerformance)."""
+    out = subprocess.run(
+        [
+            str(ROOT / "scripts" / "kafka"),
+            "tool",
+            "org.apache.kafka.tools.ConsumerPerformance",
+            "--bootstrap-server",
+            bootstrap,
+            "--topic",
+            topic,
+            "--messages",
+            str(messages),
+            "--group",
+            f"perf-{uuid.uuid4().hex[:6]}",
+            "--timeout",
+            "120000",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    header, values = [line for line in out.splitlines() if line.strip()][-2:]
+    fields = dict(zip([h.strip() for h in header.split(",")], [v.strip() for v in values.split(",")], strict=False))
+    return messages / float(fields["nMsg.sec"])
+
+
+def member_rows(events: list[dict[str, Any]]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    members: dict[str, tuple[Any, ...]] = {}
+    programmes = []
+    for e in events:
+        d = e["data"]
+        if d["degree_level"] not in ELIGIBLE:
+            continue
+        mid = members.setdefault(
+            d["student_number"],
+            (uuid.uuid4(), d["student_number"], d["given_name"], d["family_name"], d.get("email"), d.get("phone")),
+        )[0]
+        programmes.append(
+            (
+                mid,
+                d["programme_code"],
+                d["degree_level"],
+                d.get("programme_name"),
+                d["faculty"],
+                d.get("campus"),
+                date.fromisoformat(d["graduation_date"]),
+                e["id"],
+            )
+        )
+    return list(members.values()), programmes
+
+
+async def copy_baseline(dsn: str, events: list[dict[str, Any]]) -> float:
+    """Seconds for a raw COPY of the same member and programme rows into bare tables."""
+    members, programmes = member_rows(events)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("""
+            CREATE TABLE m (member_id uuid PRIMARY KEY, student_number text UNIQUE, given_name text,
+                            family_name text, email text, phone text);
+            CREATE TABLE p (member_id uuid, programme_code text, degree_level text, programme_name text,
+                            faculty text, campus text, graduation_date date, source_event_id text,
+                            PRIMARY KEY (member_id, programme_code, degree_level));""")
+        started = time.perf_counter()
+        async with conn.transaction():
+            await conn.copy_records_to_table("m", records=members)
+            await conn.copy_records_to_table("p", records=programmes)
+        return time.perf_counter() - started
+    finally:
+        await conn.close()
+
+
+async def backfill(service: ServiceProcess, dsn: str, total_events: int) -> tuple[float, float]:
+    """Start the service on the full topic; seconds until every event is committed, and peak RSS (MB)."""
+    service.start()
+    assert service.proc is not None
+    started = time.perf_counter()
+    conn = await asyncpg.connect(dsn)
+    peak = 0.0
+    try:
+        while True:
+            peak = max(peak, rss_mb(service.proc.pid))
+            try:
+                done = await conn.fetchval("SELECT count(*) FROM inbox")
+            except asyncpg.UndefinedTableError:
+                done = 0
+            if done >= total_events:
+                return time.perf_counter() - started, peak
+            assert service.proc.poll() is None, service.tail()
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
+
+
+async def steady_latency(bootstrap: str, topic: str, dsn: str, rate: int, seconds: int) -> list[float]:
+    """Publish `rate` new graduates a second; milliseconds from send to the row being visible."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
+    await producer.start()
+    conn = await asyncpg.connect(dsn)
+    sent_at: dict[str, float] = {}
+    latencies: list[float] = []
+    template = next(e for e in graduation_events(10, seed=99) if e["data"]["degree_level"] == "bachelor")
+
+    async def watch() -> None:
+        while len(latencies) < rate * seconds:
+            pending = list(sent_at)
+            if pending:
+                rows = await conn.fetch("SELECT student_number FROM members WHERE student_number = ANY($1)", pending)
+                now = time.perf_counter()
+                for r in rows:
+                    latencies.append((now - sent_at.pop(r[0])) * 1000)
+            await asyncio.sleep(0.005)
+
+    watcher = asyncio.create_task(watch())
+    try:
+        start = time.perf_counter()
+        for i in range(rate * seconds):
+            await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+            sn = f"L{i:07d}"
+            event = {
+                **template,
+                "id": str(uuid.uuid4()),
+                "subject": sn,
+                "data": {**template["data"], "student_number": sn},
+            }
+            sent_at[sn] = time.perf_counter()
+            await producer.send(topic, key=sn.encode(), value=json.dumps(event).encode())
+        await asyncio.wait_for(watcher, timeout=60)
+    finally:
+        await producer.stop()
+        await conn.close()
+    return latencies
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=227_000)
+    parser.add_argument("--steady-seconds", type=int, default=30)
+    args = parser.parse_args()
+    stack = Stack.from_env()
+    prefix = f"bench{uuid.uuid4().hex[:6]}."
+    topic = prefix + "graduated"
+    await ensure_topics(stack.bootstrap, PLATFORM_TOPICS, prefix)
+
+    print(f"generating {args.events:,} graduated events …", flush=True)
+    events = list(graduation_events(args.events, seed=227))
+    t0 = time.perf_counter()
+    await publish_events(stack.bootstrap, topic, events, total=len(events), progress=sys.stderr.isatty())
+    publish_s = time.perf_counter() - t0
+
+    print("baseline A: Kafka ConsumerPerformance …", flush=True)
+    kafka_s = consumer_performance(stack.bootstrap, topic, len(events))
+    print("baseline B: PostgreSQL COPY …", flush=True)
+    copy_s = await copy_baseline(stack.admin_dsn(await stack.create_database(owner="membership")), events)
+
+    db = await stack.create_database(owner="membership")
+    port = free_port()
+    log = ROOT / ".run" / "bench" / "logs" / "membership-bench.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    service = ServiceProcess(
+        "membership",
+        {
+            "MEMBERSHIP_KAFKA_BOOTSTRAP": stack.bootstrap,
+            "MEMBERSHIP_DATABASE_URL": stack.service_dsn("membership", db),
+            "MEMBERSHIP_HTTP_PORT": str(port),
+            "ALUMNI_TOPIC_PREFIX": prefix,
+            "MEMBERSHIP_LOG_LEVEL": "WARNING",
+        },
+        port,
+        log,
+    )
+    print("membership: backfill …", flush=True)
+    try:
+        backfill_s, peak_mb = await backfill(service, stack.service_dsn("membership", db), len(events))
+        await service.wait_ready()
+        print(f"membership: steady {100} events/s for {args.steady_seconds} s …", flush=True)
+        lat = await steady_latency(
+            stack.bootstrap, topic, stack.service_dsn("membership", db), 100, args.steady_seconds
+        )
+        peak_mb = max(peak_mb, rss_mb(service.proc.pid))  # type: ignore[union-attr]
+    finally:
+        service.stop()
+
+    n = len(events)
+    print()
+    print(f"Membership backfill benchmark — {n:,} graduated events, {os.cpu_count()} cores")
+    print(f"  {'what':52} {'seconds':>8} {'events/s':>10}")
+    print(f"  {'publish (plain producer, acks=all)':52} {publish_s:8.1f} {n / publish_s:10,.0f}")
+    print(f"  {'baseline A: Kafka ConsumerPerformance':52} {kafka_s:8.1f} {n / kafka_s:10,.0f}")
+    print(f"  {'baseline B: PostgreSQL COPY of the member rows':52} {copy_s:8.1f} {n / copy_s:10,.0f}")
+    print(
+        f"  {'membership: start → last event committed':52} {backfill_s:8.1f} {n / backfill_s:10,.0f}"
+        f"   target ≤ 60 s, aim ≤ 30 s"
+    )
+    print(f"  membership peak RSS: {peak_mb:.0f} MB   target ≤ 200 MB")
+    print(
+        f"  publish → member row visible at 100 events/s ({len(lat)} events): "
+        f"p50 {pct(lat, 50):.0f} ms, p99 {pct(lat, 99):.0f} ms, max {max(lat):.0f} ms   target p99 ≤ 250 ms"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))
