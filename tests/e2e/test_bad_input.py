@@ -116,3 +116,31 @@ async def test_an_invalid_optional_field_still_makes_a_member_and_the_defect_is_
 
 def dead_free(records: list[Any]) -> bool:
     return records == []
+
+
+async def test_dead_letters_can_be_listed_and_redriven_to_the_original_topic(
+    stack: Stack, topic_prefix: str, membership_service: ServiceProcess
+) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    from usn_tools.dlq import read_dead_letters, redrive
+
+    bad = graduation("redrive-1", "730001", faculty="XYZ")
+    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap)
+    await producer.start()
+    key, value = event_bytes(bad)
+    await producer.send_and_wait(topic_prefix + "graduated", key=key, value=value, headers=[("origin", b"fs-7")])
+    await producer.stop()
+    membership_service.start()
+    await membership_service.wait_ready()
+    await read_topic(stack.bootstrap, topic_prefix + "graduated.dlq", 1)
+
+    [letter] = await read_dead_letters(stack.bootstrap, topic_prefix + "graduated.dlq")
+    assert letter.header(H_ERROR_KIND) == "invalid"
+    assert await redrive(stack.bootstrap, [letter]) == 1
+
+    records = await read_topic(stack.bootstrap, topic_prefix + "graduated", 2)
+    assert [(r.key, r.value) for r in records] == [(key, value), (key, value)]
+    assert dict(records[1].headers) == {"origin": b"fs-7"}, "original headers back, dlq.* headers gone"
+    again = await read_topic(stack.bootstrap, topic_prefix + "graduated.dlq", 2)
+    assert len(again) == 2, "still invalid, so dead-lettered again rather than lost or looping"
