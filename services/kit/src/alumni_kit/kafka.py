@@ -24,6 +24,7 @@ def idempotent_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:
         enable_idempotence=True,
         acks="all",
         linger_ms=5,
+        max_batch_size=256 * 1024,  # the outbox relay fills whole batches during a backfill
         max_request_size=MAX_REQUEST_BYTES,
     )
 
