@@ -18,7 +18,10 @@ class ServiceSettings(BaseSettings):
     # Largest batch one consumer transaction handles; bigger batches mean fewer
     # round trips on a backfill, smaller ones a shorter wait per event.
     batch_max_records: int = Field(500, ge=1, le=10_000)
-    batch_timeout_ms: int = Field(20, ge=1, le=10_000)
+    batch_timeout_ms: int = Field(10, ge=1, le=10_000)
+    # Offsets are committed after the effects; how often is a trade of broker round
+    # trips against how much a crash redelivers (the inbox drops the repeats).
+    commit_interval_ms: int = Field(250, ge=0, le=60_000)
     outbox_batch_size: int = Field(2000, ge=1, le=50_000)
     # The relay is woken by NOTIFY at each commit; this poll only covers a lost notification.
     outbox_poll_seconds: float = Field(1.0, gt=0, le=60)
