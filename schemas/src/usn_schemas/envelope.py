@@ -7,10 +7,11 @@ the major version) and the model of `data`. Consumers ignore unknown fields
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Self, cast
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
@@ -63,8 +64,13 @@ class CloudEvent(BaseModel):
 
     @classmethod
     def create(cls, *, subject: str, data: Any, source: str, sequence: int | None = None) -> Self:
-        """A new event of this contract with a fresh id and the current time."""
-        return cls(
+        """A new event of this contract with a fresh id and the current time.
+
+        `data` is a model its producer already built and validated, so the
+        envelope is constructed without validating it again (a backfill makes
+        one of these per member).
+        """
+        event = cls.model_construct(
             specversion="1.0",
             id=str(uuid.uuid4()),
             source=source,
@@ -74,6 +80,7 @@ class CloudEvent(BaseModel):
             sequence=sequence,
             data=data,
         )
+        return cast(Self, event)
 
     def to_json(self) -> bytes:
         return self.model_dump_json(exclude_none=True).encode()
@@ -86,6 +93,11 @@ def parse_envelope(raw: bytes | None, contracts: dict[str, type[CloudEvent]]) ->
     limit = max(c.MAX_BYTES for c in contracts.values())
     if len(raw) > limit:
         raise ContractError("too-large", f"the value is {len(raw)} bytes; the contract allows {limit}")
+    if len(contracts) == 1:
+        # Fast path for the common case: pydantic parses the JSON itself (about
+        # twice as fast); on any failure the slow path below says precisely why.
+        with contextlib.suppress(ValidationError):
+            return next(iter(contracts.values())).model_validate_json(raw)
     try:
         doc = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

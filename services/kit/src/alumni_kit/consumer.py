@@ -21,14 +21,13 @@ from typing import TypeAlias
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
-from opentelemetry.context import Context
 
 from alumni_kit.db import Conn
 from alumni_kit.dlq import Rejection, dead_letter
 from alumni_kit.inbox import claim_new
 from alumni_kit.metrics import KitMetrics
 from alumni_kit.retry import retry_transient
-from alumni_kit.tracing import context_from_headers
+from alumni_kit.tracing import trace_headers
 from usn_schemas.envelope import CloudEvent, ContractError, parse_envelope
 
 log = logging.getLogger(__name__)
@@ -41,7 +40,7 @@ class Incoming:
 
     record: Record
     event: CloudEvent
-    trace: Context
+    trace_headers: dict[str, str]  # W3C context of the producer, handed on to what this event causes
 
 
 # A handler applies new (never seen) events using the transaction's connection.
@@ -74,7 +73,7 @@ class EventConsumer:
             except ContractError as exc:
                 await self._reject(record, Rejection("ContractError", exc.kind, exc.reason))
                 continue
-            valid.append(Incoming(record, event, context_from_headers(record.headers)))
+            valid.append(Incoming(record, event, trace_headers(record.headers)))
         if valid:
             await self._apply(valid)
         self._metrics.batch_size.labels(self.topic).observe(len(records))

@@ -60,7 +60,8 @@ class Change:
 
 
 def programme_of(g: GraduatedData) -> Programme:
-    return Programme(
+    # Built from a validated graduation: no need to validate again.
+    return Programme.model_construct(
         programme_code=g.programme_code,
         programme_name=g.programme_name,
         faculty=g.faculty,

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter as Tally
 
-from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Counter
 
 from alumni_kit.consumer import BatchHandler, Incoming
 from alumni_kit.db import Conn
 from alumni_kit.outbox import OutboxMessage, add_to_outbox
-from alumni_kit.tracing import headers_from_context
+from alumni_kit.tracing import event_span
 from membership import domain, repository
 from membership.domain import Change, EligibilityPolicy, Member
 from usn_schemas.graduated import GraduatedV1
 from usn_schemas.member import MemberRegisteredV1, MemberUpdatedData, MemberUpdatedV1
 
 log = logging.getLogger(__name__)
-tracer = trace.get_tracer("membership")
 SOURCE = "/usn-alumni/membership"
 
 
@@ -36,28 +35,34 @@ class MembershipMetrics:
             "membership_member_changes", "Members registered or updated.", ["kind"], registry=registry
         )
 
+    def record(self, tally: Tally[tuple[str, str]]) -> None:
+        """Add a batch's counts: one increment per label, not per event."""
+        for (metric, label), count in tally.items():
+            getattr(self, metric).labels(label).inc(count)
+
 
 def make_graduated_handler(policy: EligibilityPolicy, metrics: MembershipMetrics) -> BatchHandler:
     """`graduated` → members: one transaction per batch, one outgoing fact per effective change."""
 
     async def on_graduated(conn: Conn, events: list[Incoming]) -> None:
         members = await repository.lock_and_load_members(conn, (_graduation(e).data.student_number for e in events))
-        outgoing: list[OutboxMessage] = []
+        facts: list[OutboxMessage] = []
+        tally: Tally[tuple[str, str]] = Tally()
         touched: dict[str, Member] = {}
         for incoming in events:
             event = _graduation(incoming)
-            with tracer.start_as_current_span("membership apply graduated", context=incoming.trace) as span:
-                span.set_attribute("messaging.message.id", event.id)
+            with event_span("membership apply graduated", incoming.trace_headers, event.id) as outgoing:
                 member, change = domain.apply_graduation(
                     members.get(event.data.student_number), event.data, event.id, policy
                 )
-                _count(metrics, event, change, policy)
+                _tally(tally, event, change, policy.qualifies(event.data))
                 if member is None or change is None:
                     continue
                 members[member.student_number] = touched[member.member_id] = member
-                outgoing.append(_fact(member, change, headers_from_context()))
+                facts.append(_fact(member, change, outgoing))
         await repository.save_members(conn, touched.values())
-        await add_to_outbox(conn, outgoing)
+        await add_to_outbox(conn, facts)
+        metrics.record(tally)
 
     return on_graduated
 
@@ -67,13 +72,13 @@ def _graduation(incoming: Incoming) -> GraduatedV1:
     return incoming.event
 
 
-def _count(metrics: MembershipMetrics, event: GraduatedV1, change: Change | None, policy: EligibilityPolicy) -> None:
+def _tally(tally: Tally[tuple[str, str]], event: GraduatedV1, change: Change | None, qualifies: bool) -> None:
     for defect in event.data.defects:
-        metrics.field_defects.labels(defect.field).inc()
-    if not policy.qualifies(event.data):
-        metrics.not_qualifying.labels(event.data.degree_level).inc()
+        tally["field_defects", defect.field] += 1
+    if not qualifies:
+        tally["not_qualifying", event.data.degree_level] += 1
     elif change is not None:
-        metrics.changes.labels(change.kind).inc()
+        tally["changes", change.kind] += 1
 
 
 def _fact(member: Member, change: Change, trace_headers: dict[str, str]) -> OutboxMessage:
@@ -83,7 +88,7 @@ def _fact(member: Member, change: Change, trace_headers: dict[str, str]) -> Outb
         event = MemberRegisteredV1.create(subject=member.member_id, data=snapshot, source=SOURCE)
         topic = "member-registered"
     else:
-        data = MemberUpdatedData(**snapshot.model_dump(), changed=list(change.changed))
+        data = MemberUpdatedData.model_construct(**dict(snapshot), changed=list(change.changed))
         event = MemberUpdatedV1.create(subject=member.member_id, data=data, source=SOURCE)
         topic = "member-updated"
     return OutboxMessage(topic=topic, key=member.member_id, event=event, headers=trace_headers)
