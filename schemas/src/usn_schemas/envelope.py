@@ -11,7 +11,7 @@ import contextlib
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal, Self, cast
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
@@ -64,13 +64,8 @@ class CloudEvent(BaseModel):
 
     @classmethod
     def create(cls, *, subject: str, data: Any, source: str, sequence: int | None = None) -> Self:
-        """A new event of this contract with a fresh id and the current time.
-
-        `data` is a model its producer already built and validated, so the
-        envelope is constructed without validating it again (a backfill makes
-        one of these per member).
-        """
-        event = cls.model_construct(
+        """A new event of this contract with a fresh id and the current time."""
+        return cls(
             specversion="1.0",
             id=str(uuid.uuid4()),
             source=source,
@@ -80,7 +75,6 @@ class CloudEvent(BaseModel):
             sequence=sequence,
             data=data,
         )
-        return cast(Self, event)
 
     def to_json(self) -> bytes:
         return self.model_dump_json(exclude_none=True).encode()

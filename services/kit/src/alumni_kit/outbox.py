@@ -161,9 +161,12 @@ class OutboxRelay:
         """
         futures: list[asyncio.Future[object]] = []
         open_batches: dict[tuple[str, int], Any] = {}
+        partitions_of: dict[str, list[int]] = {}
         for row in rows:
             topic = self._prefix + row["topic"]
-            partitions = sorted(await self._producer.partitions_for(topic))
+            if topic not in partitions_of:
+                partitions_of[topic] = sorted(await self._producer.partitions_for(topic))
+            partitions = partitions_of[topic]
             slot = (topic, self._partitioner(row["key"], partitions, partitions))
             record = {"key": row["key"], "value": row["value"], "timestamp": None, "headers": _headers(row)}
             batch = open_batches.get(slot)

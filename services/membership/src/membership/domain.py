@@ -60,8 +60,7 @@ class Change:
 
 
 def programme_of(g: GraduatedData) -> Programme:
-    # Built from a validated graduation: no need to validate again.
-    return Programme.model_construct(
+    return Programme(
         programme_code=g.programme_code,
         programme_name=g.programme_name,
         faculty=g.faculty,

@@ -88,7 +88,7 @@ def _fact(member: Member, change: Change, trace_headers: dict[str, str]) -> Outb
         event = MemberRegisteredV1.create(subject=member.member_id, data=snapshot, source=SOURCE)
         topic = "member-registered"
     else:
-        data = MemberUpdatedData.model_construct(**dict(snapshot), changed=list(change.changed))
+        data = MemberUpdatedData(**dict(snapshot), changed=list(change.changed))
         event = MemberUpdatedV1.create(subject=member.member_id, data=data, source=SOURCE)
         topic = "member-updated"
     return OutboxMessage(topic=topic, key=member.member_id, event=event, headers=trace_headers)
