@@ -130,6 +130,8 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         s = self.settings
+        if "local-development-only" in s.signing_keys.get_secret_value():
+            log.warning("ALUMNI_SIGNING_KEYS is not set: tokens are signed with the public development key")
         self._pool = await retry_transient(
             lambda: create_pool(s.database_url, s.db_pool_max), self.metrics, "db_connect"
         )
