@@ -21,6 +21,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 
 from alumni_kit.consumer import BatchHandler, EventConsumer
 from alumni_kit.db import KIT_MIGRATIONS, apply_migrations, create_pool
+from alumni_kit.gc_tuning import tune_gc_for_batches
 from alumni_kit.kafka import idempotent_producer
 from alumni_kit.metrics import KitMetrics
 from alumni_kit.outbox import OutboxRelay
@@ -159,6 +160,7 @@ class ServiceRuntime:
         )
         self._relay_task = asyncio.create_task(self._relay.run(), name=f"{self.name}-outbox-relay")
         await self.broker.start()
+        tune_gc_for_batches()
         log.info("%s started", self.name)
 
     async def stop(self) -> None:
