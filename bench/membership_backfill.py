@@ -118,11 +118,10 @@ async def copy_baseline(dsn: str, events: list[dict[str, Any]]) -> float:
         await conn.close()
 
 
-async def backfill(service: ServiceProcess, dsn: str, total_events: int) -> tuple[float, float]:
+async def backfill(service: ServiceProcess, dsn: str, total_events: int, started: float) -> tuple[float, float]:
     """Start the service on the full topic; seconds until every event is committed, and peak RSS (MB)."""
     service.start()
     assert service.proc is not None
-    started = time.perf_counter()
     conn = await asyncpg.connect(dsn)
     peak = 0.0
     try:
@@ -135,6 +134,18 @@ async def backfill(service: ServiceProcess, dsn: str, total_events: int) -> tupl
             if done >= total_events:
                 return time.perf_counter() - started, peak
             assert service.proc.poll() is None, service.tail()
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
+
+
+async def outbox_drained(dsn: str, started: float) -> float:
+    """Seconds since `started` until the relay has published every outgoing fact."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        while True:
+            if not await conn.fetchval("SELECT count(*) FROM outbox"):
+                return time.perf_counter() - started
             await asyncio.sleep(0.1)
     finally:
         await conn.close()
@@ -224,7 +235,9 @@ async def main() -> int:
     )
     print("membership: backfill …", flush=True)
     try:
-        backfill_s, peak_mb = await backfill(service, stack.service_dsn("membership", db), len(events))
+        started = time.perf_counter()
+        backfill_s, peak_mb = await backfill(service, stack.service_dsn("membership", db), len(events), started)
+        drained_s = await outbox_drained(stack.service_dsn("membership", db), started)
         await service.wait_ready()
         print(f"membership: steady {100} events/s for {args.steady_seconds} s …", flush=True)
         lat = await steady_latency(
@@ -245,6 +258,7 @@ async def main() -> int:
         f"  {'membership: start → last event committed':52} {backfill_s:8.1f} {n / backfill_s:10,.0f}"
         f"   target ≤ 60 s, aim ≤ 30 s"
     )
+    print(f"  {'membership: start → last outgoing fact published':52} {drained_s:8.1f} {n / drained_s:10,.0f}")
     print(f"  membership peak RSS: {peak_mb:.0f} MB   target ≤ 200 MB")
     print(
         f"  publish → member row visible at 100 events/s ({len(lat)} events): "
