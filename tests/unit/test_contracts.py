@@ -112,3 +112,15 @@ def test_personal_data_is_marked_in_models_and_schema() -> None:
     schema = GraduatedData.model_json_schema()
     assert schema["properties"]["email"]["x-personal-data"] is True
     assert "defects" not in schema["properties"]
+
+
+def test_new_ids_are_valid_random_uuids() -> None:
+    import uuid
+
+    from usn_schemas.ids import new_id
+
+    ids = [new_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids[:200]:
+        parsed = uuid.UUID(text)
+        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from usn_schemas.ids import new_id
 
 PERSONAL_DATA_KEY = "x-personal-data"
 
@@ -67,7 +68,7 @@ class CloudEvent(BaseModel):
         """A new event of this contract with a fresh id and the current time."""
         return cls(
             specversion="1.0",
-            id=str(uuid.uuid4()),
+            id=new_id(),
             source=source,
             type=cls.EVENT_TYPE,
             time=datetime.now(UTC),

@@ -7,12 +7,12 @@ so the handler can publish exactly one fact per effective change.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 from usn_schemas.graduated import DegreeLevel, GraduatedData
+from usn_schemas.ids import new_id
 from usn_schemas.member import MemberSnapshot, Programme
 
 MAX_DEFECTS_KEPT = 20
@@ -76,7 +76,7 @@ def apply_graduation(
     graduation: GraduatedData,
     event_id: str,
     policy: EligibilityPolicy,
-    new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    new_id: Callable[[], str] = new_id,
 ) -> tuple[Member | None, Change | None]:
     """The member after `graduation`, and the change (None when nothing changed)."""
     if not policy.qualifies(graduation):

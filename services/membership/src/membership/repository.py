@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -95,7 +94,7 @@ async def save_members(conn: Conn, members: Iterable[Member]) -> None:
         columns=_MEMBER_COLUMNS,
         records=[
             (
-                uuid.UUID(m.member_id),
+                m.member_id,
                 m.student_number,
                 m.given_name,
                 m.family_name,
@@ -111,7 +110,7 @@ async def save_members(conn: Conn, members: Iterable[Member]) -> None:
         columns=_PROGRAMME_COLUMNS,
         records=[
             (
-                uuid.UUID(m.member_id),
+                m.member_id,
                 p.programme_code,
                 p.degree_level,
                 p.programme_name,
