@@ -54,6 +54,7 @@ class ServiceRuntime:
             client_id=name,
             apply_types=False,
             log_level=logging.DEBUG,  # one line per batch is noise at INFO
+            logger=logging.getLogger("alumni.broker"),  # our log format, not FastStream's own handler
         )
         self._subscriptions: list[Subscription] = []
         self._consumers: dict[str, EventConsumer] = {}
