@@ -34,20 +34,24 @@ async def _assert_exactly_once(stack: Stack, prefix: str, conn: asyncpg.Connecti
     assert subjects == members, "every member's member-registered fact reached the topic"
 
 
+async def _stream_under_way(
+    stack: Stack, prefix: str, service: ServiceProcess, conn: asyncpg.Connection, seed: int
+) -> tuple[list[dict], asyncio.Task[None]]:  # type: ignore[type-arg]
+    """Start the service, publish STREAM events in the background, return once a tenth is applied."""
+    events = list(graduation_events(STREAM, seed=seed))
+    service.start()
+    await service.wait_ready()
+    publishing = asyncio.create_task(publish(stack.bootstrap, prefix + "graduated", [event_bytes(e) for e in events]))
+    await eventually(lambda: _at_least(conn, 2000), what="the stream under way")
+    assert await member_count(conn) < len(expected_members(events)), "the disruption must land mid-stream"
+    return events, publishing
+
+
 async def test_kill_9_mid_stream_then_restart_loses_nothing_and_duplicates_nothing(
     stack: Stack, topic_prefix: str, membership_service: ServiceProcess, membership_conn: asyncpg.Connection
 ) -> None:
-    events = list(graduation_events(STREAM, seed=20))
-    membership_service.start()
-    await membership_service.wait_ready()
-    publishing = asyncio.create_task(
-        publish(stack.bootstrap, topic_prefix + "graduated", [event_bytes(e) for e in events])
-    )
-
-    await eventually(lambda: _at_least(membership_conn, 2000), what="the stream under way")
+    events, publishing = await _stream_under_way(stack, topic_prefix, membership_service, membership_conn, seed=20)
     membership_service.kill()
-    killed_at = await member_count(membership_conn)
-    assert killed_at < len(expected_members(events)), "the kill must land mid-stream"
 
     membership_service.start()
     await membership_service.wait_ready()
@@ -62,15 +66,7 @@ async def test_postgres_restarted_mid_stream_loses_nothing_and_duplicates_nothin
     membership_conn: asyncpg.Connection,
     membership_db: str,
 ) -> None:
-    events = list(graduation_events(STREAM, seed=21))
-    membership_service.start()
-    await membership_service.wait_ready()
-    publishing = asyncio.create_task(
-        publish(stack.bootstrap, topic_prefix + "graduated", [event_bytes(e) for e in events])
-    )
-
-    await eventually(lambda: _at_least(membership_conn, 2000), what="the stream under way")
-    assert await member_count(membership_conn) < len(expected_members(events)), "the restart must land mid-stream"
+    events, publishing = await _stream_under_way(stack, topic_prefix, membership_service, membership_conn, seed=21)
     await asyncio.to_thread(stack.restart_postgres, 3.0)
     assert membership_service.proc is not None
     assert membership_service.proc.poll() is None, "the service rides out the outage"
