@@ -77,3 +77,5 @@ async def test_postgres_restarted_mid_stream_loses_nothing_and_duplicates_nothin
         await _assert_exactly_once(stack, topic_prefix, conn, events)
     finally:
         await conn.close()
+    dead = await read_topic(stack.bootstrap, topic_prefix + "graduated.dlq", 0, timeout=1)
+    assert dead == [], "an outage is retried, never dead-lettered"
