@@ -118,22 +118,24 @@ async def copy_baseline(dsn: str, events: list[dict[str, Any]]) -> float:
         await conn.close()
 
 
-async def backfill(service: ServiceProcess, dsn: str, total_events: int, started: float) -> tuple[float, float]:
-    """Start the service on the full topic; seconds until every event is committed, and peak RSS (MB)."""
-    service.start()
-    assert service.proc is not None
+async def backfill(services: list[ServiceProcess], dsn: str, total_events: int, started: float) -> tuple[float, float]:
+    """Start the replicas on the full topic; seconds until every event is committed, and peak RSS (MB)."""
+    for service in services:
+        service.start()
     conn = await asyncpg.connect(dsn)
     peak = 0.0
     try:
         while True:
-            peak = max(peak, rss_mb(service.proc.pid))
+            peak = max([peak, *(rss_mb(s.proc.pid) for s in services if s.proc)])
             try:
                 done = await conn.fetchval("SELECT count(*) FROM inbox")
             except asyncpg.UndefinedTableError:
                 done = 0
             if done >= total_events:
                 return time.perf_counter() - started, peak
-            assert service.proc.poll() is None, service.tail()
+            for s in services:
+                assert s.proc is not None
+                assert s.proc.poll() is None, s.tail()
             await asyncio.sleep(0.1)
     finally:
         await conn.close()
@@ -196,10 +198,29 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+def replicas(stack: Stack, db: str, prefix: str, count: int) -> list[ServiceProcess]:
+    """`count` membership processes in one consumer group, as replicas are deployed."""
+    out = []
+    for i in range(count):
+        port = free_port()
+        log = ROOT / ".run" / "bench" / "logs" / f"membership-bench-{i}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        env = {
+            "MEMBERSHIP_KAFKA_BOOTSTRAP": stack.bootstrap,
+            "MEMBERSHIP_DATABASE_URL": stack.service_dsn("membership", db),
+            "MEMBERSHIP_HTTP_PORT": str(port),
+            "ALUMNI_TOPIC_PREFIX": prefix,
+            "MEMBERSHIP_LOG_LEVEL": "WARNING",
+        }
+        out.append(ServiceProcess("membership", env, port, log))
+    return out
+
+
 async def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=227_000)
     parser.add_argument("--steady-seconds", type=int, default=30)
+    parser.add_argument("--replicas", type=int, default=1, help="membership processes in one consumer group")
     args = parser.parse_args()
     stack = Stack.from_env()
     prefix = f"bench{uuid.uuid4().hex[:6]}."
@@ -218,38 +239,28 @@ async def main() -> int:
     copy_s = await copy_baseline(stack.admin_dsn(await stack.create_database(owner="membership")), events)
 
     db = await stack.create_database(owner="membership")
-    port = free_port()
-    log = ROOT / ".run" / "bench" / "logs" / "membership-bench.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    service = ServiceProcess(
-        "membership",
-        {
-            "MEMBERSHIP_KAFKA_BOOTSTRAP": stack.bootstrap,
-            "MEMBERSHIP_DATABASE_URL": stack.service_dsn("membership", db),
-            "MEMBERSHIP_HTTP_PORT": str(port),
-            "ALUMNI_TOPIC_PREFIX": prefix,
-            "MEMBERSHIP_LOG_LEVEL": "WARNING",
-        },
-        port,
-        log,
-    )
-    print("membership: backfill …", flush=True)
+    dsn = stack.service_dsn("membership", db)
+    services = replicas(stack, db, prefix, args.replicas)
+    print(f"membership ({args.replicas} process(es)): backfill …", flush=True)
     try:
         started = time.perf_counter()
-        backfill_s, peak_mb = await backfill(service, stack.service_dsn("membership", db), len(events), started)
-        drained_s = await outbox_drained(stack.service_dsn("membership", db), started)
-        await service.wait_ready()
-        print(f"membership: steady {100} events/s for {args.steady_seconds} s …", flush=True)
-        lat = await steady_latency(
-            stack.bootstrap, topic, stack.service_dsn("membership", db), 100, args.steady_seconds
-        )
-        peak_mb = max(peak_mb, rss_mb(service.proc.pid))  # type: ignore[union-attr]
+        backfill_s, peak_mb = await backfill(services, dsn, len(events), started)
+        drained_s = await outbox_drained(dsn, started)
+        for s in services:
+            await s.wait_ready()
+        print(f"membership: steady 100 events/s for {args.steady_seconds} s …", flush=True)
+        lat = await steady_latency(stack.bootstrap, topic, dsn, 100, args.steady_seconds)
+        peak_mb = max([peak_mb, *(rss_mb(s.proc.pid) for s in services if s.proc)])
     finally:
-        service.stop()
+        for s in services:
+            s.stop()
 
     n = len(events)
     print()
-    print(f"Membership backfill benchmark — {n:,} graduated events, {os.cpu_count()} cores")
+    print(
+        f"Membership backfill benchmark — {n:,} graduated events, {os.cpu_count()} cores, "
+        f"{args.replicas} membership process(es)"
+    )
     print(f"  {'what':52} {'seconds':>8} {'events/s':>10}")
     print(f"  {'publish (plain producer, acks=all)':52} {publish_s:8.1f} {n / publish_s:10,.0f}")
     print(f"  {'baseline A: Kafka ConsumerPerformance':52} {kafka_s:8.1f} {n / kafka_s:10,.0f}")
@@ -259,7 +270,7 @@ async def main() -> int:
         f"   target ≤ 60 s, aim ≤ 30 s"
     )
     print(f"  {'membership: start → last outgoing fact published':52} {drained_s:8.1f} {n / drained_s:10,.0f}")
-    print(f"  membership peak RSS: {peak_mb:.0f} MB   target ≤ 200 MB")
+    print(f"  membership peak RSS (largest process): {peak_mb:.0f} MB   target ≤ 200 MB")
     print(
         f"  publish → member row visible at 100 events/s ({len(lat)} events): "
         f"p50 {pct(lat, 50):.0f} ms, p99 {pct(lat, 99):.0f} ms, max {max(lat):.0f} ms   target p99 ≤ 250 ms"
