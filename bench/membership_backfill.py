@@ -198,6 +198,26 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+async def steady_on_fresh_service(stack: Stack, count: int, seconds: int) -> list[float]:
+    """Steady-load latency on an empty database and topic, away from any backfill's after-effects
+    (autovacuum of the freshly loaded tables competes for the same two cores)."""
+    prefix = f"steady{uuid.uuid4().hex[:6]}."
+    await ensure_topics(stack.bootstrap, PLATFORM_TOPICS, prefix)
+    db = await stack.create_database(owner="membership")
+    services = replicas(stack, db, prefix, count)
+    try:
+        for s in services:
+            s.start()
+        for s in services:
+            await s.wait_ready()
+        return await steady_latency(
+            stack.bootstrap, prefix + "graduated", stack.service_dsn("membership", db), 100, seconds
+        )
+    finally:
+        for s in services:
+            s.stop()
+
+
 def replicas(stack: Stack, db: str, prefix: str, count: int) -> list[ServiceProcess]:
     """`count` membership processes in one consumer group, as replicas are deployed."""
     out = []
@@ -238,6 +258,9 @@ async def main() -> int:
     print("baseline B: PostgreSQL COPY …", flush=True)
     copy_s = await copy_baseline(stack.admin_dsn(await stack.create_database(owner="membership")), events)
 
+    print(f"membership: steady 100 events/s for {args.steady_seconds} s on a fresh database …", flush=True)
+    fresh_lat = await steady_on_fresh_service(stack, args.replicas, args.steady_seconds)
+
     db = await stack.create_database(owner="membership")
     dsn = stack.service_dsn("membership", db)
     services = replicas(stack, db, prefix, args.replicas)
@@ -248,7 +271,7 @@ async def main() -> int:
         drained_s = await outbox_drained(dsn, started)
         for s in services:
             await s.wait_ready()
-        print(f"membership: steady 100 events/s for {args.steady_seconds} s …", flush=True)
+        print(f"membership: steady 100 events/s for {args.steady_seconds} s right after the backfill …", flush=True)
         lat = await steady_latency(stack.bootstrap, topic, dsn, 100, args.steady_seconds)
         peak_mb = max([peak_mb, *(rss_mb(s.proc.pid) for s in services if s.proc)])
     finally:
@@ -271,10 +294,12 @@ async def main() -> int:
     )
     print(f"  {'membership: start → last outgoing fact published':52} {drained_s:8.1f} {n / drained_s:10,.0f}")
     print(f"  membership peak RSS (largest process): {peak_mb:.0f} MB   target ≤ 200 MB")
-    print(
-        f"  publish → member row visible at 100 events/s ({len(lat)} events): "
-        f"p50 {pct(lat, 50):.0f} ms, p99 {pct(lat, 99):.0f} ms, max {max(lat):.0f} ms   target p99 ≤ 250 ms"
-    )
+    print("  publish → member row visible at a steady 100 events/s (target p99 ≤ 250 ms):")
+    for label, values in (("fresh database", fresh_lat), ("right after the backfill", lat)):
+        print(
+            f"    {label:28} {len(values)} events: p50 {pct(values, 50):.0f} ms, "
+            f"p99 {pct(values, 99):.0f} ms, max {max(values):.0f} ms"
+        )
     return 0
 
 
