@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from usn_tools.publish import publish_events
 
 ROOT = Path(__file__).resolve().parents[1]
 ELIGIBLE = {"bachelor", "master", "phd", "evu"}
+STALL_SECONDS = 60
 
 
 def rss_mb(pid: int) -> float:
@@ -124,6 +126,7 @@ async def backfill(services: list[ServiceProcess], dsn: str, total_events: int, 
         service.start()
     conn = await asyncpg.connect(dsn)
     peak = 0.0
+    last_done, last_progress = -1, time.perf_counter()
     try:
         while True:
             peak = max([peak, *(rss_mb(s.proc.pid) for s in services if s.proc)])
@@ -133,6 +136,10 @@ async def backfill(services: list[ServiceProcess], dsn: str, total_events: int, 
                 done = 0
             if done >= total_events:
                 return time.perf_counter() - started, peak
+            if done != last_done:
+                last_done, last_progress = done, time.perf_counter()
+            if time.perf_counter() - last_progress > STALL_SECONDS:
+                raise RuntimeError(f"no progress for {STALL_SECONDS} s at {done} of {total_events} events")
             for s in services:
                 assert s.proc is not None
                 assert s.proc.poll() is None, s.tail()
@@ -231,75 +238,99 @@ def replicas(stack: Stack, db: str, prefix: str, count: int) -> list[ServiceProc
             "MEMBERSHIP_HTTP_PORT": str(port),
             "ALUMNI_TOPIC_PREFIX": prefix,
             "MEMBERSHIP_LOG_LEVEL": "WARNING",
+            "MEMBERSHIP_GROUP_ID": f"membership-{db}",  # each run reads the topic from the start
         }
         out.append(ServiceProcess("membership", env, port, log))
     return out
+
+
+@dataclass
+class Run:
+    """One backfill with a given number of membership processes."""
+
+    processes: int
+    backfill_s: float = 0.0
+    drained_s: float = 0.0
+    peak_mb: float = 0.0
+    after_backfill_ms: list[float] = field(default_factory=list)
+
+
+async def run_membership(stack: Stack, prefix: str, n: int, run: Run, steady_seconds: int) -> None:
+    """Backfill the topic with `run.processes` replicas on a fresh database, then a steady load."""
+    db = await stack.create_database(owner="membership")
+    dsn = stack.service_dsn("membership", db)
+    services = replicas(stack, db, prefix, run.processes)
+    print(f"membership ({run.processes} process(es)): backfill …", flush=True)
+    try:
+        started = time.perf_counter()
+        run.backfill_s, run.peak_mb = await backfill(services, dsn, n, started)
+        run.drained_s = await outbox_drained(dsn, started)
+        for s in services:
+            await s.wait_ready()
+        print(f"  steady 100 events/s for {steady_seconds} s right after the backfill …", flush=True)
+        run.after_backfill_ms = await steady_latency(stack.bootstrap, prefix + "graduated", dsn, 100, steady_seconds)
+        run.peak_mb = max([run.peak_mb, *(rss_mb(s.proc.pid) for s in services if s.proc)])
+    finally:
+        for s in services:
+            s.stop()
+
+
+def latency_line(label: str, values: list[float]) -> str:
+    return (
+        f"    {label:36} {len(values)} events: p50 {pct(values, 50):.0f} ms, "
+        f"p99 {pct(values, 99):.0f} ms, max {max(values):.0f} ms"
+    )
 
 
 async def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=227_000)
     parser.add_argument("--steady-seconds", type=int, default=30)
-    parser.add_argument("--replicas", type=int, default=1, help="membership processes in one consumer group")
+    parser.add_argument(
+        "--replicas",
+        default="1,2",
+        help="membership processes in one consumer group, one backfill per value (default 1,2)",
+    )
     args = parser.parse_args()
     stack = Stack.from_env()
     prefix = f"bench{uuid.uuid4().hex[:6]}."
-    topic = prefix + "graduated"
     await ensure_topics(stack.bootstrap, PLATFORM_TOPICS, prefix)
 
     print(f"generating {args.events:,} graduated events …", flush=True)
     events = list(graduation_events(args.events, seed=227))
+    n = len(events)
     t0 = time.perf_counter()
-    await publish_events(stack.bootstrap, topic, events, total=len(events), progress=sys.stderr.isatty())
+    await publish_events(stack.bootstrap, prefix + "graduated", events, total=n, progress=sys.stderr.isatty())
     publish_s = time.perf_counter() - t0
-
     print("baseline A: Kafka ConsumerPerformance …", flush=True)
-    kafka_s = consumer_performance(stack.bootstrap, topic, len(events))
+    kafka_s = consumer_performance(stack.bootstrap, prefix + "graduated", n)
     print("baseline B: PostgreSQL COPY …", flush=True)
     copy_s = await copy_baseline(stack.admin_dsn(await stack.create_database(owner="membership")), events)
-
     print(f"membership: steady 100 events/s for {args.steady_seconds} s on a fresh database …", flush=True)
-    fresh_lat = await steady_on_fresh_service(stack, args.replicas, args.steady_seconds)
+    fresh_lat = await steady_on_fresh_service(stack, 1, args.steady_seconds)
+    runs = [Run(int(r)) for r in args.replicas.split(",")]
+    for run in runs:
+        await run_membership(stack, prefix, n, run, args.steady_seconds)
 
-    db = await stack.create_database(owner="membership")
-    dsn = stack.service_dsn("membership", db)
-    services = replicas(stack, db, prefix, args.replicas)
-    print(f"membership ({args.replicas} process(es)): backfill …", flush=True)
-    try:
-        started = time.perf_counter()
-        backfill_s, peak_mb = await backfill(services, dsn, len(events), started)
-        drained_s = await outbox_drained(dsn, started)
-        for s in services:
-            await s.wait_ready()
-        print(f"membership: steady 100 events/s for {args.steady_seconds} s right after the backfill …", flush=True)
-        lat = await steady_latency(stack.bootstrap, topic, dsn, 100, args.steady_seconds)
-        peak_mb = max([peak_mb, *(rss_mb(s.proc.pid) for s in services if s.proc)])
-    finally:
-        for s in services:
-            s.stop()
-
-    n = len(events)
-    print()
-    print(
-        f"Membership backfill benchmark — {n:,} graduated events, {os.cpu_count()} cores, "
-        f"{args.replicas} membership process(es)"
-    )
+    print(f"\nMembership backfill benchmark — {n:,} graduated events, {os.cpu_count()} cores")
     print(f"  {'what':52} {'seconds':>8} {'events/s':>10}")
     print(f"  {'publish (plain producer, acks=all)':52} {publish_s:8.1f} {n / publish_s:10,.0f}")
     print(f"  {'baseline A: Kafka ConsumerPerformance':52} {kafka_s:8.1f} {n / kafka_s:10,.0f}")
     print(f"  {'baseline B: PostgreSQL COPY of the member rows':52} {copy_s:8.1f} {n / copy_s:10,.0f}")
+    for run in runs:
+        what = f"membership ×{run.processes}: start → last event committed"
+        print(f"  {what:52} {run.backfill_s:8.1f} {n / run.backfill_s:10,.0f}   target ≤ 60 s, aim ≤ 30 s")
+        what = f"membership ×{run.processes}: start → last outgoing fact out"
+        print(f"  {what:52} {run.drained_s:8.1f} {n / run.drained_s:10,.0f}")
     print(
-        f"  {'membership: start → last event committed':52} {backfill_s:8.1f} {n / backfill_s:10,.0f}"
-        f"   target ≤ 60 s, aim ≤ 30 s"
+        "  peak RSS of a membership process: "
+        + ", ".join(f"×{r.processes} {r.peak_mb:.0f} MB" for r in runs)
+        + "   target ≤ 200 MB"
     )
-    print(f"  {'membership: start → last outgoing fact published':52} {drained_s:8.1f} {n / drained_s:10,.0f}")
-    print(f"  membership peak RSS (largest process): {peak_mb:.0f} MB   target ≤ 200 MB")
     print("  publish → member row visible at a steady 100 events/s (target p99 ≤ 250 ms):")
-    for label, values in (("fresh database", fresh_lat), ("right after the backfill", lat)):
-        print(
-            f"    {label:28} {len(values)} events: p50 {pct(values, 50):.0f} ms, "
-            f"p99 {pct(values, 99):.0f} ms, max {max(values):.0f} ms"
-        )
+    print(latency_line("×1, fresh database", fresh_lat))
+    for run in runs:
+        print(latency_line(f"×{run.processes}, right after the backfill", run.after_backfill_ms))
     return 0
 
 

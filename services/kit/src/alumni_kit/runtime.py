@@ -90,6 +90,7 @@ class ServiceRuntime:
             decoder=_raw_body,
             max_records=self.settings.batch_max_records,
             batch_timeout_ms=self.settings.batch_timeout_ms,
+            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
             auto_offset_reset="earliest",
             title=f"{sub.topic}:{sub.group}",
             description=description,

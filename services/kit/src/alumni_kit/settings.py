@@ -19,6 +19,11 @@ class ServiceSettings(BaseSettings):
     # round trips on a backfill, smaller ones a shorter wait per event.
     batch_max_records: int = Field(500, ge=1, le=10_000)
     batch_timeout_ms: int = Field(10, ge=1, le=10_000)
+    # How long the broker may hold a fetch open waiting for data. A record that
+    # lands on a partition outside the fetch in flight waits for that fetch to
+    # return, so this bounds the latency a trickle of events can see (500 ms by
+    # default in the client); idle cost is one small request per interval.
+    fetch_max_wait_ms: int = Field(50, ge=1, le=10_000)
     # Offsets are committed after the effects; how often is a trade of broker round
     # trips against how much a crash redelivers (the inbox drops the repeats).
     commit_interval_ms: int = Field(250, ge=0, le=60_000)
