@@ -85,3 +85,30 @@ async def test_trace_context_and_keys_follow_the_graduate_to_member_registered(
     got = dict(record.headers)
     assert got["traceparent"].decode().split("-")[1] == trace_id
     assert got["content-type"] == b"application/cloudevents+json"
+
+
+async def test_with_tracing_on_the_service_adds_its_own_span_to_the_producers_trace(
+    stack: Stack, topic_prefix: str, membership_service: ServiceProcess
+) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    trace_id, parent = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap)
+    await producer.start()
+    key, value = event_bytes(graduation("ev-otel", "555003", "BSL", "bachelor", "2024-06-14"))
+    headers = [("traceparent", f"00-{trace_id}-{parent}-01".encode())]
+    await producer.send_and_wait(topic_prefix + "graduated", value=value, key=key, headers=headers)
+    await producer.stop()
+
+    membership_service.env["MEMBERSHIP_OTEL_EXPORTER"] = "console"
+    membership_service.start()
+    await membership_service.wait_ready()
+    [record] = await read_topic(stack.bootstrap, topic_prefix + "member-registered", 1)
+    _, out_trace, out_span, _ = dict(record.headers)["traceparent"].decode().split("-")
+    assert out_trace == trace_id
+    assert out_span != parent, "the service's own span is the parent of what it published"
+    membership_service.stop()  # flushes the span processor
+    log = membership_service.tail(400)
+    assert '"name": "membership apply graduated"' in log
+    assert out_span in log
+    assert "Åse" not in log, "no personal data in spans or logs"

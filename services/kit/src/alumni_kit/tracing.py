@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
 
 TRACE_HEADERS = ("traceparent", "tracestate")
 _enabled = False
@@ -30,8 +30,8 @@ def setup_tracing(service: str, exporter: str) -> None:
     if exporter == "none":
         return
     provider = TracerProvider(resource=Resource.create({"service.name": f"usn-alumni-{service}"}))
-    if exporter == "console":
-        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    if exporter == "console":  # for development: every span printed as it ends
+        provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
     else:  # "otlp": needs the optional opentelemetry-exporter-otlp package
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # type: ignore[import-not-found]
             OTLPSpanExporter,
