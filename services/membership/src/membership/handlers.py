@@ -1,8 +1,7 @@
-"""Membership's subscriptions: every topic it consumes is listed here."""
+"""Membership's event handlers (app.py lists what each one subscribes to)."""
 
 from __future__ import annotations
 
-import logging
 from collections import Counter as Tally
 
 from prometheus_client import CollectorRegistry, Counter
@@ -16,7 +15,6 @@ from membership.domain import Change, EligibilityPolicy, Member
 from usn_schemas.graduated import GraduatedV1
 from usn_schemas.member import MemberRegisteredV1, MemberUpdatedData, MemberUpdatedV1
 
-log = logging.getLogger(__name__)
 SOURCE = "/usn-alumni/membership"
 
 
