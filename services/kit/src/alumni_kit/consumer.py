@@ -25,6 +25,7 @@ from aiokafka.structs import ConsumerRecord
 from alumni_kit.db import Conn
 from alumni_kit.dlq import Rejection, dead_letter
 from alumni_kit.inbox import claim_new
+from alumni_kit.logs import where_it_failed
 from alumni_kit.metrics import KitMetrics
 from alumni_kit.retry import retry_transient
 from alumni_kit.tracing import trace_headers
@@ -82,8 +83,13 @@ class EventConsumer:
     async def _apply(self, events: list[Incoming]) -> None:
         try:
             fresh = await retry_transient(lambda: self._apply_in_transaction(events), self._metrics, self.topic)
-        except Exception:
-            log.exception("batch of %d on %s failed; applying its events one by one", len(events), self.topic)
+        except Exception as exc:
+            log.error(
+                "batch of %d on %s failed (%s); applying its events one by one",
+                len(events),
+                self.topic,
+                where_it_failed(exc),
+            )
             await self._apply_one_by_one(events)
             return
         self._count(processed=fresh, duplicates=len(events) - fresh)

@@ -23,6 +23,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from alumni_kit.db import Conn
 from alumni_kit.errors import is_transient
+from alumni_kit.logs import where_it_failed
 from alumni_kit.metrics import KitMetrics
 from alumni_kit.partitioning import partition_of
 from usn_schemas.envelope import CloudEvent
@@ -89,7 +90,7 @@ class OutboxRelay:
                 backoff = 0.1
             except Exception as exc:  # the relay must outlive broker and database outages
                 if not is_transient(exc):
-                    log.exception("outbox relay failed; retrying")
+                    log.error("outbox relay failed (%s); retrying", where_it_failed(exc))
                 else:
                     log.warning("outbox relay: %s; retrying in %.1fs", type(exc).__name__, backoff)
                 self._metrics.transient_retries.labels("outbox_relay").inc()

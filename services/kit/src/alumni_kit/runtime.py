@@ -23,6 +23,7 @@ from alumni_kit.consumer import BatchHandler, EventConsumer
 from alumni_kit.db import KIT_MIGRATIONS, apply_migrations, create_pool
 from alumni_kit.gc_tuning import tune_gc_for_batches
 from alumni_kit.kafka import idempotent_producer
+from alumni_kit.logs import where_it_failed
 from alumni_kit.metrics import KitMetrics
 from alumni_kit.outbox import OutboxRelay
 from alumni_kit.retry import retry_transient
@@ -106,10 +107,10 @@ class ServiceRuntime:
         records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
         try:
             await self._consumers[topic].handle_batch(records)
-        except Exception:
+        except Exception as exc:
             # Not bad input (that is dead-lettered) and not transient (that is retried):
             # a bug. Rewind so nothing is skipped, and try again after a pause.
-            log.exception("unexpected failure on %s; rewinding the batch", topic)
+            log.error("unexpected failure on %s (%s); rewinding the batch", topic, where_it_failed(exc))
             await message.nack()
             await asyncio.sleep(1)
             return
