@@ -124,3 +124,11 @@ def test_new_ids_are_valid_random_uuids() -> None:
     for text in ids[:200]:
         parsed = uuid.UUID(text)
         assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)
+
+
+def test_a_producer_cannot_inject_defects() -> None:
+    doc = _example()
+    doc["data"]["defects"] = [{"field": "email", "reason": "forged"}]
+    event = _parse(doc)
+    assert event.data.defects == ()
+    assert event.data.email == "ase.odegard@example.no"
