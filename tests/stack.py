@@ -134,12 +134,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def publish(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes | None]]) -> None:
+async def publish(
+    bootstrap: str,
+    topic: str,
+    messages: list[tuple[bytes | None, bytes | None]],
+    headers: list[tuple[str, bytes]] | None = None,
+) -> None:
     """A plain Kafka producer, as another USN system would use (none of the service's code)."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=4 * 1024 * 1024)
     await producer.start()
     try:
-        futures = [await producer.send(topic, key=k, value=v) for k, v in messages]
+        futures = [await producer.send(topic, key=k, value=v, headers=headers) for k, v in messages]
         await asyncio.gather(*futures)
     finally:
         await producer.stop()

@@ -118,16 +118,10 @@ async def test_an_invalid_optional_field_still_makes_a_member_and_the_defect_is_
 async def test_dead_letters_can_be_listed_and_redriven_to_the_original_topic(
     stack: Stack, topic_prefix: str, membership_service: ServiceProcess
 ) -> None:
-    from aiokafka import AIOKafkaProducer
-
     from usn_tools.dlq import redrive
 
-    bad = graduation("redrive-1", "730001", faculty="XYZ")
-    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap)
-    await producer.start()
-    key, value = event_bytes(bad)
-    await producer.send_and_wait(topic_prefix + "graduated", key=key, value=value, headers=[("origin", b"fs-7")])
-    await producer.stop()
+    key, value = event_bytes(graduation("redrive-1", "730001", faculty="XYZ"))
+    await publish(stack.bootstrap, topic_prefix + "graduated", [(key, value)], headers=[("origin", b"fs-7")])
     membership_service.start()
     await membership_service.wait_ready()
     await read_topic(stack.bootstrap, topic_prefix + "graduated.dlq", 1)

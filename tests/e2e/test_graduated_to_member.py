@@ -69,15 +69,10 @@ async def _count_programmes(conn: asyncpg.Connection) -> bool:
 async def test_trace_context_and_keys_follow_the_graduate_to_member_registered(
     stack: Stack, topic_prefix: str, membership_service: ServiceProcess
 ) -> None:
-    from aiokafka import AIOKafkaProducer
-
     trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
-    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap)
-    await producer.start()
-    key, value = event_bytes(graduation("ev-trace", "555002", "BSL", "bachelor", "2024-06-14"))
-    headers = [("traceparent", f"00-{trace_id}-00f067aa0ba902b7-01".encode())]
-    await producer.send_and_wait(topic_prefix + "graduated", value=value, key=key, headers=headers)
-    await producer.stop()
+    event = event_bytes(graduation("ev-trace", "555002", "BSL", "bachelor", "2024-06-14"))
+    traceparent = [("traceparent", f"00-{trace_id}-00f067aa0ba902b7-01".encode())]
+    await publish(stack.bootstrap, topic_prefix + "graduated", [event], headers=traceparent)
 
     membership_service.start()
     await membership_service.wait_ready()
@@ -90,15 +85,10 @@ async def test_trace_context_and_keys_follow_the_graduate_to_member_registered(
 async def test_with_tracing_on_the_service_adds_its_own_span_to_the_producers_trace(
     stack: Stack, topic_prefix: str, membership_service: ServiceProcess
 ) -> None:
-    from aiokafka import AIOKafkaProducer
-
     trace_id, parent = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
-    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap)
-    await producer.start()
-    key, value = event_bytes(graduation("ev-otel", "555003", "BSL", "bachelor", "2024-06-14"))
-    headers = [("traceparent", f"00-{trace_id}-{parent}-01".encode())]
-    await producer.send_and_wait(topic_prefix + "graduated", value=value, key=key, headers=headers)
-    await producer.stop()
+    event = event_bytes(graduation("ev-otel", "555003", "BSL", "bachelor", "2024-06-14"))
+    traceparent = [("traceparent", f"00-{trace_id}-{parent}-01".encode())]
+    await publish(stack.bootstrap, topic_prefix + "graduated", [event], headers=traceparent)
 
     membership_service.env["MEMBERSHIP_OTEL_EXPORTER"] = "console"
     membership_service.start()
