@@ -29,7 +29,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from tests.stack import ServiceProcess, Stack, free_port
+from tests.stack import ServiceProcess, Stack, membership_process
 
 from alumni_kit.kafka import ensure_topics
 from alumni_kit.topics import PLATFORM_TOPICS
@@ -229,18 +229,12 @@ def replicas(stack: Stack, db: str, prefix: str, count: int) -> list[ServiceProc
     """`count` membership processes in one consumer group, as replicas are deployed."""
     out = []
     for i in range(count):
-        port = free_port()
         log = ROOT / ".run" / "bench" / "logs" / f"membership-bench-{i}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        env = {
-            "MEMBERSHIP_KAFKA_BOOTSTRAP": stack.bootstrap,
-            "MEMBERSHIP_DATABASE_URL": stack.service_dsn("membership", db),
-            "MEMBERSHIP_HTTP_PORT": str(port),
-            "ALUMNI_TOPIC_PREFIX": prefix,
-            "MEMBERSHIP_LOG_LEVEL": "WARNING",
-            "MEMBERSHIP_GROUP_ID": f"membership-{db}",  # each run reads the topic from the start
-        }
-        out.append(ServiceProcess("membership", env, port, log))
+        # Each run's own group reads the topic from the start.
+        service = membership_process(stack, db, prefix, f"membership-{db}", log)
+        service.env["MEMBERSHIP_LOG_LEVEL"] = "WARNING"
+        out.append(service)
     return out
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from alumni_kit.kafka import ensure_topics
 from alumni_kit.topics import PLATFORM_TOPICS
-from tests.stack import ServiceProcess, Stack, free_port
+from tests.stack import ServiceProcess, Stack, membership_process
 
 
 @pytest.fixture(scope="session")
@@ -44,19 +44,9 @@ SIGNING_KEYS = "test:a-test-signing-key-of-enough-length"
 @pytest.fixture
 def membership_service(stack: Stack, topic_prefix: str, membership_db: str, tmp_path: Path) -> Iterator[ServiceProcess]:
     """The membership service as its own process, not yet started."""
-    port = free_port()
-    service = ServiceProcess(
-        module="membership",
-        http_port=port,
-        log_path=tmp_path / "membership.log",
-        env={
-            "MEMBERSHIP_KAFKA_BOOTSTRAP": stack.bootstrap,
-            "MEMBERSHIP_DATABASE_URL": stack.service_dsn("membership", membership_db),
-            "MEMBERSHIP_HTTP_PORT": str(port),
-            "MEMBERSHIP_GROUP_ID": f"membership-{uuid.uuid4().hex[:6]}",
-            "ALUMNI_TOPIC_PREFIX": topic_prefix,
-            "ALUMNI_SIGNING_KEYS": SIGNING_KEYS,
-        },
+    service = membership_process(
+        stack, membership_db, topic_prefix, f"membership-{uuid.uuid4().hex[:6]}", tmp_path / "membership.log"
     )
+    service.env["ALUMNI_SIGNING_KEYS"] = SIGNING_KEYS
     yield service
     service.stop()

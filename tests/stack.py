@@ -126,6 +126,19 @@ class ServiceProcess:
         return "\n".join(text.splitlines()[-lines:])
 
 
+def membership_process(stack: Stack, db: str, prefix: str, group: str, log_path: Path) -> ServiceProcess:
+    """Membership on its own free port, against database `db` and topics under `prefix`."""
+    port = free_port()
+    env = {
+        "MEMBERSHIP_KAFKA_BOOTSTRAP": stack.bootstrap,
+        "MEMBERSHIP_DATABASE_URL": stack.service_dsn("membership", db),
+        "MEMBERSHIP_HTTP_PORT": str(port),
+        "MEMBERSHIP_GROUP_ID": group,
+        "ALUMNI_TOPIC_PREFIX": prefix,
+    }
+    return ServiceProcess(module="membership", env=env, http_port=port, log_path=log_path)
+
+
 def free_port() -> int:
     import socket
 
