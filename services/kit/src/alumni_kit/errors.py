@@ -10,8 +10,12 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
     TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,  # e.g. the connection was closed under us
+    # asyncpg's protocol raises this when the server goes away in the middle of
+    # a COPY (seen in the PostgreSQL-restart test): the connection, not the input.
+    asyncpg.exceptions.InternalClientError,
     asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.OperatorInterventionError,  # class 57: admin/crash shutdown, cancelled by admin
+    asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections, out of memory
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.SerializationError,
     asyncpg.exceptions.DeadlockDetectedError,
