@@ -11,7 +11,8 @@ import pytest
 
 from alumni_kit.kafka import ensure_topics
 from alumni_kit.topics import PLATFORM_TOPICS
-from tests.stack import ServiceProcess, Stack, membership_process
+from tests.browser import browser  # noqa: F401 - a fixture for the browser tests
+from tests.stack import ServiceProcess, Stack, membership_process, service_process
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +47,29 @@ def membership_service(stack: Stack, topic_prefix: str, membership_db: str, tmp_
     """The membership service as its own process, not yet started."""
     service = membership_process(
         stack, membership_db, topic_prefix, f"membership-{uuid.uuid4().hex[:6]}", tmp_path / "membership.log"
+    )
+    service.env["ALUMNI_SIGNING_KEYS"] = SIGNING_KEYS
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+async def consent_db(stack: Stack) -> str:
+    return await stack.create_database(owner="consent")
+
+
+@pytest.fixture
+async def consent_conn(stack: Stack, consent_db: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(stack.service_dsn("consent", consent_db))
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+def consent_service(stack: Stack, topic_prefix: str, consent_db: str, tmp_path: Path) -> Iterator[ServiceProcess]:
+    """The consent service as its own process, not yet started."""
+    service = service_process(
+        stack, "consent", consent_db, topic_prefix, f"consent-{uuid.uuid4().hex[:6]}", tmp_path / "consent.log"
     )
     service.env["ALUMNI_SIGNING_KEYS"] = SIGNING_KEYS
     yield service

@@ -126,17 +126,23 @@ class ServiceProcess:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def membership_process(stack: Stack, db: str, prefix: str, group: str, log_path: Path) -> ServiceProcess:
-    """Membership on its own free port, against database `db` and topics under `prefix`."""
+def service_process(stack: Stack, name: str, db: str, prefix: str, group: str, log_path: Path) -> ServiceProcess:
+    """Service `name` on its own free port, against database `db` and topics under `prefix`."""
     port = free_port()
+    env_prefix = name.upper() + "_"
     env = {
-        "MEMBERSHIP_KAFKA_BOOTSTRAP": stack.bootstrap,
-        "MEMBERSHIP_DATABASE_URL": stack.service_dsn("membership", db),
-        "MEMBERSHIP_HTTP_PORT": str(port),
-        "MEMBERSHIP_GROUP_ID": group,
+        f"{env_prefix}KAFKA_BOOTSTRAP": stack.bootstrap,
+        f"{env_prefix}DATABASE_URL": stack.service_dsn(name, db),
+        f"{env_prefix}HTTP_PORT": str(port),
+        f"{env_prefix}GROUP_ID": group,
+        f"{env_prefix}PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "ALUMNI_TOPIC_PREFIX": prefix,
     }
-    return ServiceProcess(module="membership", env=env, http_port=port, log_path=log_path)
+    return ServiceProcess(module=name, env=env, http_port=port, log_path=log_path)
+
+
+def membership_process(stack: Stack, db: str, prefix: str, group: str, log_path: Path) -> ServiceProcess:
+    return service_process(stack, "membership", db, prefix, group, log_path)
 
 
 def free_port() -> int:

@@ -64,14 +64,24 @@ class CloudEvent(BaseModel):
     data: Any
 
     @classmethod
-    def create(cls, *, subject: str, data: Any, source: str, sequence: int | None = None) -> Self:
-        """A new event of this contract with a fresh id and the current time."""
+    def create(
+        cls,
+        *,
+        subject: str,
+        data: Any,
+        source: str,
+        sequence: int | None = None,
+        id: str | None = None,
+        time: datetime | None = None,
+    ) -> Self:
+        """A new event of this contract; a fresh id and the current time unless given
+        (a fact that has its own id, such as a consent fact, is published under it)."""
         return cls(
             specversion="1.0",
-            id=new_id(),
+            id=id or new_id(),
             source=source,
             type=cls.EVENT_TYPE,
-            time=datetime.now(UTC),
+            time=time or datetime.now(UTC),
             subject=subject,
             sequence=sequence,
             data=data,

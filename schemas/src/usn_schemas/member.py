@@ -1,8 +1,8 @@
-"""Contracts membership produces: `member-registered`, `member-updated` (key = member id)."""
+"""Contracts membership produces: `member-registered`, `member-updated`, `member-erased` (key = member id)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -61,3 +61,22 @@ class MemberUpdatedV1(CloudEvent):
     EVENT_TYPE: ClassVar[str] = MEMBER_UPDATED_V1
     type: Literal["no.usn.alumni.member-updated.v1"]
     data: MemberUpdatedData
+
+
+MEMBER_ERASED_V1 = "no.usn.alumni.member-erased.v1"
+
+
+class MemberErasure(BaseModel):
+    """GDPR art. 17: every service deletes what it holds about `member_id`."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    member_id: str
+    erased_at: datetime
+    requested_by: Literal["member", "staff"]
+
+
+class MemberErasedV1(CloudEvent):
+    EVENT_TYPE: ClassVar[str] = MEMBER_ERASED_V1
+    type: Literal["no.usn.alumni.member-erased.v1"]
+    data: MemberErasure

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from usn_schemas.consent import ConsentGivenV1, ConsentWithdrawnV1
 from usn_schemas.envelope import CloudEvent
 from usn_schemas.graduated import GraduatedV1
-from usn_schemas.member import MemberRegisteredV1, MemberUpdatedV1
+from usn_schemas.mail import TransactionalMailRequestedV1
+from usn_schemas.member import MemberErasedV1, MemberRegisteredV1, MemberUpdatedV1
 
 TOPIC_CONTRACTS: dict[str, dict[str, type[CloudEvent]]] = {
     "graduated": {GraduatedV1.EVENT_TYPE: GraduatedV1},
     "member-registered": {MemberRegisteredV1.EVENT_TYPE: MemberRegisteredV1},
     "member-updated": {MemberUpdatedV1.EVENT_TYPE: MemberUpdatedV1},
+    "member-erased": {MemberErasedV1.EVENT_TYPE: MemberErasedV1},
+    "consent-given": {ConsentGivenV1.EVENT_TYPE: ConsentGivenV1},
+    "consent-withdrawn": {ConsentWithdrawnV1.EVENT_TYPE: ConsentWithdrawnV1},
+    "transactional-mail-requested": {TransactionalMailRequestedV1.EVENT_TYPE: TransactionalMailRequestedV1},
 }

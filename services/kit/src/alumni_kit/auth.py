@@ -30,6 +30,10 @@ class InvalidTokenError(Exception):
     """Forged, altered, expired or of the wrong kind; `str()` says which, safely."""
 
 
+class ExpiredTokenError(InvalidTokenError):
+    """Genuine but past its expiry: the caller may offer a fresh link."""
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -76,7 +80,7 @@ class TokenSigner:
         if payload.get("kind") != kind:
             raise InvalidTokenError(f"not a {kind} token")
         if not isinstance(payload.get("exp"), int) or payload["exp"] < time.time():
-            raise InvalidTokenError("expired")
+            raise ExpiredTokenError("expired")
         return payload
 
     def _mac(self, kid: str, body: str) -> str:
@@ -122,3 +126,21 @@ def verify_member_link(signer: TokenSigner, token: str, purpose: str) -> dict[st
     if claims.get("purpose") != purpose:
         raise InvalidTokenError(f"not a {purpose} link")
     return claims
+
+
+def issue_unsubscribe_token(signer: TokenSigner, member_id: str, purpose: str, ttl_seconds: int) -> str:
+    """The token in an RFC 8058 `List-Unsubscribe` URL: withdraws e-mail for one purpose.
+
+    Member and purpose are signed, so neither can be altered; no nonce, because
+    the link must keep working (idempotently) for as long as the mail is kept.
+    """
+    return signer.sign("unsubscribe", {"sub": member_id, "purpose": purpose}, ttl_seconds)
+
+
+def verify_unsubscribe_token(signer: TokenSigner, token: str) -> tuple[str, str]:
+    """(member id, purpose) of a genuine, unexpired unsubscribe token."""
+    claims = signer.verify(token, "unsubscribe")
+    member_id, purpose = claims.get("sub"), claims.get("purpose")
+    if not isinstance(member_id, str) or not isinstance(purpose, str):
+        raise InvalidTokenError("malformed token")
+    return member_id, purpose

@@ -47,8 +47,12 @@ class Subscription:
 
 
 class ServiceRuntime:
-    def __init__(self, name: str, settings: ServiceSettings, migrations: Path) -> None:
-        self.name, self.settings, self.migrations = name, settings, migrations
+    def __init__(
+        self, name: str, settings: ServiceSettings, migrations: Path, shared: dict[str, Path] | None = None
+    ) -> None:
+        """`shared`: migration scopes of kit pieces the service opts into (e.g. the consent view)."""
+        self.name, self.settings = name, settings
+        self.migrations = {"kit": KIT_MIGRATIONS, **(shared or {}), name: migrations}
         self.metrics = KitMetrics()
         self.broker = KafkaBroker(
             settings.kafka_bootstrap,
@@ -140,7 +144,7 @@ class ServiceRuntime:
             lambda: create_pool(s.database_url, s.db_pool_max), self.metrics, "db_connect"
         )
         async with self._pool.acquire() as conn:
-            await apply_migrations(conn, {"kit": KIT_MIGRATIONS, self.name: self.migrations})
+            await apply_migrations(conn, self.migrations)
         self._producer = idempotent_producer(s.kafka_bootstrap, f"{self.name}-producer")
         await retry_transient(self._producer.start, self.metrics, "kafka_connect")
         for sub in self._subscriptions:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from alumni_kit.kafka import TopicSpec, ensure_topics, with_dlq
+from alumni_kit.kafka import DAY_MS, TopicSpec, ensure_topics, with_dlq
 
 MIB = 1024 * 1024
 
@@ -18,8 +18,16 @@ PLATFORM_TOPICS: list[TopicSpec] = [
     # the consumer and is dead-lettered with a reason instead of being refused
     # at the producer with none.
     *with_dlq(TopicSpec("graduated", 6, max_message_bytes=4 * MIB)),
-    TopicSpec("member-registered", 6),
-    TopicSpec("member-updated", 6),
+    *with_dlq(TopicSpec("member-registered", 6)),
+    *with_dlq(TopicSpec("member-updated", 6)),
+    *with_dlq(TopicSpec("member-erased", 6)),
+    # Consent facts, key = member id; consumers order them by the per-member sequence.
+    *with_dlq(TopicSpec("consent-given", 6)),
+    *with_dlq(TopicSpec("consent-withdrawn", 6)),
+    # Mail any service asks the mailer to send (opt-in confirmations, magic links).
+    # Kept 30 days only: the messages hold addresses and personal links, and a
+    # request older than its link's expiry is worth nothing.
+    *with_dlq(TopicSpec("transactional-mail-requested", 3, retention_ms=30 * DAY_MS)),
 ]
 
 

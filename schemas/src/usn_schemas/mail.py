@@ -1,0 +1,53 @@
+"""`transactional-mail-requested` (key = member id, or the address when there is no member).
+
+Any service asks the mailer to send one mail that is not marketing: a double
+opt-in confirmation, an invitation to the preference centre, a magic link, an
+event confirmation. The requesting service writes the words (it knows its own
+flow and links); the mailer wraps them in the house template, checks
+suppression (hard bounces, erased members) and sends at most once per event id.
+Marketing consent does not apply.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from usn_schemas.envelope import CloudEvent, PersonalData
+
+TRANSACTIONAL_MAIL_REQUESTED_V1 = "no.usn.alumni.transactional-mail-requested.v1"
+
+MailKind = Literal[
+    "consent-invitation",
+    "consent-confirmation",
+    "magic-link",
+    "email-verification",
+    "event-confirmation",
+    "waitlist-promotion",
+]
+
+
+class TransactionalMail(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    kind: MailKind
+    member_id: str | None = None
+    to_address: EmailStr = PersonalData()
+    to_name: str | None = PersonalData(None, max_length=200)
+    language: Literal["nb", "en"] = "nb"
+    subject: str = Field(min_length=1, max_length=200)
+    # Plain text; the mailer renders the HTML part from it. Holds personal links.
+    body_text: str = PersonalData(min_length=1, max_length=20_000)
+    # The main link, for a button in the HTML part (signed, personal).
+    action_url: str | None = PersonalData(None, max_length=2000)
+    action_label: str | None = Field(None, max_length=100)
+    # Not worth sending after this (the link in it has expired).
+    expires_at: datetime | None = None
+
+
+class TransactionalMailRequestedV1(CloudEvent):
+    EVENT_TYPE: ClassVar[str] = TRANSACTIONAL_MAIL_REQUESTED_V1
+    type: Literal["no.usn.alumni.transactional-mail-requested.v1"]
+    data: TransactionalMail

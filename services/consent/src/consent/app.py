@@ -1,0 +1,75 @@
+"""The consent service: `create_app(settings)` builds it, nothing connects at import."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from alumni_kit.auth import TokenSigner, parse_keys
+from alumni_kit.http import ops_router, staff_principal
+from alumni_kit.runtime import ServiceRuntime, Subscription
+from consent import ledger
+from consent.handlers import make_member_handler, on_member_erased
+from consent.links import Links
+from consent.notices import NoticeBook
+from consent.settings import ConsentSettings
+from consent.staff import staff_router
+from consent.web import Web, web_router
+from usn_schemas.consent import ConsentGivenV1, ConsentWithdrawnV1
+from usn_schemas.mail import TransactionalMailRequestedV1
+from usn_schemas.member import MemberErasedV1, MemberRegisteredV1, MemberUpdatedV1
+from usn_schemas.registry import TOPIC_CONTRACTS
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_runtime(settings: ConsentSettings, links: Links) -> ServiceRuntime:
+    """The broker, its subscriptions and publications (also the AsyncAPI source)."""
+    runtime = ServiceRuntime("consent", settings, MIGRATIONS)
+    on_member = make_member_handler(links, settings.invitations_enabled, settings.invitation_link_days)
+    for topic, schema, text in (
+        ("member-registered", MemberRegisteredV1, "New members: kept as consent's member copy; invited once."),
+        ("member-updated", MemberUpdatedV1, "Changed members: a new address must be confirmed again."),
+    ):
+        runtime.subscribe(Subscription(topic, settings.group_id, TOPIC_CONTRACTS[topic], on_member), schema, text)
+    runtime.subscribe(
+        Subscription("member-erased", settings.group_id, TOPIC_CONTRACTS["member-erased"], on_member_erased),
+        MemberErasedV1,
+        "Erasure (GDPR art. 17): the member copy and state go; the ledger keeps anonymous proof.",
+    )
+    runtime.publishes("consent-given", ConsentGivenV1, "A member gave consent for a channel and purpose.")
+    runtime.publishes("consent-withdrawn", ConsentWithdrawnV1, "A member withdrew consent for a channel and purpose.")
+    runtime.publishes(
+        "transactional-mail-requested",
+        TransactionalMailRequestedV1,
+        "Invitations to the preference centre and double opt-in confirmations, for the mailer.",
+    )
+    return runtime
+
+
+def create_app(settings: ConsentSettings | None = None) -> FastAPI:
+    settings = settings or ConsentSettings()
+    signer = TokenSigner(parse_keys(settings.signing_keys.get_secret_value()))
+    links = Links(signer, settings.public_base_url)
+    notices = NoticeBook(settings.purposes, settings.notice_version, settings.notices_file)
+    runtime = create_runtime(settings, links)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        async with runtime.pool.acquire() as conn:
+            await ledger.store_notices(conn, notices.all())
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title="USN Alumni consent", lifespan=lifespan)
+    app.state.runtime = runtime
+    app.include_router(ops_router(runtime.metrics.registry, runtime.readiness))
+    app.include_router(staff_router(runtime, staff_principal(signer), notices))
+    app.include_router(web_router(Web(runtime, links, notices, settings)))
+    return app

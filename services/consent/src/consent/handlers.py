@@ -1,0 +1,43 @@
+"""Consent's event handlers (app.py lists what each one subscribes to)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from alumni_kit.consumer import BatchHandler, Incoming
+from alumni_kit.db import Conn
+from alumni_kit.outbox import add_to_outbox
+from consent import mails, subjects
+from consent.links import Links
+from consent.subjects import MemberCopy
+from usn_schemas.member import MemberErasedV1, MemberRegisteredV1, MemberUpdatedV1
+
+
+def make_member_handler(links: Links, invitations: bool, invitation_days: int) -> BatchHandler:
+    """member-registered / member-updated → the member copy; a first invitation if due."""
+
+    async def on_member(conn: Conn, events: list[Incoming]) -> None:
+        copies = []
+        for incoming in events:
+            event = incoming.event
+            assert isinstance(event, MemberRegisteredV1 | MemberUpdatedV1)
+            m = event.data
+            copies.append(MemberCopy(m.member_id, m.given_name, m.email, list(m.faculties), event.time))
+        due = await subjects.upsert(conn, copies, invite=invitations)
+        if not due:
+            return
+        ttl = invitation_days * 86400
+        expires = datetime.now(UTC) + timedelta(seconds=ttl)
+        messages = [
+            mails.invitation(s, links.preferences(s.member_id, ttl), invitation_days, expires)
+            for s in await subjects.get_many(conn, due)
+        ]
+        await add_to_outbox(conn, messages)
+
+    return on_member
+
+
+async def on_member_erased(conn: Conn, events: list[Incoming]) -> None:
+    for incoming in events:
+        assert isinstance(incoming.event, MemberErasedV1)
+        await subjects.erase(conn, incoming.event.data.member_id, incoming.event.data.erased_at)

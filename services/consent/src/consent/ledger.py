@@ -1,0 +1,231 @@
+"""The one way facts enter the consent ledger, and the queries that read it.
+
+`record()` serves every source (preference centre, confirmation, one-click
+unsubscribe, staff, import): in the caller's transaction it locks the members'
+rows (so each member's sequence is gap-free and ordered, however many requests
+race), drops requests that would not change the current state (saving twice,
+a replayed confirmation, a second unsubscribe), appends the rest, updates the
+current state and puts the facts in the outbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from alumni_kit.db import Conn
+from alumni_kit.outbox import OutboxMessage, add_to_outbox
+from consent.notices import Notice
+from usn_schemas.consent import Channel, ConsentFact, ConsentGivenV1, ConsentState, ConsentWithdrawnV1, Source
+from usn_schemas.ids import new_id
+
+SOURCE = "/usn-alumni/consent"
+Key = tuple[str, str, str]  # member, channel, purpose
+
+
+_LEDGER_COLUMNS = [
+    "fact_id",
+    "member_id",
+    "sequence",
+    "channel",
+    "purpose",
+    "state",
+    "recorded_at",
+    "source",
+    "method",
+    "notice_version",
+    "notice_sha256",
+    "reason",
+    "actor",
+]
+
+
+@dataclass(frozen=True)
+class FactRequest:
+    member_id: str
+    channel: Channel
+    purpose: str
+    state: ConsentState
+    source: Source
+    method: str
+    notice: Notice | None = None
+    reason: str | None = None
+    actor: str | None = None
+
+    @property
+    def key(self) -> Key:
+        return (self.member_id, self.channel, self.purpose)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    recorded: list[ConsentFact]
+    unchanged: int
+    unknown_members: list[str]
+
+
+async def record(conn: Conn, requests: Sequence[FactRequest], trace_headers: dict[str, str] | None = None) -> Outcome:
+    """Append the facts that change something; call inside a transaction."""
+    member_ids = sorted({r.member_id for r in requests})
+    # Ordered locking: two transactions over overlapping members cannot deadlock.
+    locked = await conn.fetch(
+        "SELECT member_id, last_sequence FROM subjects WHERE member_id = any($1::text[]) ORDER BY member_id FOR UPDATE",
+        member_ids,
+    )
+    sequences = {r["member_id"]: r["last_sequence"] for r in locked}
+    states = await _current_states(conn, list(sequences))
+    now = datetime.now(UTC)
+    facts: list[ConsentFact] = []
+    unknown: set[str] = set()
+    unchanged = 0
+    for req in requests:
+        if req.member_id not in sequences:
+            unknown.add(req.member_id)
+        elif states.get(req.key) == req.state:
+            unchanged += 1
+        else:
+            sequences[req.member_id] += 1
+            states[req.key] = req.state
+            facts.append(_fact(req, sequences[req.member_id], now))
+    if facts:
+        await _append(conn, facts, requests, sequences, trace_headers or {})
+    return Outcome(facts, unchanged, sorted(unknown))
+
+
+def _fact(req: FactRequest, sequence: int, now: datetime) -> ConsentFact:
+    return ConsentFact(
+        fact_id=new_id(),
+        member_id=req.member_id,
+        sequence=sequence,
+        channel=req.channel,
+        purpose=req.purpose,
+        state=req.state,
+        recorded_at=now,
+        source=req.source,
+        method=req.method,
+        notice_version=req.notice.version if req.notice else None,
+        notice_sha256=req.notice.sha256 if req.notice else None,
+        reason=req.reason,
+    )
+
+
+async def _current_states(conn: Conn, member_ids: list[str]) -> dict[Key, str]:
+    rows = await conn.fetch(
+        "SELECT member_id, channel, purpose, state FROM current_consent WHERE member_id = any($1::text[])", member_ids
+    )
+    return {(r["member_id"], r["channel"], r["purpose"]): r["state"] for r in rows}
+
+
+async def _append(
+    conn: Conn,
+    facts: list[ConsentFact],
+    requests: Sequence[FactRequest],
+    sequences: dict[str, int],
+    trace_headers: dict[str, str],
+) -> None:
+    actors = {r.key: r.actor for r in requests}
+    await conn.copy_records_to_table(
+        "ledger",
+        records=[_ledger_row(f, actors.get((f.member_id, f.channel, f.purpose))) for f in facts],
+        columns=_LEDGER_COLUMNS,
+    )
+    latest = list({(f.member_id, f.channel, f.purpose): f for f in facts}.values())  # the last per key wins
+    await conn.execute(
+        """INSERT INTO current_consent AS c (member_id, channel, purpose, state, sequence, fact_id, recorded_at)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[],
+                                $7::timestamptz[])
+           ON CONFLICT (member_id, channel, purpose) DO UPDATE
+              SET state = excluded.state, sequence = excluded.sequence, fact_id = excluded.fact_id,
+                  recorded_at = excluded.recorded_at""",
+        [f.member_id for f in latest],
+        [f.channel for f in latest],
+        [f.purpose for f in latest],
+        [f.state for f in latest],
+        [f.sequence for f in latest],
+        [f.fact_id for f in latest],
+        [f.recorded_at for f in latest],
+    )
+    touched = {f.member_id for f in facts}
+    await conn.execute(
+        "UPDATE subjects s SET last_sequence = u.seq FROM unnest($1::text[], $2::bigint[]) AS u(id, seq)"
+        " WHERE s.member_id = u.id",
+        list(touched),
+        [sequences[m] for m in touched],
+    )
+    await add_to_outbox(conn, [_outgoing(f, trace_headers) for f in facts])
+
+
+def _ledger_row(f: ConsentFact, actor: str | None) -> tuple[Any, ...]:
+    return (
+        f.fact_id, f.member_id, f.sequence, f.channel, f.purpose, f.state, f.recorded_at,
+        f.source, f.method, f.notice_version, f.notice_sha256, f.reason, actor,
+    )  # fmt: skip
+
+
+def _outgoing(fact: ConsentFact, trace_headers: dict[str, str]) -> OutboxMessage:
+    contract = ConsentGivenV1 if fact.state == "given" else ConsentWithdrawnV1
+    event = contract.create(
+        id=fact.fact_id,
+        time=fact.recorded_at,
+        subject=fact.member_id,
+        sequence=fact.sequence,
+        data=fact,
+        source=SOURCE,
+    )
+    return OutboxMessage(topic=f"consent-{fact.state}", key=fact.member_id, event=event, headers=trace_headers)
+
+
+# ---- reads -------------------------------------------------------------------------------------------------
+
+_FACT_COLUMNS = (
+    "fact_id, member_id, sequence, channel, purpose, state, recorded_at, source, method,"
+    " notice_version, notice_sha256, reason, actor, erased"
+)
+
+
+async def current(conn: Conn, member_id: str) -> dict[tuple[str, str], str]:
+    """{(channel, purpose): state} for one member."""
+    rows = await conn.fetch("SELECT channel, purpose, state FROM current_consent WHERE member_id = $1", member_id)
+    return {(r["channel"], r["purpose"]): r["state"] for r in rows}
+
+
+async def history(conn: Conn, member_id: str) -> list[dict[str, Any]]:
+    rows = await conn.fetch(f"SELECT {_FACT_COLUMNS} FROM ledger WHERE member_id = $1 ORDER BY sequence", member_id)
+    return [dict(r) for r in rows]
+
+
+async def fact_at(conn: Conn, member_id: str, channel: str, purpose: str, at: datetime) -> dict[str, Any] | None:
+    """The fact in force for the key at time `at`: the newest one recorded by then."""
+    row = await conn.fetchrow(
+        f"""SELECT {_FACT_COLUMNS} FROM ledger
+             WHERE member_id = $1 AND channel = $2 AND purpose = $3 AND recorded_at <= $4
+             ORDER BY sequence DESC LIMIT 1""",
+        member_id,
+        channel,
+        purpose,
+        at,
+    )
+    return dict(row) if row else None
+
+
+async def fact_by_id(conn: Conn, fact_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(f"SELECT {_FACT_COLUMNS} FROM ledger WHERE fact_id = $1", fact_id)
+    return dict(row) if row else None
+
+
+async def notice(conn: Conn, sha256: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        "SELECT sha256, version, purpose, language, title, body FROM notices WHERE sha256 = $1", sha256
+    )
+    return dict(row) if row else None
+
+
+async def store_notices(conn: Conn, notices: list[Notice]) -> None:
+    """Keep every text that can be shown (idempotent; run at start)."""
+    await conn.executemany(
+        "INSERT INTO notices (sha256, version, purpose, language, title, body) VALUES ($1, $2, $3, $4, $5, $6)"
+        " ON CONFLICT (sha256) DO NOTHING",
+        [(n.sha256, n.version, n.purpose, n.language, n.title, n.text) for n in notices],
+    )

@@ -1,0 +1,328 @@
+"""The member-facing pages: preference centre, double opt-in confirmation and
+RFC 8058 one-click unsubscribe. No cookies and no login: each page is reached
+by a signed link, and the token travels in the form, so there is no session to
+steal or forge."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from alumni_kit.auth import ExpiredTokenError, InvalidTokenError
+from alumni_kit.outbox import add_to_outbox
+from alumni_kit.runtime import ServiceRuntime
+from consent import ledger, mails, subjects
+from consent.i18n import TEXT
+from consent.ledger import FactRequest
+from consent.links import Links
+from consent.notices import Language, NoticeBook
+from consent.preferences import UnknownChoiceError, parse_choices, plan_save
+from consent.settings import ConsentSettings
+from consent.subjects import Subject
+from usn_schemas.consent import CHANNELS
+from usn_schemas.ids import new_id
+
+log = logging.getLogger(__name__)
+TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"])
+)
+# Pages hold personal links: never cached, never framed, never leaked by a Referer.
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+@dataclass(frozen=True)
+class Web:
+    runtime: ServiceRuntime
+    links: Links
+    notices: NoticeBook
+    settings: ConsentSettings
+
+
+def _lang(value: object, fallback: str = "nb") -> Language:
+    return value if value in ("nb", "en") else ("en" if fallback == "en" else "nb")
+
+
+def page(template: str, lang: Language, status: int = 200, **context: Any) -> HTMLResponse:
+    html = TEMPLATES.get_template(template).render(lang=lang, t=TEXT[lang], **context)
+    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+
+def message(lang: Language, heading: str, lines: list[str], status: int = 200, **extra: Any) -> HTMLResponse:
+    return page("message.html", lang, status, heading=heading, lines=lines, **extra)
+
+
+def link_error(exc: InvalidTokenError, lang: Language) -> HTMLResponse:
+    """Expired → 410 Gone; forged, altered or of another kind → 403. Nothing is recorded."""
+    t = TEXT[lang]
+    if isinstance(exc, ExpiredTokenError):
+        return message(lang, t["expired_link"], [t["expired_link_text"]], 410)
+    return message(lang, t["bad_link"], [t["bad_link_text"]], 403)
+
+
+def web_router(web: Web) -> APIRouter:
+    router = APIRouter(tags=["member pages"], include_in_schema=True)
+    router.add_api_route("/preferences", _show_preferences(web), methods=["GET"], response_class=HTMLResponse)
+    router.add_api_route("/preferences", _save_preferences(web), methods=["POST"], response_class=HTMLResponse)
+    router.add_api_route("/preferences/confirm", _show_confirmation(web), methods=["GET"], response_class=HTMLResponse)
+    router.add_api_route("/preferences/confirm", _confirm(web), methods=["POST"], response_class=HTMLResponse)
+    router.add_api_route("/unsubscribe/{token}", _unsubscribe_page(web), methods=["GET"], response_class=HTMLResponse)
+    router.add_api_route("/unsubscribe/{token}", _one_click_unsubscribe(web), methods=["POST"])
+    return router
+
+
+Handler = Callable[..., Awaitable[Response]]
+
+
+# ---- preference centre ---------------------------------------------------------------------------------------
+
+
+def _show_preferences(web: Web) -> Handler:
+    async def show_preferences(token: str = "", lang: str | None = None) -> Response:
+        try:
+            member_id = web.links.preferences_member(token)
+        except InvalidTokenError as exc:
+            return link_error(exc, _lang(lang))
+        async with web.runtime.pool.acquire() as conn:
+            subject = await subjects.get(conn, member_id)
+            if subject is None:
+                return _unknown_member(_lang(lang))
+            return await _render_preferences(web, conn, subject, token, _lang(lang, subject.language), [])
+
+    return show_preferences
+
+
+def _save_preferences(web: Web) -> Handler:
+    async def save_preferences(request: Request) -> Response:
+        form = await request.form()
+        token, lang = str(form.get("token", "")), _lang(form.get("lang"))
+        try:
+            member_id = web.links.preferences_member(token)
+            wanted = parse_choices([k for k in form if k not in ("token", "lang")], web.notices.purposes)
+        except InvalidTokenError as exc:
+            return link_error(exc, lang)
+        except UnknownChoiceError as exc:
+            return PlainTextResponse(str(exc), status_code=422)
+        async with web.runtime.pool.acquire() as conn, conn.transaction():
+            subject = await subjects.get(conn, member_id)
+            if subject is None:
+                return _unknown_member(lang)
+            plan = plan_save(
+                member_id,
+                await ledger.current(conn, member_id),
+                wanted,
+                has_email=subject.email is not None,
+                email_verified=subject.email_verified_at is not None,
+                notices=web.notices,
+                language=lang,
+            )
+            outcome = await ledger.record(conn, plan.record)
+            if plan.needs_confirmation:
+                await _request_confirmation(web, conn, subject, plan.needs_confirmation, lang)
+            await conn.execute("UPDATE subjects SET language = $2 WHERE member_id = $1", member_id, lang)
+            t = TEXT[lang]
+            status = [t["saved"], t["saved_changes"].format(n=len(outcome.recorded)) if outcome.recorded else ""]
+            if plan.needs_confirmation:
+                status.append(t["confirm_sent"].format(topics=_titles(web, plan.needs_confirmation, lang)))
+            log.info(
+                "preferences saved: %d facts, %d awaiting opt-in", len(outcome.recorded), len(plan.needs_confirmation)
+            )
+            return await _render_preferences(web, conn, subject, token, lang, [s for s in status if s])
+
+    return save_preferences
+
+
+async def _request_confirmation(web: Web, conn: Any, subject: Subject, purposes: list[str], lang: Language) -> None:
+    nonce, ttl = new_id(), web.settings.confirmation_link_hours * 3600
+    expires = datetime.now(UTC) + timedelta(seconds=ttl)
+    shown = [web.notices.get(p, lang).sha256 for p in purposes]
+    await subjects.add_pending_optin(conn, nonce, subject.member_id, purposes, shown, lang, expires)
+    url = web.links.confirmation(subject.member_id, nonce, ttl, lang)
+    await add_to_outbox(conn, [mails.confirmation(subject, lang, _titles_list(web, purposes, lang), url, expires)])
+
+
+async def _render_preferences(
+    web: Web, conn: Any, subject: Subject, token: str, lang: Language, status: list[str]
+) -> HTMLResponse:
+    current = await ledger.current(conn, subject.member_id)
+    awaiting = await subjects.awaiting_confirmation(conn, subject.member_id)
+    rows = []
+    for purpose in web.notices.purposes:
+        notice = web.notices.get(purpose, lang)
+        channels = [
+            {
+                "name": f"{channel}:{purpose}",
+                "label": TEXT[lang][channel],
+                "checked": current.get((channel, purpose)) == "given",
+                "disabled": channel == "email" and subject.email is None,
+                "awaiting": channel == "email" and purpose in awaiting and current.get((channel, purpose)) != "given",
+            }
+            for channel in CHANNELS
+        ]
+        rows.append({"purpose": purpose, "title": notice.title, "text": notice.text, "channels": channels})
+    return page(
+        "preferences.html",
+        lang,
+        token=token,
+        other_lang="en" if lang == "nb" else "nb",
+        name=subject.given_name,
+        has_email=subject.email is not None,
+        rows=rows,
+        notes=status,
+    )
+
+
+def _titles_list(web: Web, purposes: list[str], lang: Language) -> list[str]:
+    return [web.notices.get(p, lang).title.lower() for p in purposes]
+
+
+def _titles(web: Web, purposes: list[str], lang: Language) -> str:
+    return ", ".join(_titles_list(web, purposes, lang))
+
+
+def _unknown_member(lang: Language) -> HTMLResponse:
+    t = TEXT[lang]
+    return message(lang, t["unknown_link"], [t["unknown_link_text"]], 404)
+
+
+# ---- double opt-in ---------------------------------------------------------------------------------------------
+
+
+def _show_confirmation(web: Web) -> Handler:
+    """GET shows a button; only its POST records. Mail scanners that follow every
+    link in a message (to check it) must not be able to give consent."""
+
+    async def show_confirmation(token: str = "", lang: str | None = None) -> Response:
+        language = _lang(lang)
+        try:
+            member_id, nonce = web.links.confirmation_claims(token)
+        except InvalidTokenError as exc:
+            return link_error(exc, language)
+        async with web.runtime.pool.acquire() as conn:
+            pending = await conn.fetchrow(
+                "SELECT purposes, confirmed_at FROM pending_optins WHERE nonce = $1 AND member_id = $2",
+                nonce,
+                member_id,
+            )
+        t = TEXT[language]
+        if pending is None:
+            return _unknown_member(language)
+        if pending["confirmed_at"] is not None:
+            return message(
+                language, t["confirmed_title"], [t["already_confirmed"]], link=_prefs(web, member_id, language)
+            )
+        return message(
+            language,
+            t["confirm_title"],
+            [t["confirm_text"].format(topics=_titles(web, list(pending["purposes"]), language))],
+            form_action="confirm",
+            form_fields={"token": token, "lang": language},
+            button=t["confirm_button"],
+        )
+
+    return show_confirmation
+
+
+def _confirm(web: Web) -> Handler:
+    async def confirm(request: Request) -> Response:
+        form = await request.form()
+        token, language = str(form.get("token", "")), _lang(form.get("lang"))
+        try:
+            member_id, nonce = web.links.confirmation_claims(token)
+        except InvalidTokenError as exc:
+            return link_error(exc, language)
+        t = TEXT[language]
+        async with web.runtime.pool.acquire() as conn, conn.transaction():
+            pending = await subjects.lock_pending_optin(conn, nonce)
+            if pending is None or pending["member_id"] != member_id:
+                return _unknown_member(language)
+            topics = _titles(web, list(pending["purposes"]), language)
+            if pending["confirmed_at"] is not None:  # a replayed link: nothing new is recorded
+                return message(
+                    language, t["confirmed_title"], [t["already_confirmed"]], link=_prefs(web, member_id, language)
+                )
+            notices = {n.sha256: n for n in web.notices.all()}
+            requests = [
+                FactRequest(
+                    member_id, "email", purpose, "given", "preference-centre", "double-opt-in", notices.get(sha)
+                )
+                for purpose, sha in zip(pending["purposes"], pending["notices"], strict=True)
+            ]
+            outcome = await ledger.record(conn, requests)
+            await subjects.confirm_optin(conn, nonce, member_id)
+        log.info("double opt-in confirmed: %d facts", len(outcome.recorded))
+        return message(
+            language,
+            t["confirmed_title"],
+            [t["confirmed_text"].format(topics=topics)],
+            link=_prefs(web, member_id, language),
+        )
+
+    return confirm
+
+
+def _prefs(web: Web, member_id: str, lang: Language) -> str:
+    return web.links.preferences(member_id, web.settings.preference_link_days * 86400, lang)
+
+
+# ---- RFC 8058 one-click unsubscribe --------------------------------------------------------------------------
+
+
+async def _withdraw(web: Web, token: str) -> tuple[str, str, bool]:
+    """Withdraw e-mail for the token's purpose; (member, purpose, member still known). Raises InvalidTokenError."""
+    member_id, purpose = web.links.unsubscribe_claims(token)
+    if purpose not in web.notices.purposes:
+        raise InvalidTokenError("unknown purpose")
+    request = FactRequest(member_id, "email", purpose, "withdrawn", "one-click-unsubscribe", "rfc8058-one-click")
+    async with web.runtime.pool.acquire() as conn, conn.transaction():
+        outcome = await ledger.record(conn, [request])
+    return member_id, purpose, not outcome.unknown_members
+
+
+def _one_click_unsubscribe(web: Web) -> Handler:
+    async def one_click_unsubscribe(token: str, request: Request) -> Response:
+        form = await request.form()
+        if form.get("List-Unsubscribe") != "One-Click":
+            return PlainTextResponse("expected the RFC 8058 body List-Unsubscribe=One-Click", status_code=400)
+        try:
+            _, _, known = await _withdraw(web, token)
+        except ExpiredTokenError:
+            return PlainTextResponse("this unsubscribe link has expired", status_code=410)
+        except InvalidTokenError as exc:
+            return PlainTextResponse(f"invalid unsubscribe link: {exc}", status_code=403)
+        return PlainTextResponse("unsubscribed" if known else "nothing to unsubscribe: no such member")
+
+    return one_click_unsubscribe
+
+
+def _unsubscribe_page(web: Web) -> Handler:
+    async def unsubscribe_page(token: str, lang: str | None = None) -> Response:
+        language = _lang(lang)
+        try:
+            member_id, purpose, known = await _withdraw(web, token)
+        except InvalidTokenError as exc:
+            return link_error(exc, language)
+        t = TEXT[language]
+        if not known:
+            return message(language, t["unsubscribed_title"], [t["erased_text"]])
+        topic = web.notices.get(purpose, language).title.lower()
+        return message(
+            language,
+            t["unsubscribed_title"],
+            [t["unsubscribed_text"].format(topic=topic)],
+            link=_prefs(web, member_id, language),
+        )
+
+    return unsubscribe_page

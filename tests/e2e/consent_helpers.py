@@ -1,0 +1,124 @@
+"""Helpers for the consent tests: member events as membership would publish
+them, the mails consent requests, and reading what the pages say."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import asyncpg
+import httpx
+
+from alumni_kit.auth import TokenSigner, issue_staff_token, parse_keys
+from tests.conftest import SIGNING_KEYS
+from tests.stack import ServiceProcess, Stack, event_bytes, eventually, publish, read_topic
+
+SIGNER = TokenSigner(parse_keys(SIGNING_KEYS))
+
+
+def staff_headers(role: str, faculty: str | None = None, ttl: int = 600) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_staff_token(SIGNER, 'tester', role, faculty, ttl)}"}  # type: ignore[arg-type]
+
+
+def member_registered(
+    member_id: str | None = None,
+    email: str | None = "kari.nordmann@example.no",
+    faculty: str = "TNM",
+    given_name: str = "Kari",
+    time: str | None = None,
+) -> dict[str, Any]:
+    member_id = member_id or str(uuid.uuid4())
+    return {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": "/usn-alumni/membership",
+        "type": "no.usn.alumni.member-registered.v1",
+        "time": time or datetime.now(UTC).isoformat(),
+        "subject": member_id,
+        "data": {
+            "member_id": member_id,
+            "student_number": str(uuid.uuid4().int)[:6],
+            "given_name": given_name,
+            "family_name": "Nordmann",
+            "email": email,
+            "status": "alumni",
+            "faculties": [faculty],
+            "programmes": [
+                {
+                    "programme_code": "BSL",
+                    "faculty": faculty,
+                    "degree_level": "bachelor",
+                    "graduation_date": "2024-06-14",
+                }
+            ],
+        },
+    }
+
+
+def member_erased(member_id: str) -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": "/usn-alumni/membership",
+        "type": "no.usn.alumni.member-erased.v1",
+        "time": datetime.now(UTC).isoformat(),
+        "subject": member_id,
+        "data": {"member_id": member_id, "erased_at": datetime.now(UTC).isoformat(), "requested_by": "member"},
+    }
+
+
+async def register(stack: Stack, prefix: str, conn: asyncpg.Connection, *events: dict[str, Any]) -> None:
+    """Publish member-registered events and wait until consent holds every one."""
+    await publish(stack.bootstrap, prefix + "member-registered", [event_bytes(e) for e in events])
+    ids = [e["data"]["member_id"] for e in events]
+
+    async def known() -> bool:
+        return await conn.fetchval("SELECT count(*) FROM subjects WHERE member_id = any($1::text[])", ids) == len(ids)
+
+    await eventually(known, what="consent to know the members")
+
+
+async def mails_for(stack: Stack, prefix: str, member_id: str, expected: int) -> list[dict[str, Any]]:
+    """The transactional-mail-requested events for one member (at least `expected`), oldest first."""
+
+    async def enough() -> list[dict[str, Any]] | None:
+        records = await read_topic(stack.bootstrap, prefix + "transactional-mail-requested", 1_000_000, timeout=1)
+        mails = [json.loads(r.value) for r in records if r.key == member_id.encode()]
+        return mails if len(mails) >= expected else None
+
+    mails: list[dict[str, Any]] = await eventually(enough, what=f"{expected} mail request(s)")
+    return sorted(mails, key=lambda m: m["time"])
+
+
+def token_of(url: str) -> str:
+    """The token in a link: a query parameter, or the last path segment (unsubscribe)."""
+    parsed = urlparse(url)
+    query = parse_qs(parsed.query)
+    return query["token"][0] if "token" in query else parsed.path.rsplit("/", 1)[-1]
+
+
+def page_text(response: httpx.Response) -> str:
+    """The visible text of a page, roughly: tags dropped, entities decoded, spaces squeezed."""
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", response.text))).strip()
+
+
+def checked_boxes(response: httpx.Response) -> set[str]:
+    return set(re.findall(r'name="([a-z]+:[a-z0-9-]+)" id="[^"]+" checked', response.text))
+
+
+async def ledger(conn: asyncpg.Connection, member_id: str) -> list[tuple[int, str, str, str, str]]:
+    rows = await conn.fetch(
+        "SELECT sequence, channel, purpose, state, source FROM ledger WHERE member_id = $1 ORDER BY sequence", member_id
+    )
+    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+
+async def started(service: ServiceProcess) -> ServiceProcess:
+    service.start()
+    await service.wait_ready()
+    return service
