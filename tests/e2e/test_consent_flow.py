@@ -1,0 +1,60 @@
+"""End to end across two services: a graduation in FS becomes a member, the member
+is invited, asks for the newsletter, confirms by e-mail, and consent-given is published."""
+
+from __future__ import annotations
+
+import json
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.e2e.consent_helpers import mails_for, started, token_of
+from tests.e2e.graduations import graduation
+from tests.stack import ServiceProcess, Stack, event_bytes, eventually, publish, read_topic
+
+pytestmark = pytest.mark.real
+
+
+async def test_graduation_to_confirmed_newsletter_consent(
+    stack: Stack,
+    topic_prefix: str,
+    membership_service: ServiceProcess,
+    consent_service: ServiceProcess,
+    consent_conn: asyncpg.Connection,
+) -> None:
+    await started(membership_service)
+    consent = await started(consent_service)
+    event = graduation("flow-1", "812345", email="signe.haugen@example.no", faculty="HS")
+    await publish(stack.bootstrap, topic_prefix + "graduated", [event_bytes(event)])
+
+    async def subject() -> asyncpg.Record | None:
+        return await consent_conn.fetchrow("SELECT member_id, email, faculties FROM subjects")
+
+    known = await eventually(subject, what="consent to learn of the new member")
+    member_id = known["member_id"]
+    assert (known["email"], known["faculties"]) == ("signe.haugen@example.no", ["HS"])
+
+    [invitation] = await mails_for(stack, topic_prefix, member_id, 1)
+    assert invitation["data"]["to_address"] == "signe.haugen@example.no"
+    token = token_of(invitation["data"]["action_url"])
+    saved = httpx.post(f"{consent.url}/preferences", data={"token": token, "email:newsletter": "on"})
+    assert saved.status_code == 200
+
+    confirmation = (await mails_for(stack, topic_prefix, member_id, 2))[-1]["data"]
+    assert confirmation["kind"] == "consent-confirmation"
+    confirmed = httpx.post(f"{consent.url}/preferences/confirm", data={"token": token_of(confirmation["action_url"])})
+    assert confirmed.status_code == 200
+
+    [record] = await read_topic(stack.bootstrap, topic_prefix + "consent-given", 1)
+    given = json.loads(record.value)
+    assert record.key == member_id.encode()
+    assert given["type"] == "no.usn.alumni.consent-given.v1"
+    assert (given["sequence"], given["id"]) == (1, given["data"]["fact_id"])
+    assert {k: given["data"][k] for k in ("member_id", "channel", "purpose", "state", "method")} == {
+        "member_id": member_id,
+        "channel": "email",
+        "purpose": "newsletter",
+        "state": "given",
+        "method": "double-opt-in",
+    }
