@@ -136,6 +136,10 @@ async def test_one_click_unsubscribe_from_a_plain_http_client(
     assert 'href="http' in page.text
     assert "/preferences?token=" in page.text
     assert len(await ledger(consent_conn, member_id)) == 3
+    metrics = httpx.get(f"{consent.url}/metrics").text
+    labels = 'channel="email",purpose="newsletter",source="one-click-unsubscribe",state="withdrawn"'
+    assert f"consent_facts_recorded_total{{{labels}}} 1.0" in metrics
+    assert 'consent_requests_unchanged_total{source="one-click-unsubscribe"} 2.0' in metrics
 
     # A POST without the RFC 8058 body is refused and changes nothing.
     events_url = f"{consent.url}/unsubscribe/{issue_unsubscribe_token(SIGNER, member_id, 'events', 3600)}"
@@ -191,3 +195,7 @@ async def test_links_that_are_not_genuine_are_refused_and_record_nothing(
 
     assert await ledger(consent_conn, member_id) == []
     assert await consent_conn.fetchval("SELECT count(*) FROM pending_optins") == 0
+    metrics = httpx.get(f"{consent.url}/metrics").text
+    assert 'consent_links_refused_total{page="unsubscribe",why="expired"} 2.0' in metrics
+    assert 'consent_links_refused_total{page="unsubscribe",why="invalid"} 8.0' in metrics
+    assert 'consent_links_refused_total{page="preferences",why="expired"} 2.0' in metrics

@@ -14,6 +14,7 @@ from alumni_kit.runtime import ServiceRuntime, Subscription
 from consent import ledger
 from consent.handlers import make_member_handler, on_member_erased
 from consent.links import Links
+from consent.metrics import ConsentMetrics
 from consent.notices import NoticeBook
 from consent.settings import ConsentSettings
 from consent.staff import staff_router
@@ -28,8 +29,13 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def create_runtime(settings: ConsentSettings, links: Links) -> ServiceRuntime:
     """The broker, its subscriptions and publications (also the AsyncAPI source)."""
+    return _build_runtime(settings, links)[0]
+
+
+def _build_runtime(settings: ConsentSettings, links: Links) -> tuple[ServiceRuntime, ConsentMetrics]:
     runtime = ServiceRuntime("consent", settings, MIGRATIONS)
-    on_member = make_member_handler(links, settings.invitations_enabled, settings.invitation_link_days)
+    metrics = ConsentMetrics(runtime.metrics.registry)
+    on_member = make_member_handler(links, settings.invitations_enabled, settings.invitation_link_days, metrics)
     for topic, schema, text in (
         ("member-registered", MemberRegisteredV1, "New members: kept as consent's member copy; invited once."),
         ("member-updated", MemberUpdatedV1, "Changed members: a new address must be confirmed again."),
@@ -47,7 +53,7 @@ def create_runtime(settings: ConsentSettings, links: Links) -> ServiceRuntime:
         TransactionalMailRequestedV1,
         "Invitations to the preference centre and double opt-in confirmations, for the mailer.",
     )
-    return runtime
+    return runtime, metrics
 
 
 def create_app(settings: ConsentSettings | None = None) -> FastAPI:
@@ -55,7 +61,7 @@ def create_app(settings: ConsentSettings | None = None) -> FastAPI:
     signer = TokenSigner(parse_keys(settings.signing_keys.get_secret_value()))
     links = Links(signer, settings.public_base_url)
     notices = NoticeBook(settings.purposes, settings.notice_version, settings.notices_file)
-    runtime = create_runtime(settings, links)
+    runtime, metrics = _build_runtime(settings, links)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,6 +76,6 @@ def create_app(settings: ConsentSettings | None = None) -> FastAPI:
     app = FastAPI(title="USN Alumni consent", lifespan=lifespan)
     app.state.runtime = runtime
     app.include_router(ops_router(runtime.metrics.registry, runtime.readiness))
-    app.include_router(staff_router(runtime, staff_principal(signer), notices))
-    app.include_router(web_router(Web(runtime, links, notices, settings)))
+    app.include_router(staff_router(runtime, staff_principal(signer), notices, metrics))
+    app.include_router(web_router(Web(runtime, links, notices, settings, metrics)))
     return app

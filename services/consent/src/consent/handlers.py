@@ -9,11 +9,12 @@ from alumni_kit.db import Conn
 from alumni_kit.outbox import add_to_outbox
 from consent import mails, subjects
 from consent.links import Links
+from consent.metrics import ConsentMetrics
 from consent.subjects import MemberCopy
 from usn_schemas.member import MemberErasedV1, MemberRegisteredV1, MemberUpdatedV1
 
 
-def make_member_handler(links: Links, invitations: bool, invitation_days: int) -> BatchHandler:
+def make_member_handler(links: Links, invitations: bool, invitation_days: int, metrics: ConsentMetrics) -> BatchHandler:
     """member-registered / member-updated → the member copy; a first invitation if due."""
 
     async def on_member(conn: Conn, events: list[Incoming]) -> None:
@@ -33,6 +34,8 @@ def make_member_handler(links: Links, invitations: bool, invitation_days: int) -
             for s in await subjects.get_many(conn, due)
         ]
         await add_to_outbox(conn, messages)
+        # Counted in the transaction: a batch retried after a transient failure counts twice.
+        metrics.mails.labels("consent-invitation").inc(len(messages))
 
     return on_member
 

@@ -18,6 +18,7 @@ from alumni_kit.db import Conn
 from alumni_kit.runtime import ServiceRuntime
 from consent import ledger, subjects
 from consent.ledger import FactRequest
+from consent.metrics import ConsentMetrics
 from consent.notices import NoticeBook
 from usn_schemas.consent import CHANNELS, Channel, ConsentState
 
@@ -67,7 +68,9 @@ class ImportRequest(BaseModel):
     items: list[ImportItem] = Field(min_length=1, max_length=IMPORT_MAX)
 
 
-def staff_router(runtime: ServiceRuntime, staff: Callable[..., StaffPrincipal], notices: NoticeBook) -> APIRouter:
+def staff_router(
+    runtime: ServiceRuntime, staff: Callable[..., StaffPrincipal], notices: NoticeBook, metrics: ConsentMetrics
+) -> APIRouter:
     router = APIRouter(prefix="/consent", tags=["consent (staff)"])
     purposes = notices.purposes
 
@@ -167,6 +170,7 @@ def staff_router(runtime: ServiceRuntime, staff: Callable[..., StaffPrincipal], 
         async with runtime.pool.acquire() as conn, conn.transaction():
             await visible_member(conn, member_id, who)
             outcome = await ledger.record(conn, [request])
+        metrics.recorded("staff", outcome)
         fact = outcome.recorded[0].model_dump(mode="json") if outcome.recorded else None
         return {"recorded": fact is not None, "fact": fact}
 
@@ -188,6 +192,7 @@ def staff_router(runtime: ServiceRuntime, staff: Callable[..., StaffPrincipal], 
         ]
         async with runtime.pool.acquire() as conn, conn.transaction():
             outcome = await ledger.record(conn, requests)
+        metrics.recorded("import", outcome)
         return {
             "recorded": len(outcome.recorded),
             "unchanged": outcome.unchanged,

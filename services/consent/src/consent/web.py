@@ -23,6 +23,7 @@ from consent import ledger, mails, subjects
 from consent.i18n import TEXT
 from consent.ledger import FactRequest
 from consent.links import Links
+from consent.metrics import ConsentMetrics
 from consent.notices import Language, NoticeBook
 from consent.preferences import UnknownChoiceError, parse_choices, plan_save
 from consent.settings import ConsentSettings
@@ -49,6 +50,7 @@ class Web:
     links: Links
     notices: NoticeBook
     settings: ConsentSettings
+    metrics: ConsentMetrics
 
 
 def _lang(value: object, fallback: str = "nb") -> Language:
@@ -64,10 +66,12 @@ def message(lang: Language, heading: str, lines: list[str], status: int = 200, *
     return page("message.html", lang, status, heading=heading, lines=lines, **extra)
 
 
-def link_error(exc: InvalidTokenError, lang: Language) -> HTMLResponse:
+def link_error(web: Web, page_name: str, exc: InvalidTokenError, lang: Language) -> HTMLResponse:
     """Expired → 410 Gone; forged, altered or of another kind → 403. Nothing is recorded."""
     t = TEXT[lang]
-    if isinstance(exc, ExpiredTokenError):
+    expired = isinstance(exc, ExpiredTokenError)
+    web.metrics.refused_links.labels(page_name, "expired" if expired else "invalid").inc()
+    if expired:
         return message(lang, t["expired_link"], [t["expired_link_text"]], 410)
     return message(lang, t["bad_link"], [t["bad_link_text"]], 403)
 
@@ -94,7 +98,7 @@ def _show_preferences(web: Web) -> Handler:
         try:
             member_id = web.links.preferences_member(token)
         except InvalidTokenError as exc:
-            return link_error(exc, _lang(lang))
+            return link_error(web, "preferences", exc, _lang(lang))
         async with web.runtime.pool.acquire() as conn:
             subject = await subjects.get(conn, member_id)
             if subject is None:
@@ -112,34 +116,38 @@ def _save_preferences(web: Web) -> Handler:
             member_id = web.links.preferences_member(token)
             wanted = parse_choices([k for k in form if k not in ("token", "lang")], web.notices.purposes)
         except InvalidTokenError as exc:
-            return link_error(exc, lang)
+            return link_error(web, "preferences", exc, lang)
         except UnknownChoiceError as exc:
             return PlainTextResponse(str(exc), status_code=422)
-        async with web.runtime.pool.acquire() as conn, conn.transaction():
-            subject = await subjects.get(conn, member_id)
-            if subject is None:
-                return _unknown_member(lang)
-            plan = plan_save(
-                member_id,
-                await ledger.current(conn, member_id),
-                wanted,
-                has_email=subject.email is not None,
-                email_verified=subject.email_verified_at is not None,
-                notices=web.notices,
-                language=lang,
-            )
-            outcome = await ledger.record(conn, plan.record)
+        async with web.runtime.pool.acquire() as conn:
+            async with conn.transaction():
+                subject = await subjects.get(conn, member_id)
+                if subject is None:
+                    return _unknown_member(lang)
+                plan = plan_save(
+                    member_id,
+                    await ledger.current(conn, member_id),
+                    wanted,
+                    has_email=subject.email is not None,
+                    email_verified=subject.email_verified_at is not None,
+                    notices=web.notices,
+                    language=lang,
+                )
+                outcome = await ledger.record(conn, plan.record)
+                if plan.needs_confirmation:
+                    await _request_confirmation(web, conn, subject, plan.needs_confirmation, lang)
+                await conn.execute("UPDATE subjects SET language = $2 WHERE member_id = $1", member_id, lang)
+            web.metrics.recorded("preference-centre", outcome)
             if plan.needs_confirmation:
-                await _request_confirmation(web, conn, subject, plan.needs_confirmation, lang)
-            await conn.execute("UPDATE subjects SET language = $2 WHERE member_id = $1", member_id, lang)
-            t = TEXT[lang]
-            status = [t["saved"], t["saved_changes"].format(n=len(outcome.recorded)) if outcome.recorded else ""]
-            if plan.needs_confirmation:
-                status.append(t["confirm_sent"].format(topics=_titles(web, plan.needs_confirmation, lang)))
+                web.metrics.mails.labels("consent-confirmation").inc()
             log.info(
                 "preferences saved: %d facts, %d awaiting opt-in", len(outcome.recorded), len(plan.needs_confirmation)
             )
-            return await _render_preferences(web, conn, subject, token, lang, [s for s in status if s])
+            t = TEXT[lang]
+            notes = [t["saved"], t["saved_changes"].format(n=len(outcome.recorded)) if outcome.recorded else ""]
+            if plan.needs_confirmation:
+                notes.append(t["confirm_sent"].format(topics=_titles(web, plan.needs_confirmation, lang)))
+            return await _render_preferences(web, conn, subject, token, lang, [n for n in notes if n])
 
     return save_preferences
 
@@ -209,7 +217,7 @@ def _show_confirmation(web: Web) -> Handler:
         try:
             member_id, nonce = web.links.confirmation_claims(token)
         except InvalidTokenError as exc:
-            return link_error(exc, language)
+            return link_error(web, "confirm", exc, language)
         async with web.runtime.pool.acquire() as conn:
             pending = await conn.fetchrow(
                 "SELECT purposes, confirmed_at FROM pending_optins WHERE nonce = $1 AND member_id = $2",
@@ -242,7 +250,7 @@ def _confirm(web: Web) -> Handler:
         try:
             member_id, nonce = web.links.confirmation_claims(token)
         except InvalidTokenError as exc:
-            return link_error(exc, language)
+            return link_error(web, "confirm", exc, language)
         t = TEXT[language]
         async with web.runtime.pool.acquire() as conn, conn.transaction():
             pending = await subjects.lock_pending_optin(conn, nonce)
@@ -262,6 +270,7 @@ def _confirm(web: Web) -> Handler:
             ]
             outcome = await ledger.record(conn, requests)
             await subjects.confirm_optin(conn, nonce, member_id)
+        web.metrics.recorded("double-opt-in", outcome)
         log.info("double opt-in confirmed: %d facts", len(outcome.recorded))
         return message(
             language,
@@ -288,6 +297,7 @@ async def _withdraw(web: Web, token: str) -> tuple[str, str, bool]:
     request = FactRequest(member_id, "email", purpose, "withdrawn", "one-click-unsubscribe", "rfc8058-one-click")
     async with web.runtime.pool.acquire() as conn, conn.transaction():
         outcome = await ledger.record(conn, [request])
+    web.metrics.recorded("one-click-unsubscribe", outcome)
     return member_id, purpose, not outcome.unknown_members
 
 
@@ -299,8 +309,10 @@ def _one_click_unsubscribe(web: Web) -> Handler:
         try:
             _, _, known = await _withdraw(web, token)
         except ExpiredTokenError:
+            web.metrics.refused_links.labels("unsubscribe", "expired").inc()
             return PlainTextResponse("this unsubscribe link has expired", status_code=410)
         except InvalidTokenError as exc:
+            web.metrics.refused_links.labels("unsubscribe", "invalid").inc()
             return PlainTextResponse(f"invalid unsubscribe link: {exc}", status_code=403)
         return PlainTextResponse("unsubscribed" if known else "nothing to unsubscribe: no such member")
 
@@ -313,7 +325,7 @@ def _unsubscribe_page(web: Web) -> Handler:
         try:
             member_id, purpose, known = await _withdraw(web, token)
         except InvalidTokenError as exc:
-            return link_error(exc, language)
+            return link_error(web, "unsubscribe", exc, language)
         t = TEXT[language]
         if not known:
             return message(language, t["unsubscribed_title"], [t["erased_text"]])
