@@ -2,8 +2,9 @@
 #
 # One image for every USN Alumni service. The container runs `python -m $SERVICE`:
 #   SERVICE=membership            the membership service (the default)
+#   SERVICE=consent               the consent service
 #   SERVICE=alumni_kit.topics     the one-shot topic creator (arguments: --bootstrap HOST:PORT)
-# and, as they land, consent, events, mailer, analytics.
+# and, as they land, events, mailer, analytics.
 #
 #   docker build -t usn-alumni:local .
 #   docker run --rm -e SERVICE=alumni_kit.topics usn-alumni:local --bootstrap kafka:9092
@@ -40,7 +41,7 @@ COPY services/ services/
 COPY tools/ tools/
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip install --no-deps . \
- && python -c "import alumni_kit, membership, usn_schemas"
+ && python -c "import alumni_kit, consent, membership, usn_schemas"
 
 ############################ runtime ############################
 FROM ${PYTHON_IMAGE} AS runtime
@@ -63,7 +64,7 @@ ENV PATH=/opt/venv/bin:$PATH \
 COPY --from=build /opt/venv /opt/venv
 
 USER 10001:10001
-# membership's port; every service picks its own with <SERVICE>_HTTP_PORT.
+# membership's port; every service picks its own with <SERVICE>_HTTP_PORT (consent: 8102).
 EXPOSE 8101
 
 # `exec` replaces the shell with Python, so SIGTERM reaches uvicorn and the

@@ -14,13 +14,27 @@ from pathlib import Path
 
 from faststream.specification import AsyncAPI
 
+from alumni_kit.auth import TokenSigner, parse_keys
 from alumni_kit.runtime import ServiceRuntime
+from consent.app import create_runtime as consent_runtime
+from consent.links import Links
+from consent.settings import ConsentSettings
 from membership.app import create_runtime as membership_runtime
 from membership.settings import MembershipSettings
 
 OUT = Path(__file__).resolve().parents[3] / "schemas" / "asyncapi"
+# Signs nothing that leaves this process: the runtime needs links only to build its handlers.
+DOCS_SIGNER = TokenSigner(parse_keys("asyncapi:documents-only-not-a-signing-key"))
+
+
+def _consent() -> ServiceRuntime:
+    settings = ConsentSettings(topic_prefix="")
+    return consent_runtime(settings, Links(DOCS_SIGNER, settings.public_base_url))
+
+
 SERVICES: dict[str, Callable[[], ServiceRuntime]] = {
     "membership": lambda: membership_runtime(MembershipSettings(topic_prefix="")),
+    "consent": _consent,
 }
 
 

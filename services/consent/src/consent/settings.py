@@ -31,6 +31,4 @@ class ConsentSettings(ServiceSettings):
     invitation_link_days: int = Field(30, ge=1, le=365)
     preference_link_days: int = Field(7, ge=1, le=365)
     confirmation_link_hours: int = Field(72, ge=1, le=24 * 30)
-    # Unsubscribe links must work for as long as people keep their newsletters.
-    unsubscribe_link_days: int = Field(400, ge=30, le=3650)
     group_id: str = "consent"

@@ -85,6 +85,11 @@ async def upsert(conn: Conn, copies: list[MemberCopy], invite: bool) -> list[str
     return [r["member_id"] for r in invited]
 
 
+async def set_language(conn: Conn, member_id: str, language: str) -> None:
+    """The language she last used in the preference centre: her mails follow it."""
+    await conn.execute("UPDATE subjects SET language = $2 WHERE member_id = $1", member_id, language)
+
+
 async def get_many(conn: Conn, member_ids: list[str]) -> list[Subject]:
     rows = await conn.fetch(f"SELECT {_COLUMNS} FROM subjects WHERE member_id = any($1::text[])", member_ids)
     return [Subject(**dict(r)) for r in rows]
@@ -127,6 +132,11 @@ async def add_pending_optin(
         language,
         expires_at,
     )
+
+
+async def pending_optin(conn: Conn, nonce: str, member_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow("SELECT * FROM pending_optins WHERE nonce = $1 AND member_id = $2", nonce, member_id)
+    return dict(row) if row else None
 
 
 async def lock_pending_optin(conn: Conn, nonce: str) -> dict[str, Any] | None:

@@ -136,7 +136,7 @@ def _save_preferences(web: Web) -> Handler:
                 outcome = await ledger.record(conn, plan.record)
                 if plan.needs_confirmation:
                     await _request_confirmation(web, conn, subject, plan.needs_confirmation, lang)
-                await conn.execute("UPDATE subjects SET language = $2 WHERE member_id = $1", member_id, lang)
+                await subjects.set_language(conn, member_id, lang)
             web.metrics.recorded("preference-centre", outcome)
             if plan.needs_confirmation:
                 web.metrics.mails.labels("consent-confirmation").inc()
@@ -219,11 +219,7 @@ def _show_confirmation(web: Web) -> Handler:
         except InvalidTokenError as exc:
             return link_error(web, "confirm", exc, language)
         async with web.runtime.pool.acquire() as conn:
-            pending = await conn.fetchrow(
-                "SELECT purposes, confirmed_at FROM pending_optins WHERE nonce = $1 AND member_id = $2",
-                nonce,
-                member_id,
-            )
+            pending = await subjects.pending_optin(conn, nonce, member_id)
         t = TEXT[language]
         if pending is None:
             return _unknown_member(language)

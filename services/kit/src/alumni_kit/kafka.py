@@ -45,8 +45,13 @@ DAY_MS = 24 * 3600 * 1000
 
 
 def with_dlq(spec: TopicSpec) -> list[TopicSpec]:
-    """The topic and its dead-letter topic, which must hold anything the topic held."""
-    dlq = TopicSpec(f"{spec.name}.dlq", 1, retention_ms=90 * DAY_MS, max_message_bytes=spec.max_message_bytes + 65536)
+    """The topic and its dead-letter topic, which must hold anything the topic held.
+
+    Dead letters are kept 90 days for inspection and re-drive, but never longer
+    than the topic keeps its messages: a short retention is a privacy choice.
+    """
+    keep = 90 * DAY_MS if spec.retention_ms < 0 else min(90 * DAY_MS, spec.retention_ms)
+    dlq = TopicSpec(f"{spec.name}.dlq", 1, retention_ms=keep, max_message_bytes=spec.max_message_bytes + 65536)
     return [spec, dlq]
 
 
