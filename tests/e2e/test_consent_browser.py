@@ -9,6 +9,8 @@ import asyncpg
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.e2e.consent_helpers import ledger, mails_for, member_registered, register, started
 from tests.stack import ServiceProcess, Stack
@@ -18,6 +20,15 @@ pytestmark = pytest.mark.real
 
 def box(browser: webdriver.Chrome, name: str) -> bool:
     return browser.find_element(By.ID, name).is_selected()
+
+
+def click_and_wait(browser: webdriver.Chrome, element_id: str) -> None:
+    """Click a button or link that loads a new page, and wait until the new page is there
+    (a click returns when the click is done, not always when the next page has loaded)."""
+    old_page = browser.find_element(By.TAG_NAME, "html")
+    browser.find_element(By.ID, element_id).click()
+    WebDriverWait(browser, 30).until(expected_conditions.staleness_of(old_page))
+    WebDriverWait(browser, 30).until(lambda b: b.execute_script("return document.readyState") == "complete")
 
 
 async def test_a_member_sets_her_choices_in_the_browser(
@@ -40,11 +51,11 @@ async def test_a_member_sets_her_choices_in_the_browser(
     assert not any(box(browser, n) for n in ("email:newsletter", "sms:events", "email:career"))
 
     # In English, tick newsletter by e-mail and events by SMS, and save.
-    browser.find_element(By.ID, "other-language").click()
+    await asyncio.to_thread(click_and_wait, browser, "other-language")
     assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
     browser.find_element(By.ID, "email:newsletter").click()
     browser.find_element(By.ID, "sms:events").click()
-    await asyncio.to_thread(browser.find_element(By.ID, "save").click)
+    await asyncio.to_thread(click_and_wait, browser, "save")
 
     status = browser.find_element(By.ID, "status").text
     assert "Changes recorded: 1." in status
@@ -58,15 +69,15 @@ async def test_a_member_sets_her_choices_in_the_browser(
     confirmation = (await mails_for(stack, topic_prefix, member_id, 2))[-1]["data"]
     assert confirmation["language"] == "en"
     await asyncio.to_thread(browser.get, confirmation["action_url"])
-    await asyncio.to_thread(browser.find_element(By.ID, "confirm").click)
+    await asyncio.to_thread(click_and_wait, browser, "confirm")
     assert browser.find_element(By.ID, "heading").text == "Thank you, confirmed"
 
     # Back in the preference centre (the page's own link): both choices stand; untick SMS.
-    await asyncio.to_thread(browser.find_element(By.ID, "to-preferences").click)
+    await asyncio.to_thread(click_and_wait, browser, "to-preferences")
     assert box(browser, "email:newsletter")
     assert box(browser, "sms:events")
     browser.find_element(By.ID, "sms:events").click()
-    await asyncio.to_thread(browser.find_element(By.ID, "save").click)
+    await asyncio.to_thread(click_and_wait, browser, "save")
     assert not box(browser, "sms:events")
     assert box(browser, "email:newsletter")
 

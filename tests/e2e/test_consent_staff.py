@@ -10,7 +10,8 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.e2e.consent_helpers import ledger, member_registered, register, staff_headers, started
+from alumni_kit.auth import issue_unsubscribe_token
+from tests.e2e.consent_helpers import SIGNER, ledger, member_registered, register, staff_headers, started
 from tests.stack import ServiceProcess, Stack
 
 pytestmark = pytest.mark.real
@@ -137,9 +138,12 @@ async def test_bad_requests_get_precise_answers_and_record_nothing(
 async def test_import_records_what_changes_and_names_unknown_members(
     stack: Stack, topic_prefix: str, consent: ServiceProcess, consent_conn: asyncpg.Connection
 ) -> None:
-    members = [member_registered() for _ in range(3)]
+    members = [member_registered() for _ in range(4)]
     await register(stack, topic_prefix, consent_conn, *members)
     ids = [m["data"]["member_id"] for m in members]
+    # The fourth member already unsubscribed herself: an old list must not give consent back.
+    unsubscribe = f"{consent.url}/unsubscribe/{issue_unsubscribe_token(SIGNER, ids[3], 'newsletter', 600)}"
+    assert httpx.post(unsubscribe, data={"List-Unsubscribe": "One-Click"}).status_code == 200
     items = [{"member_id": i, "channel": "email", "purpose": "newsletter", "state": "given"} for i in ids]
     items.append({"member_id": "not-a-member", "channel": "email", "purpose": "newsletter", "state": "given"})
     body = {"evidence": "TNM newsletter list 2024 (double opt-in by the list tool)", "items": items}
@@ -147,11 +151,14 @@ async def test_import_records_what_changes_and_names_unknown_members(
 
     assert httpx.post(url, json=body, headers=staff_headers("ak", "TNM")).status_code == 403
     first = httpx.post(url, json=body, headers=staff_headers("comms")).json()
-    assert first == {"recorded": 3, "unchanged": 0, "unknown_members": ["not-a-member"]}
+    assert first == {"recorded": 3, "unchanged": 0, "kept_existing": 1, "unknown_members": ["not-a-member"]}
     again = httpx.post(url, json=body, headers=staff_headers("comms")).json()
-    assert again == {"recorded": 0, "unchanged": 3, "unknown_members": ["not-a-member"]}
-    rows = await consent_conn.fetch("SELECT source, reason, actor FROM ledger")
+    assert again == {"recorded": 0, "unchanged": 3, "kept_existing": 1, "unknown_members": ["not-a-member"]}
+    rows = await consent_conn.fetch("SELECT source, reason, actor FROM ledger WHERE source = 'import'")
     assert {(r["source"], r["reason"], r["actor"]) for r in rows} == {("import", body["evidence"], "tester")}
+    assert len(rows) == 3
+    state = await consent_conn.fetchval("SELECT state FROM current_consent WHERE member_id = $1", ids[3])
+    assert state == "withdrawn"
 
     too_many = {"evidence": "a list", "items": items * 2501}
     assert httpx.post(url, json=too_many, headers=staff_headers("comms")).status_code == 422

@@ -53,6 +53,9 @@ class FactRequest:
     notice: Notice | None = None
     reason: str | None = None
     actor: str | None = None
+    # Imports fill gaps only: a list from elsewhere never overrides a fact the ledger
+    # already holds (her own withdrawal above all); such requests are counted as kept.
+    fills_gaps_only: bool = False
 
     @property
     def key(self) -> Key:
@@ -64,6 +67,15 @@ class Outcome:
     recorded: list[ConsentFact]
     unchanged: int
     unknown_members: list[str]
+    kept_existing: int = 0  # gap-filling requests that met a different fact already there
+
+    def __add__(self, other: Outcome) -> Outcome:
+        return Outcome(
+            self.recorded + other.recorded,
+            self.unchanged + other.unchanged,
+            sorted({*self.unknown_members, *other.unknown_members}),
+            self.kept_existing + other.kept_existing,
+        )
 
 
 async def record(conn: Conn, requests: Sequence[FactRequest], trace_headers: dict[str, str] | None = None) -> Outcome:
@@ -79,19 +91,21 @@ async def record(conn: Conn, requests: Sequence[FactRequest], trace_headers: dic
     now = datetime.now(UTC)
     facts: list[ConsentFact] = []
     unknown: set[str] = set()
-    unchanged = 0
+    unchanged = kept = 0
     for req in requests:
         if req.member_id not in sequences:
             unknown.add(req.member_id)
         elif states.get(req.key) == req.state:
             unchanged += 1
+        elif req.fills_gaps_only and req.key in states:
+            kept += 1
         else:
             sequences[req.member_id] += 1
             states[req.key] = req.state
             facts.append(_fact(req, sequences[req.member_id], now))
     if facts:
         await _append(conn, facts, requests, sequences, trace_headers or {})
-    return Outcome(facts, unchanged, sorted(unknown))
+    return Outcome(facts, unchanged, sorted(unknown), kept)
 
 
 def _fact(req: FactRequest, sequence: int, now: datetime) -> ConsentFact:
