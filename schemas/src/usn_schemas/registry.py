@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from usn_schemas.campaign import (
+    CampaignRequestedV1,
+    CampaignStatusV1,
+    EmailBouncedV1,
+    EmailClickedV1,
+    EmailOpenedV1,
+    NewsletterSentV1,
+)
 from usn_schemas.consent import ConsentGivenV1, ConsentWithdrawnV1
 from usn_schemas.envelope import CloudEvent
 from usn_schemas.graduated import GraduatedV1
@@ -16,4 +24,10 @@ TOPIC_CONTRACTS: dict[str, dict[str, type[CloudEvent]]] = {
     "consent-given": {ConsentGivenV1.EVENT_TYPE: ConsentGivenV1},
     "consent-withdrawn": {ConsentWithdrawnV1.EVENT_TYPE: ConsentWithdrawnV1},
     "transactional-mail-requested": {TransactionalMailRequestedV1.EVENT_TYPE: TransactionalMailRequestedV1},
+    "campaigns": {CampaignRequestedV1.EVENT_TYPE: CampaignRequestedV1},
+    "newsletter-sent": {NewsletterSentV1.EVENT_TYPE: NewsletterSentV1},
+    "email-bounced": {EmailBouncedV1.EVENT_TYPE: EmailBouncedV1},
+    "email-opened": {EmailOpenedV1.EVENT_TYPE: EmailOpenedV1},
+    "email-clicked": {EmailClickedV1.EVENT_TYPE: EmailClickedV1},
+    "campaign-status": {CampaignStatusV1.EVENT_TYPE: CampaignStatusV1},
 }

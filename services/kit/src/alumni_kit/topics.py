@@ -28,6 +28,14 @@ PLATFORM_TOPICS: list[TopicSpec] = [
     # Kept 30 days only: the messages hold addresses and personal links, and a
     # request older than its link's expiry is worth nothing.
     *with_dlq(TopicSpec("transactional-mail-requested", 3, retention_ms=30 * DAY_MS)),
+    # Inbound from communications tools (and the mailer's own staff API); key = campaign id.
+    *with_dlq(TopicSpec("campaigns", 3, max_message_bytes=MIB)),
+    # What the mailer did: one fact per recipient, engagement, bounces, campaign progress.
+    TopicSpec("newsletter-sent", 6),
+    TopicSpec("email-bounced", 3),
+    TopicSpec("email-opened", 6),
+    TopicSpec("email-clicked", 6),
+    TopicSpec("campaign-status", 3),
 ]
 
 
