@@ -83,6 +83,11 @@ class TokenSigner:
             raise ExpiredTokenError("expired")
         return payload
 
+    def derived_keys(self, label: str) -> list[bytes]:
+        """Keys for another use of the same secrets (e.g. VERP tags), the signing one first;
+        verifiers try them all, so a rotation does not orphan what the old key signed."""
+        return [hmac.new(secret, label.encode(), hashlib.sha256).digest() for secret in self._keys.values()]
+
     def _mac(self, kid: str, body: str) -> str:
         return _b64(hmac.new(self._keys[kid], body.encode(), hashlib.sha256).digest())
 

@@ -1,0 +1,192 @@
+"""Well-formed newsletters: Markdown with `{{ given_name }}` → text + HTML in the
+faculty's template, UTF-8 headers, a unique Message-ID, one-click unsubscribe,
+and no way for any field to inject a header."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, make_msgid
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateSyntaxError, UndefinedError
+from jinja2.sandbox import SandboxedEnvironment
+from markdown_it import MarkdownIt
+
+FACULTY_NAMES = {
+    "HH": (
+        "Fakultet for humaniora, idretts- og utdanningsvitenskap",
+        "Faculty of Humanities, Sports and Educational Science",
+    ),
+    "TNM": (
+        "Fakultet for teknologi, naturvitenskap og maritime fag",
+        "Faculty of Technology, Natural Sciences and Maritime Sciences",
+    ),
+    "HS": ("Fakultet for helse- og sosialvitenskap", "Faculty of Health and Social Sciences"),
+    "HIU": ("Handelshøyskolen ved USN", "USN School of Business"),
+    "USN": ("Universitetet i Sørøst-Norge", "University of South-Eastern Norway"),
+}
+# Campaign bodies are written by staff, but still run sandboxed: a template can
+# read the variables it is given and nothing else.
+_BODIES = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+_PAGES = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True, undefined=StrictUndefined
+)
+# No raw HTML from Markdown: whatever a name or body holds is shown, never run.
+_MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False})
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+class TemplateProblemError(ValueError):
+    """The campaign body is not a valid template; says where."""
+
+    def __init__(self, line: int | None, message: str) -> None:
+        super().__init__(f"line {line}: {message}" if line else message)
+        self.line = line
+
+
+@dataclass(frozen=True)
+class Recipient:
+    member_id: str
+    address: str
+    given_name: str
+    family_name: str
+
+
+@dataclass(frozen=True)
+class Campaign:
+    campaign_id: str
+    faculty: str
+    subject: str
+    body_markdown: str
+    language: str
+    track_opens: bool
+
+
+@dataclass(frozen=True)
+class Links:
+    unsubscribe_url: str  # the consent service's RFC 8058 one-click URL for this member and purpose
+    unsubscribe_mailto: str
+    click: Callable[[str], str]  # original URL → tracked redirect URL
+    open_pixel: str | None
+
+
+def one_line(text: str) -> str:
+    """Header text with every control character (CR, LF, ...) turned into a space."""
+    return _CONTROL.sub(" ", text).strip()
+
+
+@lru_cache(maxsize=64)
+def compile_body(body_markdown: str) -> Any:
+    """The campaign body as a template; a syntax error names its line."""
+    try:
+        return _BODIES.from_string(body_markdown)
+    except TemplateSyntaxError as exc:
+        raise TemplateProblemError(exc.lineno, exc.message or "template syntax error") from None
+
+
+def render_markdown(body_markdown: str, recipient: Recipient) -> str:
+    variables = {"given_name": one_line(recipient.given_name), "family_name": one_line(recipient.family_name)}
+    try:
+        return str(compile_body(body_markdown).render(**variables))
+    except UndefinedError as exc:
+        raise TemplateProblemError(_line_of(exc), f"{exc.message}; available: given_name, family_name") from None
+
+
+def _line_of(exc: Exception) -> int | None:
+    # Jinja reports the template line in the traceback of the rendering frame.
+    tb = exc.__traceback__
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _html_body(markdown: str, click: Callable[[str], str]) -> str:
+    tokens = _MARKDOWN.parse(markdown)
+    for token in tokens:
+        for child in token.children or []:
+            if child.type == "link_open":
+                href = str(child.attrGet("href") or "")
+                if href.startswith(("http://", "https://")):
+                    child.attrSet("href", click(href))
+    return str(_MARKDOWN.renderer.render(tokens, _MARKDOWN.options, {}))
+
+
+def build_message(
+    campaign: Campaign,
+    recipient: Recipient,
+    links: Links,
+    sender: Address,
+    message_id_domain: str,
+) -> EmailMessage:
+    markdown = render_markdown(campaign.body_markdown, recipient)
+    language = campaign.language if campaign.language in ("nb", "en") else "nb"
+    names = FACULTY_NAMES.get(campaign.faculty, FACULTY_NAMES["USN"])
+    html = _PAGES.get_template("newsletter.html").render(
+        lang=language,
+        faculty=campaign.faculty,
+        faculty_name=names[0 if language == "nb" else 1],
+        subject=one_line(campaign.subject),
+        body=_html_body(markdown, links.click),
+        unsubscribe_url=links.unsubscribe_url,
+        open_pixel=links.open_pixel if campaign.track_opens else None,
+    )
+    footer = {"nb": "Meld deg av", "en": "Unsubscribe"}[language]
+    text = f"{markdown.rstrip()}\n\n-- \n{names[0 if language == 'nb' else 1]}\n{footer}: {links.unsubscribe_url}\n"
+
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = sender
+    msg["To"] = Address(
+        display_name=one_line(f"{recipient.given_name} {recipient.family_name}"), addr_spec=one_line(recipient.address)
+    )
+    msg["Subject"] = one_line(campaign.subject)
+    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Message-ID"] = make_msgid(idstring=campaign.campaign_id[:40], domain=message_id_domain)
+    msg["List-Unsubscribe"] = f"<{links.unsubscribe_url}>, <mailto:{links.unsubscribe_mailto}?subject=unsubscribe>"
+    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg["Content-Language"] = language
+    msg.set_content(text, charset="utf-8")
+    msg.add_alternative(html, subtype="html", charset="utf-8")
+    return msg
+
+
+def build_transactional(mail: dict[str, Any], sender: Address, message_id_domain: str) -> EmailMessage:
+    """A transactional mail: the requesting service's words, the house template, no tracking."""
+    language = mail.get("language") if mail.get("language") in ("nb", "en") else "nb"
+    body = _MARKDOWN.render(_escape_markdown(str(mail["body_text"])))
+    html = _PAGES.get_template("transactional.html").render(
+        lang=language,
+        subject=one_line(str(mail["subject"])),
+        body=body,
+        action_url=mail.get("action_url"),
+        action_label=mail.get("action_label"),
+    )
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = sender
+    msg["To"] = Address(
+        display_name=one_line(str(mail.get("to_name") or "")), addr_spec=one_line(str(mail["to_address"]))
+    )
+    msg["Subject"] = one_line(str(mail["subject"]))
+    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Message-ID"] = make_msgid(idstring=str(mail["kind"])[:40], domain=message_id_domain)
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to it
+    msg["Content-Language"] = language
+    msg.set_content(str(mail["body_text"]), charset="utf-8")
+    msg.add_alternative(html, subtype="html", charset="utf-8")
+    return msg
+
+
+def _escape_markdown(text: str) -> str:
+    # The text is plain: keep its line breaks, and let no character act as Markdown.
+    escaped = re.sub(r"([\\`*_{}\[\]()#+\-.!<>|~])", r"\\\1", text)
+    return escaped.replace("\n", "  \n")
