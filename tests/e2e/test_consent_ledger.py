@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import json
 import random
+import uuid
 from collections import defaultdict
 from typing import Any
 
@@ -149,9 +150,15 @@ async def test_erasure_keeps_anonymous_proof_and_a_replay_does_not_bring_her_bac
     await publish(stack.bootstrap, topic_prefix + "member-registered", [event_bytes(replay)])
     await register(stack, topic_prefix, consent_conn, member_registered())  # a later event got through
     assert await consent_conn.fetchval("SELECT count(*) FROM subjects WHERE member_id = $1", member_id) == 0
+    facts_before = await consent_conn.fetchval("SELECT count(*) FROM ledger")
     unsubscribe = f"{consent.url}/unsubscribe/{issue_unsubscribe_token(SIGNER, member_id, 'events', 600)}"
-    assert httpx.post(unsubscribe, data={"List-Unsubscribe": "One-Click"}).status_code == 200
-    assert await consent_conn.fetchval("SELECT count(*) FROM ledger WHERE erased") == 1
+    answer = httpx.post(unsubscribe, data={"List-Unsubscribe": "One-Click"})
+    assert (answer.status_code, answer.text) == (200, "nothing to unsubscribe: no such member")
+    assert await consent_conn.fetchval("SELECT count(*) FROM ledger") == facts_before
+    assert await consent_conn.fetchval("SELECT count(*) FROM outbox WHERE key = $1", member_id.encode()) == 0
+    # The staff reason named her; it was never published, so no topic still holds it.
+    [published] = await read_topic(stack.bootstrap, topic_prefix + "consent-given", 1)
+    assert b"Kari Nordmann" not in published.value
 
 
 async def test_the_ledger_refuses_updates_and_deletes(
@@ -169,10 +176,19 @@ async def test_the_ledger_refuses_updates_and_deletes(
     ):
         with pytest.raises(asyncpg.RaiseError, match="append-only"):
             await consent_conn.execute(sql)
-    async with consent_conn.transaction():
-        await consent_conn.execute("SET LOCAL consent.erasing = 'on'")
-        with pytest.raises(asyncpg.RaiseError, match="append-only"):
-            await consent_conn.execute("UPDATE ledger SET state = 'given'")  # erasure may not rewrite the proof
+    other = str(uuid.uuid4())
+    for rewrite in (
+        "UPDATE ledger SET state = 'given'",
+        f"UPDATE ledger SET member_id = '{other}'",
+        "UPDATE ledger SET source = 'preference-centre', method = 'double-opt-in'",
+        "UPDATE ledger SET member_id = NULL, erased = true, method = 'double-opt-in'",
+        "UPDATE ledger SET reason = 'rewritten evidence'",
+    ):
+        # The erasure exception clears who, never what: none of these passes, even with the flag set.
+        async with consent_conn.transaction():
+            await consent_conn.execute("SET LOCAL consent.erasing = 'on'")
+            with pytest.raises(asyncpg.RaiseError, match="append-only"):
+                await consent_conn.execute(rewrite)
     assert await consent_conn.fetchval("SELECT state FROM ledger WHERE member_id = $1", member_id) == "withdrawn"
 
 

@@ -4,7 +4,9 @@ double opt-in, RFC 8058 one-click unsubscribe, and links that are not genuine.""
 from __future__ import annotations
 
 import base64
+import html
 import json
+import re
 
 import asyncpg
 import httpx
@@ -22,7 +24,9 @@ from tests.e2e.consent_helpers import (
     started,
     token_of,
 )
-from tests.stack import ServiceProcess, Stack, read_topic
+from tests.stack import ServiceProcess, Stack, event_bytes, eventually, publish, read_topic
+
+UPDATED = "no.usn.alumni.member-updated.v1"
 
 pytestmark = pytest.mark.real
 
@@ -95,7 +99,6 @@ async def test_invitation_then_preferences_then_double_opt_in(
     saved = httpx.post(f"{consent.url}/preferences", data=form)
     assert "Changes recorded: 2" in page_text(saved)  # evu given by e-mail, SMS for events withdrawn
     assert checked_boxes(saved) == {"email:newsletter", "email:events", "email:evu"}
-    assert "Nothing" not in page_text(saved)
     assert len(await ledger(consent_conn, member_id)) == 5
     httpx.post(f"{consent.url}/preferences", data=form)
     assert len(await ledger(consent_conn, member_id)) == 5
@@ -133,8 +136,12 @@ async def test_one_click_unsubscribe_from_a_plain_http_client(
     page = httpx.get(url)
     assert page.status_code == 200
     assert "meldt av" in page_text(page)
-    assert 'href="http' in page.text
-    assert "/preferences?token=" in page.text
+    [prefs_link] = re.findall(r'id="to-preferences" href="([^"]+)"', page.text)
+    # That link can withdraw but not give: anyone holding an old newsletter has the unsubscribe URL.
+    withdraw_only = httpx.get(html.unescape(prefs_link))
+    assert "bruk lenken i en e-post fra oss" in page_text(withdraw_only)
+    form = {"token": token_of(html.unescape(prefs_link)), "email:events": "on", "sms:career": "on"}
+    assert httpx.post(f"{consent.url}/preferences", data=form).status_code == 200
     assert len(await ledger(consent_conn, member_id)) == 3
     metrics = httpx.get(f"{consent.url}/metrics").text
     labels = 'channel="email",purpose="newsletter",source="one-click-unsubscribe",state="withdrawn"'
@@ -199,3 +206,31 @@ async def test_links_that_are_not_genuine_are_refused_and_record_nothing(
     assert 'consent_links_refused_total{page="unsubscribe",why="expired"} 2.0' in metrics
     assert 'consent_links_refused_total{page="unsubscribe",why="invalid"} 8.0' in metrics
     assert 'consent_links_refused_total{page="preferences",why="expired"} 2.0' in metrics
+
+
+async def test_a_confirmation_for_an_address_she_no_longer_has_proves_nothing(
+    stack: Stack, topic_prefix: str, consent: ServiceProcess, consent_conn: asyncpg.Connection
+) -> None:
+    member = member_registered(email="old.address@example.no")
+    member_id = member["data"]["member_id"]
+    await register(stack, topic_prefix, consent_conn, member)
+    prefs = issue_member_link(SIGNER, member_id, "preferences", 600, "n")
+    httpx.post(f"{consent.url}/preferences", data={"token": prefs, "email:newsletter": "on"})
+    confirmation = (await mails_for(stack, topic_prefix, member_id, 2))[-1]["data"]
+    assert confirmation["to_address"] == "old.address@example.no"
+
+    changed = {**member_registered(member_id, email="new.address@example.no"), "type": UPDATED}
+    changed["data"]["changed"] = ["email"]
+    await publish(stack.bootstrap, topic_prefix + "member-updated", [event_bytes(changed)])
+
+    async def moved() -> bool:
+        return await consent_conn.fetchval("SELECT email FROM subjects WHERE member_id = $1", member_id) == (
+            "new.address@example.no"
+        )
+
+    await eventually(moved, what="the new address")
+    answer = httpx.post(f"{consent.url}/preferences/confirm", data={"token": token_of(confirmation["action_url"])})
+    assert answer.status_code == 404
+    assert await ledger(consent_conn, member_id) == []
+    verified = await consent_conn.fetchval("SELECT email_verified_at FROM subjects WHERE member_id = $1", member_id)
+    assert verified is None

@@ -76,6 +76,12 @@ async def test_proof_says_what_held_at_a_time_and_on_which_fact(
     assert proof(between, staff_headers("ak", "TNM")).status_code == 403
     assert proof(between, staff_headers("aab")).status_code == 403
     assert record(consent, member_id, "given").status_code == 200  # comms may record
+    ak_gives = httpx.post(
+        f"{consent.url}/consent/members/{member_id}/facts",
+        json={"channel": "email", "purpose": "newsletter", "state": "given", "reason": "Asked at the fair"},
+        headers=staff_headers("ak", "HH"),
+    )
+    assert ak_gives.status_code == 403  # consent given outside the platform: communications staff only
     other_ak = httpx.post(
         f"{consent.url}/consent/members/{member_id}/facts",
         json={"channel": "email", "purpose": "newsletter", "state": "withdrawn", "reason": "Asked at the fair"},
@@ -146,17 +152,28 @@ async def test_import_records_what_changes_and_names_unknown_members(
     assert httpx.post(unsubscribe, data={"List-Unsubscribe": "One-Click"}).status_code == 200
     items = [{"member_id": i, "channel": "email", "purpose": "newsletter", "state": "given"} for i in ids]
     items.append({"member_id": "not-a-member", "channel": "email", "purpose": "newsletter", "state": "given"})
+    # A withdrawal on a list always counts (here: events, which the first member had given by phone).
+    httpx.post(
+        f"{consent.url}/consent/members/{ids[0]}/facts",
+        json={"channel": "email", "purpose": "events", "state": "given", "reason": "Phone call, case 26/0101"},
+        headers=staff_headers("comms"),
+    )
+    items.append({"member_id": ids[0], "channel": "email", "purpose": "events", "state": "withdrawn"})
     body = {"evidence": "TNM newsletter list 2024 (double opt-in by the list tool)", "items": items}
     url = f"{consent.url}/consent/import"
 
     assert httpx.post(url, json=body, headers=staff_headers("ak", "TNM")).status_code == 403
     first = httpx.post(url, json=body, headers=staff_headers("comms")).json()
-    assert first == {"recorded": 3, "unchanged": 0, "kept_existing": 1, "unknown_members": ["not-a-member"]}
+    assert first == {"recorded": 4, "unchanged": 0, "kept_existing": 1, "unknown_members": ["not-a-member"]}
     again = httpx.post(url, json=body, headers=staff_headers("comms")).json()
-    assert again == {"recorded": 0, "unchanged": 3, "kept_existing": 1, "unknown_members": ["not-a-member"]}
+    assert again == {"recorded": 0, "unchanged": 4, "kept_existing": 1, "unknown_members": ["not-a-member"]}
     rows = await consent_conn.fetch("SELECT source, reason, actor FROM ledger WHERE source = 'import'")
     assert {(r["source"], r["reason"], r["actor"]) for r in rows} == {("import", body["evidence"], "tester")}
-    assert len(rows) == 3
+    assert len(rows) == 4
+    events = await consent_conn.fetchval(
+        "SELECT state FROM current_consent WHERE member_id = $1 AND purpose = 'events'", ids[0]
+    )
+    assert events == "withdrawn"
     state = await consent_conn.fetchval("SELECT state FROM current_consent WHERE member_id = $1", ids[3])
     assert state == "withdrawn"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from alumni_kit.auth import (
@@ -68,3 +70,19 @@ def test_rotation_old_key_verifies_unknown_key_does_not() -> None:
 def test_weak_keys_are_refused() -> None:
     with pytest.raises(ValueError, match="16"):
         parse_keys("k:short")
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b'{"kid": [], "kind": "staff"}', b'{"kid": {"a": 1}}', b"[1, 2]", b'"text"', b"\xff\xfe"],
+)
+def test_crafted_payloads_are_refused_not_crashed_on(payload: bytes) -> None:
+    token = base64.urlsafe_b64encode(payload).rstrip(b"=").decode() + ".c2ln"
+    with pytest.raises(InvalidTokenError):
+        SIGNER.verify(token, "staff")
+
+
+def test_a_non_ascii_signature_is_refused_not_crashed_on() -> None:
+    body = issue_staff_token(SIGNER, "kari", "comms", None, 60).partition(".")[0]
+    with pytest.raises(InvalidTokenError, match="bad signature"):
+        SIGNER.verify(f"{body}.sïgnatür", "staff")

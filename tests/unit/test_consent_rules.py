@@ -36,7 +36,7 @@ def test_unticking_withdraws_and_ticking_sms_gives_at_once() -> None:
         ("sms", "events", "given"),
     ]
     assert result.needs_confirmation == []
-    assert all(r.notice is not None and r.notice.language == "nb" for r in result.record)
+    assert all(r.notice == BOOK.get(r.purpose, "nb").ref for r in result.record)
 
 
 def test_first_email_consent_waits_for_double_opt_in() -> None:
@@ -44,9 +44,22 @@ def test_first_email_consent_waits_for_double_opt_in() -> None:
     assert result.record == []
     assert result.needs_confirmation == ["newsletter", "evu"]
     verified = plan({}, {("email", "newsletter")}, verified=True)
-    assert [(r.state, r.method) for r in verified.record] == [
-        ("given", "preference-centre, address verified by double opt-in")
-    ]
+    assert [(r.state, r.method) for r in verified.record] == [("given", "preference-centre-verified-address")]
+
+
+def test_a_withdraw_only_page_cannot_give() -> None:
+    result = plan_save(
+        "m1",
+        {("email", "events"): "given"},
+        {("sms", "events"), ("email", "newsletter")},
+        has_email=True,
+        email_verified=True,
+        notices=BOOK,
+        language="nb",
+        may_give=False,
+    )
+    assert [(r.channel, r.purpose, r.state) for r in result.record] == [("email", "events", "withdrawn")]
+    assert result.needs_confirmation == []
 
 
 def test_nothing_changed_records_nothing_and_never_given_is_not_withdrawn() -> None:
@@ -63,9 +76,14 @@ def test_without_an_address_email_cannot_be_chosen() -> None:
 @pytest.mark.parametrize("name", ["fax:newsletter", "email:lottery", "email", "", "email:newsletter:x"])
 def test_unknown_choices_are_refused_with_the_allowed_ones(name: str) -> None:
     with pytest.raises(UnknownChoiceError) as caught:
-        parse_choices([name], DEFAULT_PURPOSES)
+        parse_choices([(name, "on")], DEFAULT_PURPOSES)
     assert "email:newsletter" in caught.value.allowed
     assert "sms:career" in str(caught.value)
+
+
+def test_only_ticked_boxes_count() -> None:
+    fields = [("email:newsletter", "on"), ("sms:events", "off"), ("email:evu", "")]
+    assert parse_choices(fields, DEFAULT_PURPOSES) == {("email", "newsletter")}
 
 
 def test_notices_fingerprint_the_exact_text_in_each_language() -> None:

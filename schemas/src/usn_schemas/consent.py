@@ -15,7 +15,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from usn_schemas.envelope import CloudEvent, PersonalData
+from usn_schemas.envelope import CloudEvent
 
 CONSENT_GIVEN_V1 = "no.usn.alumni.consent-given.v1"
 CONSENT_WITHDRAWN_V1 = "no.usn.alumni.consent-withdrawn.v1"
@@ -45,8 +45,8 @@ class ConsentFact(BaseModel):
     method: str = Field(min_length=1, max_length=200)
     notice_version: str | None = None
     notice_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
-    # Staff-recorded facts say why; free text may name people.
-    reason: str | None = PersonalData(None)
+    # Staff and import reasons are not published: free text may name people, and a
+    # topic cannot forget. The ledger keeps them (until erasure); the proof API shows them.
 
 
 class ConsentGivenV1(CloudEvent):

@@ -18,13 +18,17 @@ def make_member_handler(links: Links, invitations: bool, invitation_days: int, m
     """member-registered / member-updated → the member copy; a first invitation if due."""
 
     async def on_member(conn: Conn, events: list[Incoming]) -> None:
-        copies = []
+        copies, may_invite = [], set()
         for incoming in events:
             event = incoming.event
             assert isinstance(event, MemberRegisteredV1 | MemberUpdatedV1)
             m = event.data
             copies.append(MemberCopy(m.member_id, m.given_name, m.email, list(m.faculties), event.time))
-        due = await subjects.upsert(conn, copies, invite=invitations)
+            # A new member, or one whose address arrived: other updates never trigger an invitation,
+            # so switching invitations on later does not invite everyone touched by a correction.
+            if isinstance(event, MemberRegisteredV1) or "email" in event.data.changed:
+                may_invite.add(m.member_id)
+        due = await subjects.upsert(conn, copies, may_invite if invitations else set())
         if not due:
             return
         ttl = invitation_days * 86400

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from alumni_kit.db import Conn
 from alumni_kit.outbox import OutboxMessage, add_to_outbox
-from consent.notices import Notice
+from consent.notices import Notice, NoticeRef
 from usn_schemas.consent import Channel, ConsentFact, ConsentGivenV1, ConsentState, ConsentWithdrawnV1, Source
 from usn_schemas.ids import new_id
 
@@ -50,7 +50,7 @@ class FactRequest:
     state: ConsentState
     source: Source
     method: str
-    notice: Notice | None = None
+    notice: NoticeRef | None = None
     reason: str | None = None
     actor: str | None = None
     # Imports fill gaps only: a list from elsewhere never overrides a fact the ledger
@@ -88,8 +88,10 @@ async def record(conn: Conn, requests: Sequence[FactRequest], trace_headers: dic
     )
     sequences = {r["member_id"]: r["last_sequence"] for r in locked}
     states = await _current_states(conn, list(sequences))
-    now = datetime.now(UTC)
-    facts: list[ConsentFact] = []
+    # The database's clock, read under the lock: one clock for every replica, so a
+    # later sequence never carries an earlier time (the proof API relies on it).
+    now: datetime = await conn.fetchval("SELECT clock_timestamp()")
+    facts: list[tuple[ConsentFact, FactRequest]] = []
     unknown: set[str] = set()
     unchanged = kept = 0
     for req in requests:
@@ -102,10 +104,10 @@ async def record(conn: Conn, requests: Sequence[FactRequest], trace_headers: dic
         else:
             sequences[req.member_id] += 1
             states[req.key] = req.state
-            facts.append(_fact(req, sequences[req.member_id], now))
+            facts.append((_fact(req, sequences[req.member_id], now), req))
     if facts:
-        await _append(conn, facts, requests, sequences, trace_headers or {})
-    return Outcome(facts, unchanged, sorted(unknown), kept)
+        await _append(conn, facts, sequences, trace_headers or {})
+    return Outcome([f for f, _ in facts], unchanged, sorted(unknown), kept)
 
 
 def _fact(req: FactRequest, sequence: int, now: datetime) -> ConsentFact:
@@ -121,7 +123,6 @@ def _fact(req: FactRequest, sequence: int, now: datetime) -> ConsentFact:
         method=req.method,
         notice_version=req.notice.version if req.notice else None,
         notice_sha256=req.notice.sha256 if req.notice else None,
-        reason=req.reason,
     )
 
 
@@ -134,17 +135,14 @@ async def _current_states(conn: Conn, member_ids: list[str]) -> dict[Key, str]:
 
 async def _append(
     conn: Conn,
-    facts: list[ConsentFact],
-    requests: Sequence[FactRequest],
+    recorded: list[tuple[ConsentFact, FactRequest]],
     sequences: dict[str, int],
     trace_headers: dict[str, str],
 ) -> None:
-    actors = {r.key: r.actor for r in requests}
     await conn.copy_records_to_table(
-        "ledger",
-        records=[_ledger_row(f, actors.get((f.member_id, f.channel, f.purpose))) for f in facts],
-        columns=_LEDGER_COLUMNS,
+        "ledger", records=[_ledger_row(f, req) for f, req in recorded], columns=_LEDGER_COLUMNS
     )
+    facts = [f for f, _ in recorded]
     latest = list({(f.member_id, f.channel, f.purpose): f for f in facts}.values())  # the last per key wins
     await conn.execute(
         """INSERT INTO current_consent AS c (member_id, channel, purpose, state, sequence, fact_id, recorded_at)
@@ -171,10 +169,10 @@ async def _append(
     await add_to_outbox(conn, [_outgoing(f, trace_headers) for f in facts])
 
 
-def _ledger_row(f: ConsentFact, actor: str | None) -> tuple[Any, ...]:
+def _ledger_row(f: ConsentFact, req: FactRequest) -> tuple[Any, ...]:
     return (
         f.fact_id, f.member_id, f.sequence, f.channel, f.purpose, f.state, f.recorded_at,
-        f.source, f.method, f.notice_version, f.notice_sha256, f.reason, actor,
+        f.source, f.method, f.notice_version, f.notice_sha256, req.reason, req.actor,
     )  # fmt: skip
 
 

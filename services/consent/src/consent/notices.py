@@ -76,6 +76,14 @@ BUILT_IN: dict[str, dict[str, dict[str, str]]] = {
 
 
 @dataclass(frozen=True)
+class NoticeRef:
+    """What the ledger records of a notice: its version label and the text's fingerprint."""
+
+    version: str
+    sha256: str
+
+
+@dataclass(frozen=True)
 class Notice:
     purpose: str
     language: Language
@@ -87,6 +95,10 @@ class Notice:
     def sha256(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()
 
+    @property
+    def ref(self) -> NoticeRef:
+        return NoticeRef(self.version, self.sha256)
+
 
 class NoticeBook:
     """Notice texts for the configured purposes, in both languages."""
@@ -97,6 +109,7 @@ class NoticeBook:
         if missing:
             raise ValueError(f"no notice text for {', '.join(missing)}: add them to CONSENT_NOTICES_FILE")
         self.purposes = purposes
+        self.version = version
         self._notices = {
             (p, lang): Notice(p, lang, version, texts[p][lang]["title"], texts[p][lang]["text"])
             for p in purposes

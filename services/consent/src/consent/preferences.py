@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from consent.ledger import FactRequest
-from consent.notices import Language, NoticeBook
-from usn_schemas.consent import CHANNELS, Channel
+from consent.notices import Language, NoticeBook, NoticeRef
+from usn_schemas.consent import CHANNELS, Channel, ConsentState
 
 Choice = tuple[Channel, str]  # channel, purpose
 
@@ -25,14 +25,15 @@ class UnknownChoiceError(ValueError):
         self.allowed = allowed
 
 
-def parse_choices(names: list[str], purposes: tuple[str, ...]) -> set[Choice]:
-    """Form field names "email:newsletter" → choices; anything else is refused."""
+def parse_choices(fields: list[tuple[str, str]], purposes: tuple[str, ...]) -> set[Choice]:
+    """Ticked boxes (form fields "email:newsletter" = "on") → choices; unknown names are refused."""
     chosen: set[Choice] = set()
-    for name in names:
+    for name, value in fields:
         channel, _, purpose = name.partition(":")
         if channel not in CHANNELS or purpose not in purposes:
             raise UnknownChoiceError(name, purposes)
-        chosen.add((channel, purpose))  # checked against CHANNELS above
+        if value == "on":
+            chosen.add((channel, purpose))  # checked against CHANNELS above
     return chosen
 
 
@@ -51,31 +52,38 @@ def plan_save(
     email_verified: bool,
     notices: NoticeBook,
     language: Language,
+    may_give: bool = True,
 ) -> Plan:
+    """`may_give=False` (a page reached from an unsubscribe link, which anyone holding
+    an old mail may have): withdrawals only; giving needs a link from a fresh e-mail."""
     plan = Plan()
     for purpose in notices.purposes:
-        notice = notices.get(purpose, language)
+        notice = notices.get(purpose, language).ref
         for channel in CHANNELS:
             given = current.get((channel, purpose)) == "given"
             want = (channel, purpose) in wanted
             if given and not want:
-                plan.record.append(
-                    FactRequest(
-                        member_id, channel, purpose, "withdrawn", "preference-centre", "preference-centre", notice
-                    )
-                )
-            elif want and not given:
+                plan.record.append(_request(member_id, channel, purpose, "withdrawn", "preference-centre", notice))
+            elif want and not given and may_give:
                 if channel == "email" and not has_email:
                     continue  # no address to send to: the page says so
                 if channel == "email" and not email_verified:
                     plan.needs_confirmation.append(purpose)
                     continue
-                method = (
-                    "preference-centre, address verified by double opt-in"
-                    if channel == "email"
-                    else "preference-centre"
-                )
-                plan.record.append(
-                    FactRequest(member_id, channel, purpose, "given", "preference-centre", method, notice)
-                )
+                method = "preference-centre-verified-address" if channel == "email" else "preference-centre"
+                plan.record.append(_request(member_id, channel, purpose, "given", method, notice))
     return plan
+
+
+def _request(
+    member_id: str, channel: Channel, purpose: str, state: ConsentState, method: str, notice: NoticeRef
+) -> FactRequest:
+    return FactRequest(
+        member_id=member_id,
+        channel=channel,
+        purpose=purpose,
+        state=state,
+        source="preference-centre",
+        method=method,
+        notice=notice,
+    )

@@ -23,6 +23,7 @@ from consent.notices import NoticeBook
 from usn_schemas.consent import CHANNELS, Channel, ConsentState
 
 MemberId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z-]+$")]
+FactId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9a-f-]+$")]
 CONSENT_ROLES = ("comms", "ak", "at")
 IMPORT_MAX = 10_000
 # Rows per import transaction: short enough that a member's own change waiting on
@@ -48,7 +49,7 @@ class StaffFact(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     channel: Channel
-    purpose: str = Field(min_length=1, max_length=40)
+    purpose: str = Field(pattern=r"^[a-z][a-z0-9-]{1,39}$")
     state: ConsentState
     # Why staff record this (a phone call, a signed form): required, kept as evidence.
     reason: str = Field(min_length=5, max_length=1000)
@@ -59,7 +60,7 @@ class ImportItem(BaseModel):
 
     member_id: str = Field(min_length=1, max_length=64)
     channel: Channel
-    purpose: str = Field(min_length=1, max_length=40)
+    purpose: str = Field(pattern=r"^[a-z][a-z0-9-]{1,39}$")
     state: ConsentState
 
 
@@ -149,7 +150,7 @@ def staff_router(
         }
 
     @router.get("/facts/{fact_id}")
-    async def fact(fact_id: MemberId, who: StaffPrincipal = Depends(staff)) -> dict[str, Any]:
+    async def fact(fact_id: FactId, who: StaffPrincipal = Depends(staff)) -> dict[str, Any]:
         """One fact by id: what a mailer's send record points to; erased facts for comms only."""
         async with runtime.pool.acquire() as conn:
             found = await ledger.fact_by_id(conn, fact_id)
@@ -166,9 +167,20 @@ def staff_router(
     @router.post("/members/{member_id}/facts")
     async def record_fact(member_id: MemberId, body: StaffFact, who: StaffPrincipal = Depends(staff)) -> dict[str, Any]:
         """Staff record a consent given or withdrawn outside the platform (a call, a paper form), with the reason."""
-        check_purpose(body.purpose, ["body", "purpose"])
+        if body.state == "given":
+            # A withdrawal may name any purpose, even one no longer offered (art. 7(3)); consent only current ones.
+            check_purpose(body.purpose, ["body", "purpose"])
+            if who.role != "comms":
+                raise HTTPException(403, "only communications staff record consent given outside the platform")
         request = FactRequest(
-            member_id, body.channel, body.purpose, body.state, "staff", "staff-recorded", None, body.reason, who.subject
+            member_id=member_id,
+            channel=body.channel,
+            purpose=body.purpose,
+            state=body.state,
+            source="staff",
+            method="staff-recorded",
+            reason=body.reason,
+            actor=who.subject,
         )
         async with runtime.pool.acquire() as conn, conn.transaction():
             await visible_member(conn, member_id, who)
@@ -189,14 +201,23 @@ def staff_router(
         if who.role != "comms":
             raise HTTPException(403, "only communications staff import consents")
         for index, item in enumerate(body.items):
-            check_purpose(item.purpose, ["body", "items", index, "purpose"])
+            if item.state == "given":
+                check_purpose(item.purpose, ["body", "items", index, "purpose"])
         requests = [
             FactRequest(
-                item.member_id, item.channel, item.purpose, item.state, "import", "import", None,
-                body.evidence, who.subject, fills_gaps_only=True,
+                member_id=item.member_id,
+                channel=item.channel,
+                purpose=item.purpose,
+                state=item.state,
+                source="import",
+                method="import",
+                reason=body.evidence,
+                actor=who.subject,
+                # A list never overrides what the ledger holds; a withdrawal on it always counts.
+                fills_gaps_only=item.state == "given",
             )
             for item in body.items
-        ]  # fmt: skip
+        ]
         outcome = Outcome([], 0, [])
         for start in range(0, len(requests), IMPORT_CHUNK):
             async with runtime.pool.acquire() as conn, conn.transaction():

@@ -24,7 +24,7 @@ from consent.i18n import TEXT
 from consent.ledger import FactRequest
 from consent.links import Links
 from consent.metrics import ConsentMetrics
-from consent.notices import Language, NoticeBook
+from consent.notices import Language, NoticeBook, NoticeRef
 from consent.preferences import UnknownChoiceError, parse_choices, plan_save
 from consent.settings import ConsentSettings
 from consent.subjects import Subject
@@ -41,6 +41,7 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
     "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
 }
 
 
@@ -96,14 +97,15 @@ Handler = Callable[..., Awaitable[Response]]
 def _show_preferences(web: Web) -> Handler:
     async def show_preferences(token: str = "", lang: str | None = None) -> Response:
         try:
-            member_id = web.links.preferences_member(token)
+            member_id, may_give = web.links.preferences_member(token)
         except InvalidTokenError as exc:
             return link_error(web, "preferences", exc, _lang(lang))
         async with web.runtime.pool.acquire() as conn:
             subject = await subjects.get(conn, member_id)
             if subject is None:
                 return _unknown_member(_lang(lang))
-            return await _render_preferences(web, conn, subject, token, _lang(lang, subject.language), [])
+            language = _lang(lang, subject.language)
+            return await _render_preferences(web, conn, subject, token, language, [], may_give)
 
     return show_preferences
 
@@ -112,13 +114,14 @@ def _save_preferences(web: Web) -> Handler:
     async def save_preferences(request: Request) -> Response:
         form = await request.form()
         token, lang = str(form.get("token", "")), _lang(form.get("lang"))
+        boxes = [(k, str(v)) for k, v in form.multi_items() if k not in ("token", "lang")]
         try:
-            member_id = web.links.preferences_member(token)
-            wanted = parse_choices([k for k in form if k not in ("token", "lang")], web.notices.purposes)
+            member_id, may_give = web.links.preferences_member(token)
+            wanted = parse_choices(boxes, web.notices.purposes)
         except InvalidTokenError as exc:
             return link_error(web, "preferences", exc, lang)
         except UnknownChoiceError as exc:
-            return PlainTextResponse(str(exc), status_code=422)
+            return PlainTextResponse(str(exc), status_code=422, headers=SECURITY_HEADERS)
         async with web.runtime.pool.acquire() as conn:
             async with conn.transaction():
                 subject = await subjects.get(conn, member_id)
@@ -132,6 +135,7 @@ def _save_preferences(web: Web) -> Handler:
                     email_verified=subject.email_verified_at is not None,
                     notices=web.notices,
                     language=lang,
+                    may_give=may_give,
                 )
                 outcome = await ledger.record(conn, plan.record)
                 if plan.needs_confirmation:
@@ -147,7 +151,7 @@ def _save_preferences(web: Web) -> Handler:
             notes = [t["saved"], t["saved_changes"].format(n=len(outcome.recorded)) if outcome.recorded else ""]
             if plan.needs_confirmation:
                 notes.append(t["confirm_sent"].format(topics=_titles(web, plan.needs_confirmation, lang)))
-            return await _render_preferences(web, conn, subject, token, lang, [n for n in notes if n])
+            return await _render_preferences(web, conn, subject, token, lang, [n for n in notes if n], may_give)
 
     return save_preferences
 
@@ -156,25 +160,30 @@ async def _request_confirmation(web: Web, conn: Any, subject: Subject, purposes:
     nonce, ttl = new_id(), web.settings.confirmation_link_hours * 3600
     expires = datetime.now(UTC) + timedelta(seconds=ttl)
     shown = [web.notices.get(p, lang).sha256 for p in purposes]
-    await subjects.add_pending_optin(conn, nonce, subject.member_id, purposes, shown, lang, expires)
+    await subjects.add_pending_optin(
+        conn, nonce, subject.member_id, purposes, shown, web.notices.version, lang, expires, subject.email or ""
+    )
     url = web.links.confirmation(subject.member_id, nonce, ttl, lang)
     await add_to_outbox(conn, [mails.confirmation(subject, lang, _titles_list(web, purposes, lang), url, expires)])
 
 
 async def _render_preferences(
-    web: Web, conn: Any, subject: Subject, token: str, lang: Language, status: list[str]
+    web: Web, conn: Any, subject: Subject, token: str, lang: Language, status: list[str], may_give: bool
 ) -> HTMLResponse:
     current = await ledger.current(conn, subject.member_id)
     awaiting = await subjects.awaiting_confirmation(conn, subject.member_id)
     rows = []
     for purpose in web.notices.purposes:
         notice = web.notices.get(purpose, lang)
+        given_here = {c: current.get((c, purpose)) == "given" for c in CHANNELS}
         channels = [
             {
                 "name": f"{channel}:{purpose}",
                 "label": TEXT[lang][channel],
-                "checked": current.get((channel, purpose)) == "given",
-                "disabled": channel == "email" and subject.email is None,
+                "checked": given_here[channel],
+                # A ticked box always stays enabled: a disabled one is not submitted, which would withdraw it.
+                "disabled": not given_here[channel]
+                and ((channel == "email" and subject.email is None) or not may_give),
                 "awaiting": channel == "email" and purpose in awaiting and current.get((channel, purpose)) != "given",
             }
             for channel in CHANNELS
@@ -189,6 +198,7 @@ async def _render_preferences(
         has_email=subject.email is not None,
         rows=rows,
         notes=status,
+        may_give=may_give,
     )
 
 
@@ -249,18 +259,28 @@ def _confirm(web: Web) -> Handler:
             return link_error(web, "confirm", exc, language)
         t = TEXT[language]
         async with web.runtime.pool.acquire() as conn, conn.transaction():
+            # The member's row first, as erasure and the ledger lock it: one order, no deadlock.
+            subject = await subjects.lock(conn, member_id)
             pending = await subjects.lock_pending_optin(conn, nonce)
-            if pending is None or pending["member_id"] != member_id:
+            if subject is None or pending is None or pending["member_id"] != member_id:
+                return _unknown_member(language)
+            if not subjects.same_address(pending, subject):  # the address changed: this click proves nothing
                 return _unknown_member(language)
             topics = _titles(web, list(pending["purposes"]), language)
             if pending["confirmed_at"] is not None:  # a replayed link: nothing new is recorded
                 return message(
                     language, t["confirmed_title"], [t["already_confirmed"]], link=_prefs(web, member_id, language)
                 )
-            notices = {n.sha256: n for n in web.notices.all()}
+            version = pending["notice_version"] or web.notices.version
             requests = [
                 FactRequest(
-                    member_id, "email", purpose, "given", "preference-centre", "double-opt-in", notices.get(sha)
+                    member_id=member_id,
+                    channel="email",
+                    purpose=purpose,
+                    state="given",
+                    source="preference-centre",
+                    method="double-opt-in",
+                    notice=NoticeRef(version, sha),  # the text she saw when she ticked the box
                 )
                 for purpose, sha in zip(pending["purposes"], pending["notices"], strict=True)
             ]
@@ -278,8 +298,8 @@ def _confirm(web: Web) -> Handler:
     return confirm
 
 
-def _prefs(web: Web, member_id: str, lang: Language) -> str:
-    return web.links.preferences(member_id, web.settings.preference_link_days * 86400, lang)
+def _prefs(web: Web, member_id: str, lang: Language, may_give: bool = True) -> str:
+    return web.links.preferences(member_id, web.settings.preference_link_days * 86400, lang, may_give)
 
 
 # ---- RFC 8058 one-click unsubscribe --------------------------------------------------------------------------
@@ -287,10 +307,16 @@ def _prefs(web: Web, member_id: str, lang: Language) -> str:
 
 async def _withdraw(web: Web, token: str) -> tuple[str, str, bool]:
     """Withdraw e-mail for the token's purpose; (member, purpose, member still known). Raises InvalidTokenError."""
+    # Any purpose the token names is withdrawn, configured or not any more (art. 7(3)).
     member_id, purpose = web.links.unsubscribe_claims(token)
-    if purpose not in web.notices.purposes:
-        raise InvalidTokenError("unknown purpose")
-    request = FactRequest(member_id, "email", purpose, "withdrawn", "one-click-unsubscribe", "rfc8058-one-click")
+    request = FactRequest(
+        member_id=member_id,
+        channel="email",
+        purpose=purpose,
+        state="withdrawn",
+        source="one-click-unsubscribe",
+        method="rfc8058-one-click",
+    )
     async with web.runtime.pool.acquire() as conn, conn.transaction():
         outcome = await ledger.record(conn, [request])
     web.metrics.recorded("one-click-unsubscribe", outcome)
@@ -301,16 +327,20 @@ def _one_click_unsubscribe(web: Web) -> Handler:
     async def one_click_unsubscribe(token: str, request: Request) -> Response:
         form = await request.form()
         if form.get("List-Unsubscribe") != "One-Click":
-            return PlainTextResponse("expected the RFC 8058 body List-Unsubscribe=One-Click", status_code=400)
+            return PlainTextResponse(
+                "expected the RFC 8058 body List-Unsubscribe=One-Click", status_code=400, headers=SECURITY_HEADERS
+            )
         try:
             _, _, known = await _withdraw(web, token)
         except ExpiredTokenError:
             web.metrics.refused_links.labels("unsubscribe", "expired").inc()
-            return PlainTextResponse("this unsubscribe link has expired", status_code=410)
-        except InvalidTokenError as exc:
+            return PlainTextResponse("this unsubscribe link has expired", status_code=410, headers=SECURITY_HEADERS)
+        except InvalidTokenError:
+            # Which check failed is not said: that would help someone forging links.
             web.metrics.refused_links.labels("unsubscribe", "invalid").inc()
-            return PlainTextResponse(f"invalid unsubscribe link: {exc}", status_code=403)
-        return PlainTextResponse("unsubscribed" if known else "nothing to unsubscribe: no such member")
+            return PlainTextResponse("this unsubscribe link is not valid", status_code=403, headers=SECURITY_HEADERS)
+        answer = "unsubscribed" if known else "nothing to unsubscribe: no such member"
+        return PlainTextResponse(answer, headers=SECURITY_HEADERS)
 
     return one_click_unsubscribe
 
@@ -325,12 +355,12 @@ def _unsubscribe_page(web: Web) -> Handler:
         t = TEXT[language]
         if not known:
             return message(language, t["unsubscribed_title"], [t["erased_text"]])
-        topic = web.notices.get(purpose, language).title.lower()
+        topic = web.notices.get(purpose, language).title.lower() if purpose in web.notices.purposes else purpose
         return message(
             language,
             t["unsubscribed_title"],
             [t["unsubscribed_text"].format(topic=topic)],
-            link=_prefs(web, member_id, language),
+            link=_prefs(web, member_id, language, may_give=False),
         )
 
     return unsubscribe_page

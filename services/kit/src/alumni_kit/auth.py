@@ -73,9 +73,13 @@ class TokenSigner:
             payload = json.loads(_unb64(body))
         except ValueError:
             raise InvalidTokenError("malformed token") from None
-        if not isinstance(payload, dict) or payload.get("kid") not in self._keys:
+        if not isinstance(payload, dict):
+            raise InvalidTokenError("malformed token")
+        kid = payload.get("kid")
+        if not isinstance(kid, str) or kid not in self._keys:
             raise InvalidTokenError("unknown signing key")
-        if not hmac.compare_digest(mac, self._mac(payload["kid"], body)):
+        # Bytes, not str: compare_digest refuses non-ASCII text, and a crafted token must get a 4xx, not a 500.
+        if not hmac.compare_digest(mac.encode("utf-8", "replace"), self._mac(kid, body).encode()):
             raise InvalidTokenError("bad signature")
         if payload.get("kind") != kind:
             raise InvalidTokenError(f"not a {kind} token")
