@@ -12,7 +12,8 @@ import pytest
 from alumni_kit.kafka import ensure_topics
 from alumni_kit.topics import PLATFORM_TOPICS
 from tests.browser import browser  # noqa: F401 - a fixture for the browser tests
-from tests.stack import ServiceProcess, Stack, membership_process, service_process
+from tests.smtp import SmtpSink
+from tests.stack import ServiceProcess, Stack, free_port, membership_process, service_process
 
 
 @pytest.fixture(scope="session")
@@ -72,5 +73,45 @@ def consent_service(stack: Stack, topic_prefix: str, consent_db: str, tmp_path: 
         stack, "consent", consent_db, topic_prefix, f"consent-{uuid.uuid4().hex[:6]}", tmp_path / "consent.log"
     )
     service.env["ALUMNI_SIGNING_KEYS"] = SIGNING_KEYS
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    """A real SMTP server (aiosmtpd) standing in for the university's relay."""
+    with SmtpSink() as sink:
+        yield sink
+
+
+@pytest.fixture
+async def mailer_db(stack: Stack) -> str:
+    return await stack.create_database(owner="mailer")
+
+
+@pytest.fixture
+async def mailer_conn(stack: Stack, mailer_db: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(stack.service_dsn("mailer", mailer_db))
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+def mailer_service(
+    stack: Stack, topic_prefix: str, mailer_db: str, smtp_sink: SmtpSink, tmp_path: Path
+) -> Iterator[ServiceProcess]:
+    """The mailer as its own process, sending to `smtp_sink`, not yet started."""
+    service = service_process(
+        stack, "mailer", mailer_db, topic_prefix, f"mailer-{uuid.uuid4().hex[:6]}", tmp_path / "mailer.log"
+    )
+    service.env.update(
+        {
+            "ALUMNI_SIGNING_KEYS": SIGNING_KEYS,
+            "MAILER_SMTP_PORT": str(smtp_sink.port),
+            "MAILER_BOUNCE_LISTEN_PORT": str(free_port()),
+            "MAILER_CONSENT_BASE_URL": "https://alumni.usn.no",
+            "MAILER_RETRY_BASE_SECONDS": "0.2",
+        }
+    )
     yield service
     service.stop()

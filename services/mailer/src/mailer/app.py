@@ -1,0 +1,98 @@
+"""The mailer: `create_app(settings)` builds it, nothing connects at import."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from email.headerregistry import Address
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from alumni_kit.auth import TokenSigner, parse_keys
+from alumni_kit.consent_view import CONSENT_VIEW_MIGRATIONS, consent_view_handler
+from alumni_kit.http import ops_router, staff_principal
+from alumni_kit.runtime import ServiceRuntime, Subscription
+from mailer.bounce_ingest import BounceIngest
+from mailer.campaigns import make_campaign_handler
+from mailer.members import on_member, on_member_erased
+from mailer.metrics import MailerMetrics
+from mailer.sender import Sender
+from mailer.settings import MailerSettings
+from mailer.staff import staff_router
+from mailer.tracking import TrackingLinks, tracking_router
+from mailer.transactional import on_transactional
+from usn_schemas.campaign import (
+    CampaignRequestedV1,
+    CampaignStatusV1,
+    EmailBouncedV1,
+    EmailClickedV1,
+    EmailOpenedV1,
+    NewsletterSentV1,
+)
+from usn_schemas.consent import ConsentGivenV1, ConsentWithdrawnV1
+from usn_schemas.mail import TransactionalMailRequestedV1
+from usn_schemas.member import MemberErasedV1, MemberRegisteredV1, MemberUpdatedV1
+from usn_schemas.registry import TOPIC_CONTRACTS
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_runtime(settings: MailerSettings) -> ServiceRuntime:
+    """The broker, its subscriptions and publications (also the AsyncAPI source)."""
+    runtime = ServiceRuntime("mailer", settings, MIGRATIONS, shared=CONSENT_VIEW_MIGRATIONS)
+    group = settings.group_id
+    consumed = [
+        ("campaigns", make_campaign_handler(settings.purposes), CampaignRequestedV1,
+         "Campaign requests (pinned contract v1); a repeated campaign id has no effect."),
+        ("transactional-mail-requested", on_transactional, TransactionalMailRequestedV1,
+         "Mail the other services need sent: opt-in confirmations, magic links."),
+        ("member-registered", on_member, MemberRegisteredV1, "The mailer's copy of members (audiences, names)."),
+        ("member-updated", on_member, MemberUpdatedV1, "Changed members."),
+        ("member-erased", on_member_erased, MemberErasedV1, "Erasure: her copy, consent view and queued mail go."),
+        ("consent-given", consent_view_handler(), ConsentGivenV1, "Consent, checked for every recipient at send time."),
+        ("consent-withdrawn", consent_view_handler(), ConsentWithdrawnV1, "Withdrawals: no send after they arrive."),
+    ]  # fmt: skip
+    for topic, handler, schema, text in consumed:
+        runtime.subscribe(Subscription(topic, group, TOPIC_CONTRACTS[topic], handler), schema, text)
+    runtime.publishes("campaigns", CampaignRequestedV1, "Campaigns created through the staff API.")
+    runtime.publishes("newsletter-sent", NewsletterSentV1, "One per recipient: message id and the consent relied on.")
+    runtime.publishes("email-bounced", EmailBouncedV1, "Hard bounces (and soft ones past the threshold): suppressed.")
+    runtime.publishes("email-opened", EmailOpenedV1, "Open pixel fetched (campaigns that track opens).")
+    runtime.publishes("email-clicked", EmailClickedV1, "Tracked link followed.")
+    runtime.publishes("campaign-status", CampaignStatusV1, "Scheduled, sending, paused, done, cancelled, with counts.")
+    return runtime
+
+
+def create_app(settings: MailerSettings | None = None) -> FastAPI:
+    settings = settings or MailerSettings()
+    signer = TokenSigner(parse_keys(settings.signing_keys.get_secret_value()))
+    runtime = create_runtime(settings)
+    metrics = MailerMetrics(runtime.metrics.registry)
+    tracking = TrackingLinks(signer, settings.public_base_url)
+    sender = Sender(runtime, settings, signer, tracking, metrics)
+    bounces = BounceIngest(runtime, settings, signer.derived_keys("verp")[0], metrics)
+    from_address = Address(display_name=settings.from_name, addr_spec=settings.from_address)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        await bounces.start()
+        sending = asyncio.create_task(sender.run(), name="mailer-sender")
+        try:
+            yield
+        finally:
+            sender.stop()
+            await sending
+            await bounces.stop()
+            await runtime.stop()
+
+    app = FastAPI(title="USN Alumni mailer", lifespan=lifespan)
+    app.state.runtime = runtime
+    app.include_router(ops_router(runtime.metrics.registry, runtime.readiness))
+    app.include_router(tracking_router(runtime, tracking))
+    app.include_router(
+        staff_router(runtime, staff_principal(signer), settings.purposes, from_address, settings.message_id_domain)
+    )
+    return app

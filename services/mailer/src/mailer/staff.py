@@ -1,0 +1,148 @@
+"""The mailer's staff API: create, schedule, cancel, preview and follow campaigns.
+
+Communications staff send for USN or any faculty; an Alumnikontakt (AK) only for
+her own faculty, and her campaigns reach only its members. A created campaign is
+written to the `campaigns` topic (through the outbox), exactly as a communications
+tool would publish it, and scheduled when the mailer consumes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from email.headerregistry import Address
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from pydantic import ValidationError
+
+from alumni_kit.auth import StaffPrincipal
+from alumni_kit.db import Conn
+from alumni_kit.outbox import OutboxMessage, add_to_outbox
+from alumni_kit.runtime import ServiceRuntime
+from mailer import campaigns, compose
+from usn_schemas.campaign import CampaignRequest, CampaignRequestedV1
+
+CampaignId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+SENDING_ROLES = ("comms", "ak")
+SOURCE = "/usn-alumni/mailer/staff-api"
+
+
+def _may_send_for(who: StaffPrincipal, faculty: str) -> None:
+    if who.role not in SENDING_ROLES:
+        raise HTTPException(403, "campaigns are sent by communications staff and each faculty's Alumnikontakt")
+    if who.role == "ak" and faculty != who.faculty:
+        raise HTTPException(403, f"an Alumnikontakt sends for her own faculty only ({who.faculty})")
+
+
+def _check(request: CampaignRequest, purposes: tuple[str, ...]) -> None:
+    if request.purpose not in purposes:
+        raise HTTPException(
+            422,
+            [{"loc": ["body", "purpose"], "msg": f"unknown purpose; allowed: {', '.join(purposes)}",
+              "type": "enum", "ctx": {"expected": list(purposes)}}],
+        )  # fmt: skip
+    try:
+        compose.compile_body(request.body_markdown)
+    except compose.TemplateProblemError as exc:
+        raise HTTPException(422, [{"loc": ["body", "body_markdown"], "msg": str(exc), "line": exc.line}]) from None
+
+
+def staff_router(
+    runtime: ServiceRuntime,
+    staff: Callable[..., StaffPrincipal],
+    purposes: tuple[str, ...],
+    sender: Address,
+    domain: str,
+) -> APIRouter:
+    router = APIRouter(prefix="/campaigns", tags=["campaigns (staff)"])
+
+    async def visible(conn: Conn, campaign_id: str, who: StaffPrincipal) -> Any:
+        row = await conn.fetchrow("SELECT * FROM campaigns WHERE campaign_id = $1", campaign_id)
+        if row is None:
+            raise HTTPException(404, "no such campaign (or not consumed from the topic yet)")
+        _may_send_for(who, row["faculty"])
+        return row
+
+    @router.post("", status_code=202)
+    async def create(body: dict[str, Any], who: StaffPrincipal = Depends(staff)) -> dict[str, Any]:
+        try:
+            request = CampaignRequest.model_validate({**body, "requested_by": who.subject})
+        except ValidationError as exc:
+            raise HTTPException(422, exc.errors(include_url=False, include_input=False)) from None
+        _may_send_for(who, request.faculty)
+        _check(request, purposes)
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            if await conn.fetchval("SELECT 1 FROM campaigns WHERE campaign_id = $1", request.campaign_id):
+                raise HTTPException(409, "a campaign with this id exists; a second request would have no effect")
+            event = CampaignRequestedV1.create(subject=request.campaign_id, data=request, source=SOURCE)
+            await add_to_outbox(conn, [OutboxMessage(topic="campaigns", key=request.campaign_id, event=event)])
+        return {"campaign_id": request.campaign_id, "status": "requested"}
+
+    @router.get("/{campaign_id}")
+    async def status(campaign_id: CampaignId, who: StaffPrincipal = Depends(staff)) -> dict[str, Any]:
+        async with runtime.pool.acquire() as conn:
+            await visible(conn, campaign_id, who)
+            found = await campaigns.status_of(conn, campaign_id)
+        assert found is not None
+        return found.model_dump(mode="json")
+
+    @router.post("/{campaign_id}/cancel")
+    async def cancel(campaign_id: CampaignId, who: StaffPrincipal = Depends(staff)) -> dict[str, Any]:
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            row = await visible(conn, campaign_id, who)
+            if row["status"] in ("done", "cancelled"):
+                raise HTTPException(409, f"the campaign is {row['status']}")
+            await conn.execute("UPDATE campaigns SET status = 'cancelled' WHERE campaign_id = $1", campaign_id)
+            skipped = await conn.fetchval(
+                "WITH s AS (UPDATE deliveries SET state = 'skipped', reason = 'cancelled', updated_at = now()"
+                " WHERE campaign_id = $1 AND state = 'pending' RETURNING 1) SELECT count(*) FROM s",
+                campaign_id,
+            )
+            await campaigns.publish_status(conn, campaign_id)
+        return {"campaign_id": campaign_id, "status": "cancelled", "not_sent": skipped}
+
+    @router.get("/{campaign_id}/preview")
+    async def preview(
+        campaign_id: CampaignId,
+        member_id: Annotated[str, Query(min_length=1, max_length=64)],
+        who: StaffPrincipal = Depends(staff),
+    ) -> dict[str, Any]:
+        """The campaign as one member would get it (links are not live)."""
+        async with runtime.pool.acquire() as conn:
+            row = await visible(conn, campaign_id, who)
+            member = await conn.fetchrow(
+                "SELECT member_id, email, given_name, family_name, faculties FROM members WHERE member_id = $1",
+                member_id,
+            )
+        if member is None or (row["faculty"] != "USN" and row["faculty"] not in member["faculties"]):
+            raise HTTPException(404, "no such member in this campaign's reach")
+        content = compose.Campaign(
+            row["campaign_id"],
+            row["faculty"],
+            row["subject"],
+            row["body_markdown"],
+            row["language"],
+            row["track_opens"],
+        )
+        recipient = compose.Recipient(member_id, member["email"] or "", member["given_name"], member["family_name"])
+        links = compose.Links("https://preview.invalid/unsubscribe", "unsubscribe@preview.invalid", lambda u: u, None)
+        try:
+            message = compose.build_message(content, recipient, links, sender, domain)
+        except compose.TemplateProblemError as exc:
+            raise HTTPException(422, {"msg": str(exc), "line": exc.line}) from None
+        parts = {p.get_content_type(): p.get_content() for p in message.iter_parts()}
+        return {"subject": message["Subject"], "text": parts.get("text/plain"), "html": parts.get("text/html")}
+
+    @router.get("/{campaign_id}/uncertain")
+    async def uncertain(campaign_id: CampaignId, who: StaffPrincipal = Depends(staff)) -> dict[str, Any]:
+        """Deliveries whose outcome is unknown (see docs/mailer.md): never resent automatically."""
+        async with runtime.pool.acquire() as conn:
+            await visible(conn, campaign_id, who)
+            rows = await conn.fetch(
+                "SELECT member_id, message_id, reason, updated_at FROM deliveries"
+                " WHERE campaign_id = $1 AND state = 'uncertain' ORDER BY id",
+                campaign_id,
+            )
+        return {"campaign_id": campaign_id, "uncertain": [dict(r) for r in rows]}
+
+    return router

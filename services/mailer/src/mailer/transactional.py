@@ -1,0 +1,20 @@
+"""`transactional-mail-requested` → one queued mail per event id (the sender sends it)."""
+
+from __future__ import annotations
+
+from alumni_kit.consumer import Incoming
+from alumni_kit.db import Conn
+from usn_schemas.mail import TransactionalMailRequestedV1
+
+
+async def on_transactional(conn: Conn, events: list[Incoming]) -> None:
+    rows = []
+    for incoming in events:
+        event = incoming.event
+        assert isinstance(event, TransactionalMailRequestedV1)
+        rows.append((event.id, event.data.kind, event.data.member_id, event.data.model_dump_json()))
+    await conn.executemany(
+        "INSERT INTO transactional (event_id, kind, member_id, mail) VALUES ($1, $2, $3, $4::jsonb)"
+        " ON CONFLICT (event_id) DO NOTHING",
+        rows,
+    )
