@@ -21,7 +21,7 @@ from types import TracebackType
 
 import aiosmtplib
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
 
 from tests.stack import free_port
 
@@ -38,14 +38,16 @@ class Received:
 class SmtpSink:
     """An SMTP server on 127.0.0.1 that accepts everything unless told otherwise.
 
-    With `keep_parsed=False` (the benchmark) it keeps no messages, only `count()` and
-    `recipient_counts()`, so 23,000 newsletters cost neither memory nor parsing time.
+    For the benchmark: `keep_parsed=False` keeps no messages, only `count()` and
+    `recipient_counts()`, so 23,000 newsletters cost neither memory nor parsing time; `fast=True`
+    reads DATA in bulk (see `_BulkDataSMTP`), so the sink is not what limits the throughput measured.
     """
 
-    def __init__(self, keep_parsed: bool = True, port: int | None = None) -> None:
+    def __init__(self, keep_parsed: bool = True, port: int | None = None, fast: bool = False) -> None:
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self._keep = keep_parsed
+        self._fast = fast
         self._lock = threading.Lock()  # the handler runs in the server's thread, the accessors in the test's
         self._received: list[Received] = []
         self._count = 0
@@ -65,7 +67,8 @@ class SmtpSink:
     def start(self) -> None:
         """Listen (again) on the same port; what was received before is kept."""
         # A stopped Controller has closed its event loop: each start needs a new one.
-        self._controller = Controller(self, hostname=self.host, port=self.port, server_hostname="sink.test")
+        kind = _BulkDataController if self._fast else Controller
+        self._controller = kind(self, hostname=self.host, port=self.port, server_hostname="sink.test")
         self._controller.start()
 
     def stop(self) -> None:
@@ -150,6 +153,40 @@ class SmtpSink:
             self._per_recipient.update(address.lower() for address in envelope.rcpt_tos)
             if received is not None:
                 self._received.append(received)
+
+
+class _BulkDataSMTP(SMTP):
+    """aiosmtpd with DATA read in 64 KiB chunks instead of line by line.
+
+    aiosmtpd spends ~1.4 ms of CPU per 8 KB message, most of it in its per-line loop; this reads
+    the same bytes in ~0.8 ms, so one sink thread takes ~900 instead of ~600 messages/s. It skips
+    the line-length and size checks, so the functional tests keep the stock server. Reading past
+    the terminator is safe: the server does not offer PIPELINING, so the client waits for our reply.
+    """
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:  # noqa: N802 - aiosmtpd's command dispatch
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        if not self.envelope or not self.envelope.rcpt_tos or arg:
+            await self.push("501 Syntax: DATA" if arg else "503 Error: need RCPT command")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        data = bytearray(b"\r\n")  # a leading CRLF makes a stuffed dot on the first line look like any other
+        while not data.endswith(b"\r\n.\r\n"):
+            chunk = await self._reader.read(65536)
+            if not chunk:
+                return
+            data += chunk
+        self.envelope.content = self.envelope.original_content = bytes(data[2:-3]).replace(b"\r\n..", b"\r\n.")
+        status = await self._call_handler_hook("DATA")
+        self.envelope = self._create_envelope()  # what aiosmtpd's own DATA does after the hook
+        await self.push(status)
+
+
+class _BulkDataController(Controller):
+    def factory(self) -> SMTP:
+        return _BulkDataSMTP(self.handler, **self.SMTP_kwargs)
 
 
 # The remote MTA bouncing a newsletter --------------------------------------------------------

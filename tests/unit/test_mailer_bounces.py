@@ -450,13 +450,13 @@ async def test_handler_passes_auto_replies_on_as_no_recipients() -> None:
 # Over real SMTP ----------------------------------------------------------------------------
 
 
-def _newsletter(to: str) -> EmailMessage:
+def _newsletter(to: str, body: str = "Hei Kari,\n\nnytt fra fakultetet.\n") -> EmailMessage:
     message = EmailMessage()
     message["From"] = "Alumni USN <alumni@usn.no>"
     message["To"] = f"Kari Nordmann <{to}>"
     message["Subject"] = "Nyhetsbrev: Hva skjer på campus Bø?"
     message["Message-ID"] = make_msgid(domain="alumni.usn.no")
-    message.set_content("Hei Kari,\n\nnytt fra fakultetet.\n")
+    message.set_content(body)
     return message
 
 
@@ -465,13 +465,18 @@ async def _send(sink: SmtpSink, message: EmailMessage, to: str, sender: str) -> 
 
 
 @pytest.mark.real
-async def test_sink_records_deliveries_and_fails_on_request() -> None:
+@pytest.mark.parametrize("fast", [False, True])
+async def test_sink_records_deliveries_and_fails_on_request(fast: bool) -> None:
     sender = return_path("c1", KEY, LOCAL, DOMAIN)
-    with SmtpSink() as sink:
-        await _send(sink, _newsletter("kari@example.org"), "kari@example.org", sender)
+    body = ".\n..to punktum\nHei Kari,\n.\n"  # dot-stuffed on the wire, as any line starting with "."
+    with SmtpSink(fast=fast) as sink:
+        await _send(sink, _newsletter("kari@example.org", body), "kari@example.org", sender)
         [got] = await sink.wait_for(1, timeout=5)
         assert (got.sender, got.recipients) == (sender, ("kari@example.org",))
         assert got.parsed["Subject"] == "Nyhetsbrev: Hva skjer på campus Bø?"
+        content = got.parsed.get_body()
+        assert isinstance(content, EmailMessage)
+        assert content.get_content().replace("\r\n", "\n") == body
         assert got.parsed["Message-ID"].endswith("@alumni.usn.no>")
 
         sink.fail_next(1)

@@ -233,10 +233,12 @@ OnBounce = Callable[[str, list[DsnRecipient], str | None], Awaitable[None]]
 class BounceHandler:
     """aiosmtpd handler for the bounce address: accepts only return paths we signed.
 
-    Run it with the size limit on the SMTP server, which enforces it while reading, so a huge
-    message is never held in memory:
-
-        Controller(BounceHandler(...), hostname=host, port=port, data_size_limit=MAX_BOUNCE_BYTES)
+    Serve it with the size limit on the SMTP server, which enforces it while reading, so a huge
+    message is never held in memory: `loop.create_server(lambda: SMTP(handler,
+    data_size_limit=MAX_BOUNCE_BYTES, hostname=...), host, port)` on the service's loop, or in a
+    thread of its own (tests) `Controller(handler, hostname=host, port=port, data_size_limit=...)`.
+    The callback runs on the server's loop: with a Controller that is the Controller's own loop,
+    where a connection pool made on the service's loop cannot be used.
 
     `on_bounce(delivery, recipients, message_id)` is awaited once per accepted recipient, also
     with `recipients == []` when the message is no DSN (an auto-reply): the delivery is known, but

@@ -289,7 +289,16 @@ class Sender:
             async with limit:
                 await self._send_one(d, content.get(d.campaign_id or ""))
 
-        await asyncio.gather(*(send(d) for d in batch))
+        rest = batch
+        if self._paused_backoff:
+            # Paused: one message probes the relay; the rest wait for a later round unless it answers.
+            await send(batch[0])
+            rest = batch[1:]
+            if self._paused_backoff:
+                for d in rest:
+                    d.outcome = "unavailable"
+                rest = []
+        await asyncio.gather(*(send(d) for d in rest))
         await self._record(batch)
         return len(batch)
 
@@ -305,9 +314,6 @@ class Sender:
         return {r["campaign_id"]: compose.Campaign(**dict(r)) for r in rows}
 
     async def _send_one(self, d: Delivery, campaign: compose.Campaign | None) -> None:
-        if self._paused_backoff:
-            d.outcome = "unavailable"  # the relay was down a moment ago: kept for a later round
-            return
         try:
             message = await self._message(d, campaign)
         except compose.TemplateProblemError as exc:
@@ -365,7 +371,7 @@ class Sender:
         if not self._paused_backoff:
             log.warning("SMTP relay unavailable (%s): sending paused", why)
             self._metrics.paused.inc()
-        self._paused_backoff = min(max(self._paused_backoff * 2, 0.5), 10.0)
+        self._paused_backoff = min(max(self._paused_backoff * 2, 0.5), 5.0)
 
     def _resume(self) -> None:
         if self._paused_backoff:
