@@ -79,7 +79,7 @@ async def test_each_bad_message_is_dead_lettered_with_its_reason_and_good_ones_f
         assert headers[H_TOPIC].decode() == topic_prefix + "graduated"
         assert int(headers[H_PARTITION]) >= 0
         assert int(headers[H_OFFSET]) >= 0
-        assert headers[H_GROUP].decode() == membership_service.env["MEMBERSHIP_GROUP_ID"]
+        assert headers[H_GROUP].decode() == membership_service.env["MEMBERSHIP_GROUP_ID"] + ".graduated"
     assert {r.key for r in dead} == {b"700000"}, "the original key is kept"
 
     await eventually(lambda: _members_are(membership_conn, len(bad) + 1), what="all good events processed")

@@ -76,8 +76,13 @@ class ServiceRuntime:
         return self._pool
 
     def subscribe(self, sub: Subscription, schema: type[CloudEvent], description: str) -> None:
-        """Consume `sub.topic` in batches with the kit's guarantees; also documents it in AsyncAPI."""
-        sub = replace(sub, topic=self.settings.topic_prefix + sub.topic)
+        """Consume `sub.topic` in batches with the kit's guarantees; also documents it in AsyncAPI.
+
+        Each topic gets its own consumer group, `<group>.<topic>`: consumers of several
+        topics in one group would rebalance each other at every start (seconds each, one
+        after the other), and lag and offsets are per topic anyway.
+        """
+        sub = replace(sub, topic=self.settings.topic_prefix + sub.topic, group=f"{sub.group}.{sub.topic}")
         self._subscriptions.append(sub)
 
         async def on_batch(body: list[Any]) -> None:
