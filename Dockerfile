@@ -3,8 +3,9 @@
 # One image for every USN Alumni service. The container runs `python -m $SERVICE`:
 #   SERVICE=membership            the membership service (the default)
 #   SERVICE=consent               the consent service
+#   SERVICE=mailer                the mailer (HTTP 8103, bounce listener SMTP 2526)
 #   SERVICE=alumni_kit.topics     the one-shot topic creator (arguments: --bootstrap HOST:PORT)
-# and, as they land, events, mailer, analytics.
+# and, as they land, events, analytics.
 #
 #   docker build -t usn-alumni:local .
 #   docker run --rm -e SERVICE=alumni_kit.topics usn-alumni:local --bootstrap kafka:9092
@@ -41,7 +42,7 @@ COPY services/ services/
 COPY tools/ tools/
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip install --no-deps . \
- && python -c "import alumni_kit, consent, membership, usn_schemas"
+ && python -c "import alumni_kit, consent, mailer.app, membership, usn_schemas"
 
 ############################ runtime ############################
 FROM ${PYTHON_IMAGE} AS runtime
@@ -64,7 +65,8 @@ ENV PATH=/opt/venv/bin:$PATH \
 COPY --from=build /opt/venv /opt/venv
 
 USER 10001:10001
-# membership's port; every service picks its own with <SERVICE>_HTTP_PORT (consent: 8102).
+# membership's port; every service picks its own with <SERVICE>_HTTP_PORT (consent: 8102,
+# mailer: 8103 and its bounce listener on MAILER_BOUNCE_LISTEN_PORT, 2526).
 EXPOSE 8101
 
 # `exec` replaces the shell with Python, so SIGTERM reaches uvicorn and the

@@ -19,6 +19,8 @@ from alumni_kit.runtime import ServiceRuntime
 from consent.app import create_runtime as consent_runtime
 from consent.links import Links
 from consent.settings import ConsentSettings
+from mailer.app import create_runtime as mailer_runtime
+from mailer.settings import MailerSettings
 from membership.app import create_runtime as membership_runtime
 from membership.settings import MembershipSettings
 
@@ -35,6 +37,7 @@ def _consent() -> ServiceRuntime:
 SERVICES: dict[str, Callable[[], ServiceRuntime]] = {
     "membership": lambda: membership_runtime(MembershipSettings(topic_prefix="")),
     "consent": _consent,
+    "mailer": lambda: mailer_runtime(MailerSettings(topic_prefix="")),
 }
 
 
