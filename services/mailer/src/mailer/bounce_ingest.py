@@ -8,6 +8,7 @@ callback can use the database pool directly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from aiosmtpd.smtp import SMTP
@@ -21,6 +22,9 @@ from mailer.sender import suppress
 from mailer.settings import MailerSettings
 
 log = logging.getLogger(__name__)
+# aiosmtpd logs every SMTP command at INFO, addresses included: on a public MX that is
+# strangers' personal data in our logs. Its warnings and errors still come through.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 class BounceIngest:
@@ -43,7 +47,9 @@ class BounceIngest:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
-            await self._server.wait_closed()
+            # From Python 3.12 this waits for open client connections too: do not hang a shutdown on them.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), timeout=5)
 
     async def on_bounce(self, delivery: str, recipients: list[DsnRecipient], message_id: str | None) -> None:
         failed = [r for r in recipients if r.hard or r.soft]

@@ -127,7 +127,7 @@ def build_message(
     recipient: Recipient,
     links: Links,
     sender: Address,
-    message_id_domain: str,
+    message_id: str,
 ) -> EmailMessage:
     markdown = render_markdown(campaign.body_markdown, recipient)
     language = campaign.language if campaign.language in ("nb", "en") else "nb"
@@ -151,7 +151,7 @@ def build_message(
     )
     msg["Subject"] = one_line(campaign.subject)
     msg["Date"] = format_datetime(datetime.now(UTC))
-    msg["Message-ID"] = make_msgid(idstring=campaign.campaign_id[:40], domain=message_id_domain)
+    msg["Message-ID"] = message_id
     msg["List-Unsubscribe"] = f"<{links.unsubscribe_url}>, <mailto:{links.unsubscribe_mailto}?subject=unsubscribe>"
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["Content-Language"] = language
@@ -160,7 +160,12 @@ def build_message(
     return msg
 
 
-def build_transactional(mail: dict[str, Any], sender: Address, message_id_domain: str) -> EmailMessage:
+def new_message_id(domain: str) -> str:
+    """A unique Message-ID; chosen when a delivery is claimed, so even an uncertain one has it."""
+    return make_msgid(domain=domain)
+
+
+def build_transactional(mail: dict[str, Any], sender: Address, message_id: str) -> EmailMessage:
     """A transactional mail: the requesting service's words, the house template, no tracking."""
     language = mail.get("language") if mail.get("language") in ("nb", "en") else "nb"
     body = _MARKDOWN.render(_escape_markdown(str(mail["body_text"])))
@@ -178,7 +183,7 @@ def build_transactional(mail: dict[str, Any], sender: Address, message_id_domain
     )
     msg["Subject"] = one_line(str(mail["subject"]))
     msg["Date"] = format_datetime(datetime.now(UTC))
-    msg["Message-ID"] = make_msgid(idstring=str(mail["kind"])[:40], domain=message_id_domain)
+    msg["Message-ID"] = message_id
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to it
     msg["Content-Language"] = language
     msg.set_content(str(mail["body_text"]), charset="utf-8")

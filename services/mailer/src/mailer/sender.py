@@ -196,15 +196,21 @@ class Sender:
                 " WHERE state = 'sending' RETURNING campaign_id",
                 why,
             )
-            await conn.execute(
-                "UPDATE transactional SET state = 'uncertain', reason = $1, updated_at = now() WHERE state = 'sending'",
+            transactional = await conn.fetchval(
+                "WITH u AS (UPDATE transactional SET state = 'uncertain', reason = $1, updated_at = now()"
+                " WHERE state = 'sending' RETURNING 1) SELECT count(*) FROM u",
                 why,
             )
             for campaign_id in {r["campaign_id"] for r in rows}:
                 await campaigns.publish_status(conn, campaign_id)
-        if rows:
-            log.warning("%d deliveries were in flight when the last sender stopped: marked uncertain", len(rows))
-            self._metrics.deliveries.labels("uncertain").inc(len(rows))
+        if rows or transactional:
+            log.warning(
+                "%d deliveries and %d transactional mails were in flight when the last sender stopped: marked"
+                " uncertain",
+                len(rows),
+                transactional,
+            )
+            self._metrics.deliveries.labels("uncertain").inc(len(rows) + transactional)
 
     async def _send_until_stopped(self) -> None:
         while not self._stopping.is_set():
@@ -272,9 +278,12 @@ class Sender:
             for _, reason in skipped:
                 self._metrics.skipped.labels(reason).inc()
         if chosen:
+            for d in chosen:
+                d.message_id = compose.new_message_id(self._s.message_id_domain)
             await conn.executemany(
-                f"UPDATE {table} SET state = 'sending', attempts = attempts + 1, updated_at = now() WHERE id = $1",
-                [(d.id,) for d in chosen],
+                f"UPDATE {table} SET state = 'sending', attempts = attempts + 1, message_id = $2, updated_at = now()"
+                " WHERE id = $1",
+                [(d.id, d.message_id) for d in chosen],
             )
 
     # ---- sending -----------------------------------------------------------------------------------------
@@ -322,13 +331,12 @@ class Sender:
         if message is None:
             d.outcome, d.detail = "skipped", "no-consent"  # withdrawn (or suppressed) since the claim
             return
-        d.message_id = str(message["Message-ID"])
         envelope = bounces.return_path(d.reference, self._bounce_key, self._s.bounce_local_part, self._s.bounce_domain)
         await self._deliver(d, envelope, message.as_bytes())
 
     async def _message(self, d: Delivery, campaign: compose.Campaign | None) -> EmailMessage | None:
         if d.mail is not None:
-            return compose.build_transactional(d.mail, self._from, self._s.message_id_domain)
+            return compose.build_transactional(d.mail, self._from, d.message_id)
         assert campaign is not None
         assert d.recipient is not None
         async with self._runtime.pool.acquire() as conn:
@@ -336,9 +344,7 @@ class Sender:
         if fact is None:
             return None
         d.consent_fact_id = fact
-        return compose.build_message(
-            campaign, d.recipient, self._links(d, campaign), self._from, self._s.message_id_domain
-        )
+        return compose.build_message(campaign, d.recipient, self._links(d, campaign), self._from, d.message_id)
 
     async def _deliver(self, d: Delivery, envelope: str, data: bytes) -> None:
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from alumni_kit.settings import ServiceSettings
@@ -23,7 +23,7 @@ class MailerSettings(ServiceSettings):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(2525, ge=1, le=65535)
     smtp_username: str | None = None
-    smtp_password: str | None = None
+    smtp_password: SecretStr | None = None
     smtp_starttls: bool = False
     smtp_timeout_seconds: float = Field(30, gt=0, le=600)
     # Parallel SMTP connections (each sends one message at a time).

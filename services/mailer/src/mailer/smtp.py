@@ -102,7 +102,7 @@ class SmtpPool:
             timeout=s.smtp_timeout_seconds,
             start_tls=s.smtp_starttls,
             username=s.smtp_username,
-            password=s.smtp_password,
+            password=s.smtp_password.get_secret_value() if s.smtp_password else None,
         )
         try:
             await fresh.connect()

@@ -127,7 +127,7 @@ def staff_router(
         recipient = compose.Recipient(member_id, member["email"] or "", member["given_name"], member["family_name"])
         links = compose.Links("https://preview.invalid/unsubscribe", "unsubscribe@preview.invalid", lambda u: u, None)
         try:
-            message = compose.build_message(content, recipient, links, sender, domain)
+            message = compose.build_message(content, recipient, links, sender, compose.new_message_id(domain))
         except compose.TemplateProblemError as exc:
             raise HTTPException(422, {"msg": str(exc), "line": exc.line}) from None
         parts = {p.get_content_type(): p.get_content() for p in message.iter_parts()}
