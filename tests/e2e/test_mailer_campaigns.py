@@ -128,3 +128,58 @@ async def test_a_hard_bounce_dsn_suppresses_the_address(
     await publish(stack.bootstrap, topic_prefix + "campaigns", [event_bytes(campaign("hs-2", "HS"))])
     await until_done(mailer_conn, "hs-2")
     assert smtp_sink.recipient_counts() == {"hs0@example.no": 2, "hs1@example.no": 1}
+
+
+async def test_soft_bounces_suppress_at_the_threshold(
+    stack: Stack,
+    topic_prefix: str,
+    mailer_service: ServiceProcess,
+    mailer_conn: asyncpg.Connection,
+    smtp_sink: SmtpSink,
+) -> None:
+    mailer_service.env["MAILER_SOFT_BOUNCE_THRESHOLD"] = "2"
+    await started(mailer_service)
+    people = members(1, "HIU", "hiu")
+    await load(stack, topic_prefix, mailer_conn, people, people)
+    bounce_port = int(mailer_service.env["MAILER_BOUNCE_LISTEN_PORT"])
+    for n in (1, 2):
+        await publish(stack.bootstrap, topic_prefix + "campaigns", [event_bytes(campaign(f"hiu-{n}", "HIU"))])
+        await until_done(mailer_conn, f"hiu-{n}")
+        mail = smtp_sink.messages()[-1]
+        await send_dsn("127.0.0.1", bounce_port, mail.sender, mail, status="4.2.2", action="delayed",
+                       diagnostic="smtp; 452 4.2.2 mailbox full")  # fmt: skip
+        if n == 1:  # one soft bounce: counted, not suppressed
+            assert await mailer_conn.fetchval("SELECT count FROM soft_bounces") == 1
+            assert await mailer_conn.fetchval("SELECT count(*) FROM suppressions") == 0
+    assert await mailer_conn.fetchval("SELECT reason FROM suppressions") == "soft-bounces"
+    [event] = values(await read_topic(stack.bootstrap, topic_prefix + "email-bounced", 1))
+    assert (event["data"]["kind"], event["data"]["status"]) == ("soft", "4.2.2")
+
+
+async def test_a_scheduled_campaign_can_be_cancelled_and_sends_nothing(
+    stack: Stack,
+    topic_prefix: str,
+    mailer_service: ServiceProcess,
+    mailer_conn: asyncpg.Connection,
+    smtp_sink: SmtpSink,
+) -> None:
+    mailer = await started(mailer_service)
+    people = members(3, "TNM", "tnm")
+    await load(stack, topic_prefix, mailer_conn, people, people)
+    later = {k: v for k, v in campaign("tnm-later", "TNM")["data"].items() if k != "requested_by"}
+    later["send_at"] = "2099-01-01T08:00:00+01:00"
+    assert httpx.post(f"{mailer.url}/campaigns", json=later, headers=staff_headers("ak", "TNM")).status_code == 202
+
+    async def scheduled() -> bool:
+        return await mailer_conn.fetchval("SELECT status FROM campaigns WHERE campaign_id = 'tnm-later'") == (
+            "scheduled"
+        )
+
+    await eventually(scheduled, what="the campaign scheduled")
+    url = f"{mailer.url}/campaigns/tnm-later/cancel"
+    assert httpx.post(url, headers=staff_headers("ak", "HH")).status_code == 403
+    assert httpx.post(url, headers=staff_headers("ak", "TNM")).json()["status"] == "cancelled"
+    assert httpx.post(url, headers=staff_headers("ak", "TNM")).status_code == 409
+    statuses = values(await read_topic(stack.bootstrap, topic_prefix + "campaign-status", 2))
+    assert [s["data"]["status"] for s in statuses] == ["scheduled", "cancelled"]
+    assert smtp_sink.count() == 0

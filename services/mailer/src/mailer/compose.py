@@ -33,6 +33,8 @@ FACULTY_NAMES = {
     "HIU": ("Handelshøyskolen ved USN", "USN School of Business"),
     "USN": ("Universitetet i Sørøst-Norge", "University of South-Eastern Norway"),
 }
+# Each faculty's newsletters carry its own accent colour and name (the per-faculty template).
+FACULTY_COLOURS = {"HH": "#8a3b12", "TNM": "#0b4f6c", "HS": "#5b2a86", "HIU": "#1f6b3a", "USN": "#0b6d6a"}
 # Campaign bodies are written by staff, but still run sandboxed: a template can
 # read the variables it is given and nothing else.
 _BODIES = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
@@ -136,6 +138,7 @@ def build_message(
         lang=language,
         faculty=campaign.faculty,
         faculty_name=names[0 if language == "nb" else 1],
+        accent=FACULTY_COLOURS.get(campaign.faculty, FACULTY_COLOURS["USN"]),
         subject=one_line(campaign.subject),
         body=_html_body(markdown, links.click),
         unsubscribe_url=links.unsubscribe_url,
