@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
-from typing import Any
 
 import asyncpg
 import pytest
@@ -17,35 +15,11 @@ from alumni_kit.consumer import EventConsumer
 from alumni_kit.db import KIT_MIGRATIONS, apply_migrations
 from alumni_kit.kafka import idempotent_producer
 from alumni_kit.metrics import KitMetrics
+from tests.e2e.mailer_helpers import consent_fact
 from tests.stack import Stack, event_bytes, publish, read_topic
 from usn_schemas.registry import TOPIC_CONTRACTS
 
 pytestmark = pytest.mark.real
-
-
-def fact(member_id: str, sequence: int, state: str, purpose: str = "newsletter") -> dict[str, Any]:
-    fact_id = str(uuid.uuid4())
-    now = datetime.now(UTC).isoformat()
-    return {
-        "specversion": "1.0",
-        "id": fact_id,
-        "source": "/usn-alumni/consent",
-        "type": f"no.usn.alumni.consent-{state}.v1",
-        "time": now,
-        "subject": member_id,
-        "sequence": sequence,
-        "data": {
-            "fact_id": fact_id,
-            "member_id": member_id,
-            "sequence": sequence,
-            "channel": "email",
-            "purpose": purpose,
-            "state": state,
-            "recorded_at": now,
-            "source": "preference-centre",
-            "method": "double-opt-in",
-        },
-    }
 
 
 async def test_facts_delivered_in_reverse_order_end_in_the_right_state(
@@ -58,10 +32,10 @@ async def test_facts_delivered_in_reverse_order_end_in_the_right_state(
     member = str(uuid.uuid4())
     # newsletter: given (1) then withdrawn (2); events: withdrawn (3) then given again (4)
     history = [
-        fact(member, 1, "given"),
-        fact(member, 2, "withdrawn"),
-        fact(member, 3, "withdrawn", "events"),
-        fact(member, 4, "given", "events"),
+        consent_fact(member, 1, "given"),
+        consent_fact(member, 2, "withdrawn"),
+        consent_fact(member, 3, "withdrawn", "events"),
+        consent_fact(member, 4, "given", "events"),
     ]
     for f in history:
         await publish(stack.bootstrap, f"{topic_prefix}consent-{f['data']['state']}", [event_bytes(f)])
