@@ -4,15 +4,19 @@ and no way for any field to inject a header."""
 
 from __future__ import annotations
 
+import base64
 import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, formataddr, formatdate, make_msgid
 from functools import lru_cache
+from html import escape as escape_html
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +42,12 @@ FACULTY_COLOURS = {"HH": "#8a3b12", "TNM": "#0b4f6c", "HS": "#5b2a86", "HIU": "#
 # Campaign bodies are written by staff, but still run sandboxed: a template can
 # read the variables it is given and nothing else.
 _BODIES = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+# No auto_reload: a template edited on disk under a running process must not meet code that predates it.
 _PAGES = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True, undefined=StrictUndefined
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=True,
+    undefined=StrictUndefined,
+    auto_reload=False,
 )
 # No raw HTML from Markdown: whatever a name or body holds is shown, never run.
 _MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False})
@@ -113,54 +121,93 @@ def _line_of(exc: Exception) -> int | None:
     return line
 
 
-def _html_body(markdown: str, click: Callable[[str], str]) -> str:
-    tokens = _MARKDOWN.parse(markdown)
-    for token in tokens:
-        for child in token.children or []:
-            if child.type == "link_open":
-                href = str(child.attrGet("href") or "")
+class Prepared:
+    """A campaign rendered once, with placeholders; `render()` fills in one recipient.
+
+    Markdown, Jinja and the MIME machinery of the `email` package cost about 8 ms a
+    message; done once per campaign and finished per recipient by substitution and
+    base64, a message costs a fraction of a millisecond (bench/run mailer).
+    """
+
+    def __init__(self, campaign: Campaign, sender: Address) -> None:
+        self.campaign = campaign
+        mark = secrets.token_hex(6).upper()
+        self._slot = {k: f"QQ{k}{mark}QQ" for k in ("GIVEN", "FAMILY", "UNSUB", "PIXEL")}
+        self._urls: list[str] = []
+        self._pattern = re.compile(rf"QQ(GIVEN|FAMILY|UNSUB|PIXEL|CLICK\d+){mark}QQ")
+        recipient = Recipient("", "", self._slot["GIVEN"], self._slot["FAMILY"])
+        markdown = render_markdown(campaign.body_markdown, recipient)
+        language = campaign.language if campaign.language in ("nb", "en") else "nb"
+        names = FACULTY_NAMES.get(campaign.faculty, FACULTY_NAMES["USN"])
+        faculty_name = names[0 if language == "nb" else 1]
+        self._html = _PAGES.get_template("newsletter.html").render(
+            lang=language,
+            faculty=campaign.faculty,
+            faculty_name=faculty_name,
+            accent=FACULTY_COLOURS.get(campaign.faculty, FACULTY_COLOURS["USN"]),
+            subject=one_line(campaign.subject),
+            body=self._html_body(markdown, mark),
+            unsubscribe_url=self._slot["UNSUB"],
+            open_pixel=self._slot["PIXEL"] if campaign.track_opens else None,
+        )
+        footer = {"nb": "Meld deg av", "en": "Unsubscribe"}[language]
+        self._text = f"{markdown.rstrip()}\n\n-- \n{faculty_name}\n{footer}: {self._slot['UNSUB']}\n"
+        self._head = (
+            f"From: {formataddr((sender.display_name, sender.addr_spec), 'utf-8')}\r\n"
+            f"Subject: {Header(one_line(campaign.subject), 'utf-8', maxlinelen=76).encode(linesep=CRLF)}\r\n"
+            f"Content-Language: {language}\r\nMIME-Version: 1.0\r\n"
+        )
+
+    def _html_body(self, markdown: str, mark: str) -> str:
+        tokens = _MARKDOWN.parse(markdown)
+        for token in tokens:
+            for child in token.children or []:
+                href = str(child.attrGet("href") or "") if child.type == "link_open" else ""
                 if href.startswith(("http://", "https://")):
-                    child.attrSet("href", click(href))
-    return str(_MARKDOWN.renderer.render(tokens, _MARKDOWN.options, {}))
+                    child.attrSet("href", f"QQCLICK{len(self._urls)}{mark}QQ")
+                    self._urls.append(href)
+        return str(_MARKDOWN.renderer.render(tokens, _MARKDOWN.options, {}))
+
+    def render(self, recipient: Recipient, links: Links, message_id: str) -> bytes:
+        """The whole message, CRLF line ends, ready for SMTP DATA."""
+        given, family = one_line(recipient.given_name), one_line(recipient.family_name)
+        plain = {"GIVEN": given, "FAMILY": family, "UNSUB": links.unsubscribe_url, "PIXEL": links.open_pixel or ""}
+
+        def fill(escape: Callable[[str], str]) -> Callable[[re.Match[str]], str]:
+            def one(match: re.Match[str]) -> str:
+                key = match.group(1)
+                value = links.click(self._urls[int(key[5:])]) if key.startswith("CLICK") else plain[key]
+                return escape(value)
+
+            return one
+
+        text = self._pattern.sub(fill(lambda v: v), self._text)
+        html = self._pattern.sub(fill(lambda v: escape_html(v, quote=True)), self._html)
+        boundary = f"=_{secrets.token_hex(12)}"
+        head = (
+            self._head
+            + f"To: {formataddr((one_line(f'{given} {family}'), one_line(recipient.address)), 'utf-8')}\r\n"
+            + f"Date: {formatdate(usegmt=True)}\r\nMessage-ID: {one_line(message_id)}\r\n"
+            + f"List-Unsubscribe: <{one_line(links.unsubscribe_url)}>,\r\n"
+            + f" <mailto:{one_line(links.unsubscribe_mailto)}?subject=unsubscribe>\r\n"
+            + "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+            + f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
+        )
+        return (
+            head.encode()
+            + _part(boundary, "text/plain", text)
+            + _part(boundary, "text/html", html)
+            + f"--{boundary}--\r\n".encode()
+        )
 
 
-def build_message(
-    campaign: Campaign,
-    recipient: Recipient,
-    links: Links,
-    sender: Address,
-    message_id: str,
-) -> EmailMessage:
-    markdown = render_markdown(campaign.body_markdown, recipient)
-    language = campaign.language if campaign.language in ("nb", "en") else "nb"
-    names = FACULTY_NAMES.get(campaign.faculty, FACULTY_NAMES["USN"])
-    html = _PAGES.get_template("newsletter.html").render(
-        lang=language,
-        faculty=campaign.faculty,
-        faculty_name=names[0 if language == "nb" else 1],
-        accent=FACULTY_COLOURS.get(campaign.faculty, FACULTY_COLOURS["USN"]),
-        subject=one_line(campaign.subject),
-        body=_html_body(markdown, links.click),
-        unsubscribe_url=links.unsubscribe_url,
-        open_pixel=links.open_pixel if campaign.track_opens else None,
-    )
-    footer = {"nb": "Meld deg av", "en": "Unsubscribe"}[language]
-    text = f"{markdown.rstrip()}\n\n-- \n{names[0 if language == 'nb' else 1]}\n{footer}: {links.unsubscribe_url}\n"
+CRLF = "\r\n"
 
-    msg = EmailMessage(policy=SMTP)
-    msg["From"] = sender
-    msg["To"] = Address(
-        display_name=one_line(f"{recipient.given_name} {recipient.family_name}"), addr_spec=one_line(recipient.address)
-    )
-    msg["Subject"] = one_line(campaign.subject)
-    msg["Date"] = format_datetime(datetime.now(UTC))
-    msg["Message-ID"] = message_id
-    msg["List-Unsubscribe"] = f"<{links.unsubscribe_url}>, <mailto:{links.unsubscribe_mailto}?subject=unsubscribe>"
-    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg["Content-Language"] = language
-    msg.set_content(text, charset="utf-8")
-    msg.add_alternative(html, subtype="html", charset="utf-8")
-    return msg
+
+def _part(boundary: str, content_type: str, content: str) -> bytes:
+    body = base64.encodebytes(content.encode()).replace(b"\n", b"\r\n")
+    head = f"--{boundary}\r\nContent-Type: {content_type}; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    return head.encode() + body
 
 
 def new_message_id(domain: str) -> str:

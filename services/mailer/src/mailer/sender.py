@@ -27,7 +27,6 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.headerregistry import Address
-from email.message import EmailMessage
 from typing import Any
 
 from alumni_kit.auth import TokenSigner, issue_unsubscribe_token
@@ -158,6 +157,7 @@ class Sender:
         self._smtp = SmtpPool(settings)
         self._stopping = asyncio.Event()
         self._paused_backoff = 0.0
+        self._prepared: dict[str, compose.Prepared | compose.TemplateProblemError] = {}
         self._from = Address(display_name=settings.from_name, addr_spec=settings.from_address)
         self._bounce_key = signer.derived_keys("verp")[0]
 
@@ -243,6 +243,7 @@ class Sender:
                    RETURNING campaign_id"""
             )
             for row in done:
+                self._prepared.pop(row["campaign_id"], None)
                 await campaigns.publish_status(conn, row["campaign_id"])
                 log.info("campaign %s: done", row["campaign_id"])
 
@@ -311,32 +312,42 @@ class Sender:
         await self._record(batch)
         return len(batch)
 
-    async def _campaign_content(self, ids: set[str]) -> dict[str, compose.Campaign]:
-        if not ids:
-            return {}
-        async with self._runtime.pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT campaign_id, faculty, subject, body_markdown, language, track_opens FROM campaigns"
-                " WHERE campaign_id = any($1::text[])",
-                list(ids),
-            )
-        return {r["campaign_id"]: compose.Campaign(**dict(r)) for r in rows}
+    async def _campaign_content(self, ids: set[str]) -> dict[str, compose.Prepared | compose.TemplateProblemError]:
+        """Each campaign rendered once (kept while it sends), or why it cannot be."""
+        missing = ids - self._prepared.keys()
+        if missing:
+            async with self._runtime.pool.acquire() as conn:
+                rows = await conn.fetch(
+                    "SELECT campaign_id, faculty, subject, body_markdown, language, track_opens FROM campaigns"
+                    " WHERE campaign_id = any($1::text[])",
+                    list(missing),
+                )
+            for r in rows:
+                try:
+                    self._prepared[r["campaign_id"]] = compose.Prepared(compose.Campaign(**dict(r)), self._from)
+                except compose.TemplateProblemError as exc:
+                    self._prepared[r["campaign_id"]] = exc
+        return {i: self._prepared[i] for i in ids if i in self._prepared}
 
-    async def _send_one(self, d: Delivery, campaign: compose.Campaign | None) -> None:
-        try:
-            message = await self._message(d, campaign)
-        except compose.TemplateProblemError as exc:
-            d.outcome, d.detail = "failed", f"template {exc}"
+    async def _send_one(self, d: Delivery, campaign: compose.Prepared | compose.TemplateProblemError | None) -> None:
+        if isinstance(campaign, compose.TemplateProblemError):
+            d.outcome, d.detail = "failed", f"template {campaign}"
             return
-        if message is None:
+        try:
+            data = await self._message(d, campaign)
+        except Exception as exc:  # one message that cannot be built must not take its batch down
+            log.error("delivery %s: the message could not be built (%s)", d.reference, where_it_failed(exc))
+            d.outcome, d.detail = "failed", f"composing failed: {type(exc).__name__}"
+            return
+        if data is None:
             d.outcome, d.detail = "skipped", "no-consent"  # withdrawn (or suppressed) since the claim
             return
         envelope = bounces.return_path(d.reference, self._bounce_key, self._s.bounce_local_part, self._s.bounce_domain)
-        await self._deliver(d, envelope, message.as_bytes())
+        await self._deliver(d, envelope, data)
 
-    async def _message(self, d: Delivery, campaign: compose.Campaign | None) -> EmailMessage | None:
+    async def _message(self, d: Delivery, campaign: compose.Prepared | None) -> bytes | None:
         if d.mail is not None:
-            return compose.build_transactional(d.mail, self._from, d.message_id)
+            return compose.build_transactional(d.mail, self._from, d.message_id).as_bytes()
         assert campaign is not None
         assert d.recipient is not None
         async with self._runtime.pool.acquire() as conn:
@@ -344,7 +355,7 @@ class Sender:
         if fact is None:
             return None
         d.consent_fact_id = fact
-        return compose.build_message(campaign, d.recipient, self._links(d, campaign), self._from, d.message_id)
+        return campaign.render(d.recipient, self._links(d, campaign.campaign), d.message_id)
 
     async def _deliver(self, d: Delivery, envelope: str, data: bytes) -> None:
         try:
@@ -389,9 +400,13 @@ class Sender:
     async def _record(self, batch: list[Delivery]) -> None:
         now = datetime.now(UTC)
         facts: list[OutboxMessage] = []
+        sent = [d for d in batch if d.outcome == "sent"]
         async with self._runtime.pool.acquire() as conn, conn.transaction():
+            await _record_sent(conn, sent)  # the common case: one statement per table
+            facts.extend(self._sent_fact(d, now) for d in sent if d.table == "deliveries")
             for d in batch:
-                await self._record_one(conn, d, now, facts)
+                if d.outcome != "sent":
+                    await self._record_one(conn, d, facts)
                 self._metrics.deliveries.labels(d.outcome).inc()
             await add_to_outbox(conn, facts)
             touched = {d.campaign_id for d in batch if d.campaign_id}
@@ -399,22 +414,8 @@ class Sender:
                 for campaign_id in touched:
                     await campaigns.publish_status(conn, campaign_id, paused=True)
 
-    async def _record_one(self, conn: Conn, d: Delivery, now: datetime, facts: list[OutboxMessage]) -> None:
-        if d.outcome == "sent":
-            await conn.execute(
-                f"UPDATE {d.table} SET state = 'sent', message_id = $2, updated_at = now() WHERE id = $1",
-                d.id,
-                d.message_id,
-            )
-            if d.table == "deliveries":
-                await conn.execute(
-                    "UPDATE deliveries SET consent_fact_id = $2, address = $3 WHERE id = $1",
-                    d.id,
-                    d.consent_fact_id,
-                    d.address,
-                )
-                facts.append(self._sent_fact(d, now))
-        elif d.outcome in ("skipped", "failed", "uncertain"):
+    async def _record_one(self, conn: Conn, d: Delivery, facts: list[OutboxMessage]) -> None:
+        if d.outcome in ("skipped", "failed", "uncertain"):
             await _set_state(conn, d, d.outcome, d.detail)
         elif d.outcome == "unavailable":
             await conn.execute(
@@ -458,6 +459,27 @@ class Sender:
         )
         event = NewsletterSentV1.create(subject=d.member_id, data=data, source=SOURCE)
         return OutboxMessage(topic="newsletter-sent", key=d.member_id, event=event)
+
+
+async def _record_sent(conn: Conn, sent: list[Delivery]) -> None:
+    campaign = [d for d in sent if d.table == "deliveries"]
+    if campaign:
+        await conn.execute(
+            """UPDATE deliveries d SET state = 'sent', message_id = u.message_id, consent_fact_id = u.fact,
+                      address = u.address, updated_at = now()
+                 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS u(id, message_id, fact, address)
+                WHERE d.id = u.id""",
+            [d.id for d in campaign],
+            [d.message_id for d in campaign],
+            [d.consent_fact_id for d in campaign],
+            [d.address for d in campaign],
+        )
+    transactional = [d for d in sent if d.table == "transactional"]
+    if transactional:
+        await conn.execute(
+            "UPDATE transactional SET state = 'sent', updated_at = now() WHERE id = any($1::bigint[])",
+            [d.id for d in transactional],
+        )
 
 
 def _campaign_delivery(row: Any) -> Delivery:

@@ -9,7 +9,10 @@ tool would publish it, and scheduled when the mailer consumes it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from email import message_from_bytes
 from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import default
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
@@ -127,9 +130,11 @@ def staff_router(
         recipient = compose.Recipient(member_id, member["email"] or "", member["given_name"], member["family_name"])
         links = compose.Links("https://preview.invalid/unsubscribe", "unsubscribe@preview.invalid", lambda u: u, None)
         try:
-            message = compose.build_message(content, recipient, links, sender, compose.new_message_id(domain))
+            raw = compose.Prepared(content, sender).render(recipient, links, compose.new_message_id(domain))
         except compose.TemplateProblemError as exc:
             raise HTTPException(422, {"msg": str(exc), "line": exc.line}) from None
+        message = message_from_bytes(raw, policy=default)
+        assert isinstance(message, EmailMessage)
         parts = {p.get_content_type(): p.get_content() for p in message.iter_parts()}
         return {"subject": message["Subject"], "text": parts.get("text/plain"), "html": parts.get("text/html")}
 
