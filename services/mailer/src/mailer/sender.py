@@ -14,8 +14,9 @@ so a delivery is only ever in one process's hands. Each round:
    down back to `pending` (nothing was accepted) and the campaign paused.
 
 A process killed between 1 and 3 leaves rows in `sending`; the next sender marks
-them `uncertain` instead of sending them again: at most one claimed batch
-(`MAILER_CLAIM_BATCH`), listed in the staff API (docs/mailer.md, "Uncertain").
+them `uncertain` instead of sending them again: at most two claimed batches (one
+sending, one being recorded; 2 × `MAILER_CLAIM_BATCH`), listed in the staff API
+(docs/mailer.md, "Uncertain").
 """
 
 from __future__ import annotations
@@ -158,6 +159,7 @@ class Sender:
         self._stopping = asyncio.Event()
         self._paused_backoff = 0.0
         self._prepared: dict[str, compose.Prepared | compose.TemplateProblemError] = {}
+        self._recording: asyncio.Task[None] | None = None
         self._from = Address(display_name=settings.from_name, addr_spec=settings.from_address)
         self._bounce_key = signer.derived_keys("verp")[0]
 
@@ -213,15 +215,20 @@ class Sender:
             self._metrics.deliveries.labels("uncertain").inc(len(rows) + transactional)
 
     async def _send_until_stopped(self) -> None:
-        while not self._stopping.is_set():
-            await self._start_due_campaigns()
-            sent = await self._round(await self._claim_transactional())
-            sent += await self._round(await self._claim_campaign_deliveries())
-            if self._paused_backoff:
-                await self._sleep(self._paused_backoff)
-            elif sent == 0:
-                await self._finish_campaigns()
-                await self._sleep(0.2)
+        try:
+            while not self._stopping.is_set():
+                await self._start_due_campaigns()
+                sent = await self._round(await self._claim_transactional())
+                sent += await self._round(await self._claim_campaign_deliveries())
+                if self._paused_backoff:
+                    await self._settle()
+                    await self._sleep(self._paused_backoff)
+                elif sent == 0:
+                    await self._settle()
+                    await self._finish_campaigns()
+                    await self._sleep(0.2)
+        finally:
+            await self._settle()
 
     async def _start_due_campaigns(self) -> None:
         async with self._runtime.pool.acquire() as conn, conn.transaction():
@@ -309,8 +316,17 @@ class Sender:
                     d.outcome = "unavailable"
                 rest = []
         await asyncio.gather(*(send(d) for d in rest))
-        await self._record(batch)
+        # The results are committed while the next batch is claimed and sent: the SMTP
+        # connections do not wait for the database. At most one batch is recorded at a time.
+        await self._settle()
+        self._recording = asyncio.create_task(self._record(batch), name="mailer-record")
         return len(batch)
+
+    async def _settle(self) -> None:
+        """Wait until the last batch's results are committed (its rows stay `sending` till then)."""
+        if self._recording is not None:
+            task, self._recording = self._recording, None
+            await task
 
     async def _campaign_content(self, ids: set[str]) -> dict[str, compose.Prepared | compose.TemplateProblemError]:
         """Each campaign rendered once (kept while it sends), or why it cannot be."""

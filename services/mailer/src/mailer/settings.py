@@ -33,7 +33,7 @@ class MailerSettings(ServiceSettings):
     # 4xx answers are retried with back-off this many times, then the delivery fails.
     max_attempts: int = Field(5, ge=1, le=50)
     retry_base_seconds: float = Field(30, gt=0, le=3600)
-    # Deliveries claimed per round: also the bound on "uncertain" ones after a kill.
+    # Deliveries claimed per round; twice this bounds the "uncertain" ones after a kill.
     claim_batch: int = Field(64, ge=1, le=5000)
 
     # --- what the messages say about themselves
