@@ -8,8 +8,8 @@ import asyncio
 import asyncpg
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.e2e.consent_helpers import ledger, mails_for, member_registered, register, started
@@ -24,11 +24,20 @@ def box(browser: webdriver.Chrome, name: str) -> bool:
 
 def click_and_wait(browser: webdriver.Chrome, element_id: str) -> None:
     """Click a button or link that loads a new page, and wait until the new page is there
-    (a click returns when the click is done, not always when the next page has loaded)."""
-    old_page = browser.find_element(By.TAG_NAME, "html")
+    (a click returns when the click is done, not always when the next page has loaded).
+
+    A new document has a new `performance.timeOrigin`; watching the old page's elements
+    go stale instead is racy (Chromium may answer "node does not belong to the document").
+    """
+    before = browser.execute_script("return performance.timeOrigin")
     browser.find_element(By.ID, element_id).click()
-    WebDriverWait(browser, 30).until(expected_conditions.staleness_of(old_page))
-    WebDriverWait(browser, 30).until(lambda b: b.execute_script("return document.readyState") == "complete")
+    # Asked while the old page unloads, the browser may answer with an error: ask again.
+    WebDriverWait(browser, 30, ignored_exceptions=(WebDriverException,)).until(
+        lambda b: (
+            b.execute_script("return performance.timeOrigin") != before
+            and b.execute_script("return document.readyState") == "complete"
+        )
+    )
 
 
 async def test_a_member_sets_her_choices_in_the_browser(
