@@ -16,7 +16,6 @@ TEXT: dict[str, dict[str, str]] = {
         "save": "Lagre valgene",
         "saved": "Lagret.",
         "saved_changes": "Endringer registrert: {n}.",
-        "nothing_changed": "Ingen endringer.",
         "confirm_sent": "Vi har sendt en e-post for å bekrefte adressen din. Valget for {topics} "
         "gjelder først når du har trykket på lenken i den.",
         "other_language": "English",
@@ -50,7 +49,6 @@ TEXT: dict[str, dict[str, str]] = {
         "save": "Save choices",
         "saved": "Saved.",
         "saved_changes": "Changes recorded: {n}.",
-        "nothing_changed": "Nothing changed.",
         "confirm_sent": "We sent you an e-mail to confirm your address. Your choice for {topics} "
         "takes effect when you press the link in it.",
         "other_language": "Norsk",

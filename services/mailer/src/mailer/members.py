@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 
 from alumni_kit.consent_view import forget_member
-from alumni_kit.consumer import BatchHandler, Incoming
+from alumni_kit.consumer import Incoming
 from alumni_kit.db import Conn
 from usn_schemas.member import MemberErasedV1, MemberRegisteredV1, MemberSnapshot, MemberUpdatedV1
 
@@ -58,10 +58,6 @@ async def on_member(conn: Conn, events: list[Incoming]) -> None:
         [_programmes(m) for _, m in rows],
         [at for at, _ in rows],
     )
-
-
-def member_handler() -> BatchHandler:
-    return on_member
 
 
 async def on_member_erased(conn: Conn, events: list[Incoming]) -> None:
