@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
 from alumni_kit.kafka import ensure_topics
 from alumni_kit.topics import PLATFORM_TOPICS
 from tests.browser import browser  # noqa: F401 - a fixture for the browser tests
 from tests.smtp import SmtpSink
-from tests.stack import ServiceProcess, Stack, free_port, membership_process, service_process
+from tests.stack import SIGNING_KEYS, ServiceProcess, Stack, free_port, membership_process, service_process
 
 
 @pytest.fixture(scope="session")
@@ -22,10 +24,18 @@ def stack() -> Stack:
 
 
 @pytest.fixture
-async def topic_prefix(stack: Stack) -> str:
+async def topic_prefix(stack: Stack) -> AsyncIterator[str]:
     prefix = f"t{uuid.uuid4().hex[:10]}."
     await ensure_topics(stack.bootstrap, PLATFORM_TOPICS, prefix)
-    return prefix
+    yield prefix
+    # Each test makes ~50 topics; deleting them keeps one broker's metadata (and heap) small
+    # over a whole suite run. Best effort: a failure here says nothing about the test.
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap)
+    with contextlib.suppress(Exception):
+        await admin.start()
+        await admin.delete_topics([prefix + t.name for t in PLATFORM_TOPICS], timeout_ms=30_000)
+    with contextlib.suppress(Exception):
+        await admin.close()
 
 
 @pytest.fixture
@@ -40,9 +50,6 @@ async def membership_conn(stack: Stack, membership_db: str) -> AsyncIterator[asy
     await conn.close()
 
 
-SIGNING_KEYS = "test:a-test-signing-key-of-enough-length"
-
-
 @pytest.fixture
 def membership_service(stack: Stack, topic_prefix: str, membership_db: str, tmp_path: Path) -> Iterator[ServiceProcess]:
     """The membership service as its own process, not yet started."""
@@ -52,6 +59,11 @@ def membership_service(stack: Stack, topic_prefix: str, membership_db: str, tmp_
     service.env["ALUMNI_SIGNING_KEYS"] = SIGNING_KEYS
     yield service
     service.stop()
+
+
+def needs_keys_from(service: ServiceProcess, membership: ServiceProcess) -> None:
+    service.env["ALUMNI_MEMBERSHIP_URL"] = membership.url
+    service.requires.append(membership)
 
 
 @pytest.fixture
@@ -67,12 +79,16 @@ async def consent_conn(stack: Stack, consent_db: str) -> AsyncIterator[asyncpg.C
 
 
 @pytest.fixture
-def consent_service(stack: Stack, topic_prefix: str, consent_db: str, tmp_path: Path) -> Iterator[ServiceProcess]:
-    """The consent service as its own process, not yet started."""
+def consent_service(
+    stack: Stack, topic_prefix: str, consent_db: str, membership_service: ServiceProcess, tmp_path: Path
+) -> Iterator[ServiceProcess]:
+    """The consent service as its own process, not yet started (starting it starts
+    membership too when needed: members' keys live there)."""
     service = service_process(
         stack, "consent", consent_db, topic_prefix, f"consent-{uuid.uuid4().hex[:6]}", tmp_path / "consent.log"
     )
     service.env["ALUMNI_SIGNING_KEYS"] = SIGNING_KEYS
+    needs_keys_from(service, membership_service)
     yield service
     service.stop()
 
@@ -98,12 +114,18 @@ async def mailer_conn(stack: Stack, mailer_db: str) -> AsyncIterator[asyncpg.Con
 
 @pytest.fixture
 def mailer_service(
-    stack: Stack, topic_prefix: str, mailer_db: str, smtp_sink: SmtpSink, tmp_path: Path
+    stack: Stack,
+    topic_prefix: str,
+    mailer_db: str,
+    smtp_sink: SmtpSink,
+    membership_service: ServiceProcess,
+    tmp_path: Path,
 ) -> Iterator[ServiceProcess]:
-    """The mailer as its own process, sending to `smtp_sink`, not yet started."""
+    """The mailer as its own process, sending to `smtp_sink`, not yet started (with membership for keys)."""
     service = service_process(
         stack, "mailer", mailer_db, topic_prefix, f"mailer-{uuid.uuid4().hex[:6]}", tmp_path / "mailer.log"
     )
+    needs_keys_from(service, membership_service)
     service.env.update(
         {
             "ALUMNI_SIGNING_KEYS": SIGNING_KEYS,

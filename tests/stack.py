@@ -22,7 +22,13 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from alumni_kit.auth import TokenSigner, parse_keys
+from alumni_kit.keyring_http import HttpKeyRing
+from alumni_kit.shredding import open_batch
+
 ROOT = Path(__file__).resolve().parents[1]
+# Every service of a test signs and verifies with this (also the service tokens for keys).
+SIGNING_KEYS = "test:a-test-signing-key-of-enough-length"
 
 
 def env(name: str) -> str:
@@ -81,12 +87,21 @@ class ServiceProcess:
     http_port: int
     log_path: Path
     proc: subprocess.Popen[bytes] | None = field(default=None)
+    # Services this one calls at run time (membership, for keys): started with it if not running.
+    requires: list[ServiceProcess] = field(default_factory=list)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     def start(self) -> None:
+        for needed in self.requires:
+            if not needed.running:
+                needed.start()
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", self.module], env={**os.environ, **self.env}, stdout=log, stderr=log
@@ -171,6 +186,21 @@ async def publish(
 
 def event_bytes(event: dict[str, Any]) -> tuple[bytes, bytes]:
     return str(event["subject"]).encode(), json.dumps(event, ensure_ascii=False).encode()
+
+
+async def opened_values(records: list[Any], key_holder: ServiceProcess) -> list[dict[str, Any] | None]:
+    """The records' values as JSON with sealed personal data opened by membership's keys
+    (None for a record whose subject was erased: that is what a replay sees)."""
+    ring = HttpKeyRing(key_holder.url, TokenSigner(parse_keys(SIGNING_KEYS)), "tests", cache_seconds=0)
+    try:
+        values = await open_batch([r.value for r in records], ring)
+    finally:
+        await ring.close()
+    out: list[dict[str, Any] | None] = []
+    for value in values:
+        assert not isinstance(value, Exception), value
+        out.append(json.loads(value) if value is not None else None)
+    return out
 
 
 async def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 60) -> list[Any]:

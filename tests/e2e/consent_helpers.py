@@ -4,7 +4,6 @@ them, the mails consent requests, and reading what the pages say."""
 from __future__ import annotations
 
 import html
-import json
 import re
 import uuid
 from datetime import UTC, datetime
@@ -16,7 +15,7 @@ import httpx
 
 from alumni_kit.auth import TokenSigner, issue_staff_token, parse_keys
 from tests.conftest import SIGNING_KEYS
-from tests.stack import ServiceProcess, Stack, event_bytes, eventually, publish, read_topic
+from tests.stack import ServiceProcess, Stack, event_bytes, eventually, opened_values, publish, read_topic
 
 SIGNER = TokenSigner(parse_keys(SIGNING_KEYS))
 
@@ -83,12 +82,17 @@ async def register(stack: Stack, prefix: str, conn: asyncpg.Connection, *events:
     await eventually(known, what="consent to know the members")
 
 
-async def mails_for(stack: Stack, prefix: str, member_id: str, expected: int) -> list[dict[str, Any]]:
-    """The transactional-mail-requested events for one member (at least `expected`), oldest first."""
+async def mails_for(
+    stack: Stack, prefix: str, member_id: str, expected: int, consent: ServiceProcess
+) -> list[dict[str, Any]]:
+    """The transactional-mail-requested events for one member (at least `expected`), oldest first,
+    opened with her key from the membership service consent uses (they travel sealed)."""
 
     async def enough() -> list[dict[str, Any]] | None:
         records = await read_topic(stack.bootstrap, prefix + "transactional-mail-requested", 1_000_000, timeout=1)
-        mails = [json.loads(r.value) for r in records if r.key == member_id.encode()]
+        mine = [r for r in records if r.key == member_id.encode()]
+        assert all(member_id.encode() not in r.value or b'"pd1.' in r.value for r in mine)
+        mails = [m for m in await opened_values(mine, consent.requires[0]) if m is not None]
         return mails if len(mails) >= expected else None
 
     mails: list[dict[str, Any]] = await eventually(enough, what=f"{expected} mail request(s)")

@@ -51,7 +51,7 @@ async def test_a_member_sets_her_choices_in_the_browser(
     member = member_registered(given_name="Ingrid")
     member_id = member["data"]["member_id"]
     await register(stack, topic_prefix, consent_conn, member)
-    [invitation] = await mails_for(stack, topic_prefix, member_id, 1)
+    [invitation] = await mails_for(stack, topic_prefix, member_id, 1, consent_service)
 
     # The page from the invitation link: nothing ticked, her name, the notice texts.
     await asyncio.to_thread(browser.get, invitation["data"]["action_url"])
@@ -75,7 +75,7 @@ async def test_a_member_sets_her_choices_in_the_browser(
     assert await ledger(consent_conn, member_id) == [(1, "sms", "events", "given", "preference-centre")]
 
     # The confirmation mail's link, then its button.
-    confirmation = (await mails_for(stack, topic_prefix, member_id, 2))[-1]["data"]
+    confirmation = (await mails_for(stack, topic_prefix, member_id, 2, consent_service))[-1]["data"]
     assert confirmation["language"] == "en"
     await asyncio.to_thread(browser.get, confirmation["action_url"])
     await asyncio.to_thread(click_and_wait, browser, "confirm")

@@ -35,13 +35,13 @@ async def test_graduation_to_confirmed_newsletter_consent(
     member_id = known["member_id"]
     assert (known["email"], known["faculties"]) == ("signe.haugen@example.no", ["HS"])
 
-    [invitation] = await mails_for(stack, topic_prefix, member_id, 1)
+    [invitation] = await mails_for(stack, topic_prefix, member_id, 1, consent_service)
     assert invitation["data"]["to_address"] == "signe.haugen@example.no"
     token = token_of(invitation["data"]["action_url"])
     saved = httpx.post(f"{consent.url}/preferences", data={"token": token, "email:newsletter": "on"})
     assert saved.status_code == 200
 
-    confirmation = (await mails_for(stack, topic_prefix, member_id, 2))[-1]["data"]
+    confirmation = (await mails_for(stack, topic_prefix, member_id, 2, consent_service))[-1]["data"]
     assert confirmation["kind"] == "consent-confirmation"
     confirmed = httpx.post(f"{consent.url}/preferences/confirm", data={"token": token_of(confirmation["action_url"])})
     assert confirmed.status_code == 200

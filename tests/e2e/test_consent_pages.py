@@ -43,7 +43,7 @@ async def test_invitation_then_preferences_then_double_opt_in(
     member_id = member["data"]["member_id"]
     await register(stack, topic_prefix, consent_conn, member)
 
-    [invitation] = await mails_for(stack, topic_prefix, member_id, 1)
+    [invitation] = await mails_for(stack, topic_prefix, member_id, 1, consent)
     assert invitation["data"]["kind"] == "consent-invitation"
     assert invitation["data"]["to_address"] == "kari.nordmann@example.no"
     assert "Hei Åse!" in invitation["data"]["body_text"]
@@ -65,7 +65,7 @@ async def test_invitation_then_preferences_then_double_opt_in(
     assert checked_boxes(saved) == {"sms:events"}
     assert "venter på bekreftelse" in page_text(saved)
 
-    invitation_and_confirmation = await mails_for(stack, topic_prefix, member_id, 2)
+    invitation_and_confirmation = await mails_for(stack, topic_prefix, member_id, 2, consent)
     confirmation = invitation_and_confirmation[-1]["data"]
     assert confirmation["kind"] == "consent-confirmation"
     confirm_url = confirmation["action_url"]
@@ -117,7 +117,7 @@ async def test_one_click_unsubscribe_from_a_plain_http_client(
     member_id = member["data"]["member_id"]
     await register(stack, topic_prefix, consent_conn, member)
     await consent_conn.execute("UPDATE subjects SET email_verified_at = now() WHERE member_id = $1", member_id)
-    [invitation] = await mails_for(stack, topic_prefix, member_id, 1)
+    [invitation] = await mails_for(stack, topic_prefix, member_id, 1, consent)
     token = token_of(invitation["data"]["action_url"])
     httpx.post(f"{consent.url}/preferences", data={"token": token, "email:newsletter": "on", "email:events": "on"})
 
@@ -216,7 +216,7 @@ async def test_a_confirmation_for_an_address_she_no_longer_has_proves_nothing(
     await register(stack, topic_prefix, consent_conn, member)
     prefs = issue_member_link(SIGNER, member_id, "preferences", 600, "n")
     httpx.post(f"{consent.url}/preferences", data={"token": prefs, "email:newsletter": "on"})
-    confirmation = (await mails_for(stack, topic_prefix, member_id, 2))[-1]["data"]
+    confirmation = (await mails_for(stack, topic_prefix, member_id, 2, consent))[-1]["data"]
     assert confirmation["to_address"] == "old.address@example.no"
 
     changed = {**member_registered(member_id, email="new.address@example.no"), "type": UPDATED}

@@ -111,7 +111,7 @@ async def test_bad_requests_get_precise_answers_and_record_nothing(
     assert unknown_purpose.status_code == 422
     [problem] = unknown_purpose.json()["detail"]
     assert problem["loc"] == ["query", "purpose"]
-    assert problem["ctx"]["expected"] == ["newsletter", "events", "evu", "research", "career"]
+    assert problem["ctx"]["expected"] == ["newsletter", "events", "evu", "research", "career", "networks"]
 
     unknown_channel = httpx.get(
         f"{url}/proof",
@@ -137,7 +137,7 @@ async def test_bad_requests_get_precise_answers_and_record_nothing(
         headers=staff_headers("comms"),
     )
     assert bad_purpose.status_code == 422
-    assert "allowed: newsletter, events, evu, research, career" in bad_purpose.text
+    assert "allowed: newsletter, events, evu, research, career, networks" in bad_purpose.text
     assert await ledger(consent_conn, member_id) == []
 
 

@@ -13,6 +13,10 @@ from usn_schemas.graduated import DegreeLevel, Faculty
 MEMBER_REGISTERED_V1 = "no.usn.alumni.member-registered.v1"
 MEMBER_UPDATED_V1 = "no.usn.alumni.member-updated.v1"
 
+# pre-alumni: a current student who signed up; alumni: a qualifying degree is known (FS);
+# associate: qualifies under the eligibility policy without a degree in FS (an approved application).
+MemberStatus = Literal["pre-alumni", "alumni", "associate"]
+
 
 class Programme(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -32,12 +36,16 @@ class MemberSnapshot(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     member_id: str
-    student_number: str = PersonalData()
+    # None for an associate, who is not in FS. Consumers of v1 were written for a
+    # string; every one of ours reads it as optional (see docs/membership.md).
+    student_number: str | None = PersonalData(None)
     given_name: str = PersonalData()
     family_name: str = PersonalData()
     email: str | None = PersonalData(None)
     phone: str | None = PersonalData(None)
-    status: Literal["alumni"] = "alumni"
+    status: MemberStatus = "alumni"
+    # The language she chose in her profile (None: never chosen; services default to bokmål).
+    language: Literal["nb", "en"] | None = None
     faculties: list[Faculty]
     programmes: list[Programme]
 

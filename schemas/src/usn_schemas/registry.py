@@ -15,6 +15,7 @@ from usn_schemas.envelope import CloudEvent
 from usn_schemas.graduated import GraduatedV1
 from usn_schemas.mail import TransactionalMailRequestedV1
 from usn_schemas.member import MemberErasedV1, MemberRegisteredV1, MemberUpdatedV1
+from usn_schemas.volunteer import VolunteerOfferedV1, VolunteerWithdrawnV1
 
 TOPIC_CONTRACTS: dict[str, dict[str, type[CloudEvent]]] = {
     "graduated": {GraduatedV1.EVENT_TYPE: GraduatedV1},
@@ -30,4 +31,6 @@ TOPIC_CONTRACTS: dict[str, dict[str, type[CloudEvent]]] = {
     "email-opened": {EmailOpenedV1.EVENT_TYPE: EmailOpenedV1},
     "email-clicked": {EmailClickedV1.EVENT_TYPE: EmailClickedV1},
     "campaign-status": {CampaignStatusV1.EVENT_TYPE: CampaignStatusV1},
+    "volunteer-offered": {VolunteerOfferedV1.EVENT_TYPE: VolunteerOfferedV1},
+    "volunteer-withdrawn": {VolunteerWithdrawnV1.EVENT_TYPE: VolunteerWithdrawnV1},
 }

@@ -10,7 +10,9 @@ the contract marks as personal data (address, name, body, link) are left out.
 `--with-link` adds the action link (signed, personal: e.g. the operator's own
 demo or a member's support case); `--show-personal` prints the whole request.
 The topic keeps 30 days of requests, so only the newest `--scan` messages of
-each partition are read.
+each partition are read. Personal fields travel sealed (docs/erasure.md): they
+are opened with keys from membership (`--membership-url`, with a service token
+signed with ALUMNI_SIGNING_KEYS); requests of erased members stay unreadable.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer
 
+from alumni_kit.auth import TokenSigner, parse_keys
+from alumni_kit.keyring_http import HttpKeyRing
+from alumni_kit.settings import ServiceSettings
+from alumni_kit.shredding import KeyRing, open_batch
 from usn_schemas.envelope import ContractError, parse_envelope
 from usn_schemas.mail import TransactionalMailRequestedV1
 from usn_schemas.registry import TOPIC_CONTRACTS
@@ -36,7 +42,7 @@ class Found:
     unreadable: int
 
 
-async def read_recent(bootstrap: str, topic: str, scan: int) -> Found:
+async def read_recent(bootstrap: str, topic: str, scan: int, keyring: KeyRing) -> Found:
     """The newest `scan` requests of each partition, oldest first by event time."""
     # No group: every partition of the topic is assigned at start, nothing is committed.
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
@@ -53,9 +59,11 @@ async def read_recent(bootstrap: str, topic: str, scan: int) -> Found:
         unreadable = 0
         while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
             for records in (await consumer.getmany(*partitions, timeout_ms=1000)).values():
-                for r in records:
+                for value in await open_batch([r.value for r in records], keyring):
                     try:
-                        event = parse_envelope(r.value, TOPIC_CONTRACTS[TOPIC])
+                        if not isinstance(value, bytes):
+                            raise ContractError("unreadable", "erased member or broken seal")
+                        event = parse_envelope(value, TOPIC_CONTRACTS[TOPIC])
                     except ContractError:
                         unreadable += 1
                         continue
@@ -65,6 +73,8 @@ async def read_recent(bootstrap: str, topic: str, scan: int) -> Found:
         return Found(requests, unreadable)
     finally:
         await consumer.stop()
+        if isinstance(keyring, HttpKeyRing):
+            await keyring.close()
 
 
 def select(found: Found, kind: str | None, member: str | None, limit: int) -> list[TransactionalMailRequestedV1]:
@@ -89,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="usn_tools.mail_requests", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--bootstrap", default="127.0.0.1:19092")
     parser.add_argument("--topic-prefix", default="", help="ALUMNI_TOPIC_PREFIX of the services")
+    parser.add_argument("--membership-url", default="http://127.0.0.1:8101", help="where the keys are")
     parser.add_argument("--kind", help="only this kind, e.g. consent-invitation, consent-confirmation")
     parser.add_argument("--member", help="only requests for this member id")
     parser.add_argument("--limit", type=int, default=20, help="print the newest N (default 20)")
@@ -104,9 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     limit = 1 if args.latest else args.limit
     topic = args.topic_prefix + TOPIC
 
+    signer = TokenSigner(parse_keys(ServiceSettings().signing_keys.get_secret_value()))
+    keyring = HttpKeyRing(args.membership_url, signer, "usn-tools", cache_seconds=0)
     deadline = time.monotonic() + args.wait
     while True:
-        found = asyncio.run(read_recent(args.bootstrap, topic, args.scan))
+        found = asyncio.run(read_recent(args.bootstrap, topic, args.scan, keyring))
         chosen = select(found, args.kind, args.member, limit)
         if chosen or time.monotonic() >= deadline:
             break

@@ -8,10 +8,12 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from alumni_kit.access_export import export_router
 from alumni_kit.auth import TokenSigner, parse_keys
-from alumni_kit.http import ops_router, staff_principal
+from alumni_kit.http import ops_router, service_caller, staff_principal
 from alumni_kit.runtime import ServiceRuntime, Subscription
 from consent import ledger
+from consent.access import EXPORT_QUERIES
 from consent.handlers import make_member_handler, on_member_erased
 from consent.links import Links
 from consent.metrics import ConsentMetrics
@@ -35,7 +37,9 @@ def create_runtime(settings: ConsentSettings, links: Links) -> ServiceRuntime:
 def _build_runtime(settings: ConsentSettings, links: Links) -> tuple[ServiceRuntime, ConsentMetrics]:
     runtime = ServiceRuntime("consent", settings, MIGRATIONS)
     metrics = ConsentMetrics(runtime.metrics.registry)
-    on_member = make_member_handler(links, settings.invitations_enabled, settings.invitation_link_days, metrics)
+    on_member = make_member_handler(
+        links, settings.invitations_enabled, settings.invitation_link_days, metrics, runtime.keyring
+    )
     for topic, schema, text in (
         ("member-registered", MemberRegisteredV1, "New members: kept as consent's member copy; invited once."),
         ("member-updated", MemberUpdatedV1, "Changed members: a new address must be confirmed again."),
@@ -78,4 +82,5 @@ def create_app(settings: ConsentSettings | None = None) -> FastAPI:
     app.include_router(ops_router(runtime.metrics.registry, runtime.readiness))
     app.include_router(staff_router(runtime, staff_principal(signer), notices, metrics))
     app.include_router(web_router(Web(runtime, links, notices, settings, metrics)))
+    app.include_router(export_router(runtime, service_caller(signer), EXPORT_QUERIES))
     return app

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from alumni_kit.consumer import BatchHandler, Incoming
 from alumni_kit.db import Conn
 from alumni_kit.outbox import add_to_outbox
+from alumni_kit.shredding import KeyRing
 from consent import mails, subjects
 from consent.links import Links
 from consent.metrics import ConsentMetrics
@@ -14,8 +15,14 @@ from consent.subjects import MemberCopy
 from usn_schemas.member import MemberErasedV1, MemberRegisteredV1, MemberUpdatedV1
 
 
-def make_member_handler(links: Links, invitations: bool, invitation_days: int, metrics: ConsentMetrics) -> BatchHandler:
-    """member-registered / member-updated → the member copy; a first invitation if due."""
+def make_member_handler(
+    links: Links, invitations: bool, invitation_days: int, metrics: ConsentMetrics, keyring: KeyRing
+) -> BatchHandler:
+    """member-registered / member-updated → the member copy; a first invitation if due.
+
+    Invitations are sealed with each member's key from membership; a member
+    erased in the meantime has none and gets no invitation.
+    """
 
     async def on_member(conn: Conn, events: list[Incoming]) -> None:
         copies, may_invite = [], set()
@@ -33,9 +40,11 @@ def make_member_handler(links: Links, invitations: bool, invitation_days: int, m
             return
         ttl = invitation_days * 86400
         expires = datetime.now(UTC) + timedelta(seconds=ttl)
+        keys = await keyring.current(set(due))
         messages = [
-            mails.invitation(s, links.preferences(s.member_id, ttl), invitation_days, expires)
+            mails.invitation(s, links.preferences(s.member_id, ttl), invitation_days, expires, keys[s.member_id])
             for s in await subjects.get_many(conn, due)
+            if s.member_id in keys
         ]
         await add_to_outbox(conn, messages)
         # Counted in the transaction: a batch retried after a transient failure counts twice.

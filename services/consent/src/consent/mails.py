@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from alumni_kit.outbox import OutboxMessage
+from alumni_kit.shredding import SubjectKey
 from consent.subjects import Subject
 from usn_schemas.mail import TransactionalMail, TransactionalMailRequestedV1
 
@@ -48,23 +49,33 @@ _CONFIRMATION = {
 }
 
 
-def invitation(subject: Subject, url: str, days: int, expires_at: datetime) -> OutboxMessage:
+def invitation(subject: Subject, url: str, days: int, expires_at: datetime, seal: SubjectKey) -> OutboxMessage:
     lang = subject.language_code
     title, body, label = _INVITATION[lang]
     name = subject.given_name or ("alumn" if lang == "nb" else "alumna/alumnus")
     text = body.format(name=name, url=url, days=days)
-    return _request("consent-invitation", subject, lang, title, text, url, label, expires_at)
+    return _request("consent-invitation", subject, lang, title, text, url, label, expires_at, seal)
 
 
-def confirmation(subject: Subject, language: str, topics: list[str], url: str, expires_at: datetime) -> OutboxMessage:
+def confirmation(
+    subject: Subject, language: str, topics: list[str], url: str, expires_at: datetime, seal: SubjectKey
+) -> OutboxMessage:
     lang = language if language in _CONFIRMATION else "nb"
     title, body, label = _CONFIRMATION[lang]
     text = body.format(name=subject.given_name or "", topics=", ".join(topics), url=url)
-    return _request("consent-confirmation", subject, lang, title, text, url, label, expires_at)
+    return _request("consent-confirmation", subject, lang, title, text, url, label, expires_at, seal)
 
 
 def _request(
-    kind: str, subject: Subject, lang: str, title: str, text: str, url: str, label: str, expires_at: datetime
+    kind: str,
+    subject: Subject,
+    lang: str,
+    title: str,
+    text: str,
+    url: str,
+    label: str,
+    expires_at: datetime,
+    seal: SubjectKey,
 ) -> OutboxMessage:
     assert subject.email is not None
     mail = TransactionalMail.model_validate(
@@ -82,4 +93,5 @@ def _request(
         }
     )
     event = TransactionalMailRequestedV1.create(subject=subject.member_id, data=mail, source=SOURCE)
-    return OutboxMessage(topic=TOPIC, key=subject.member_id, event=event)
+    # Address, name and personal link are sealed with her key (crypto-shredding).
+    return OutboxMessage(topic=TOPIC, key=subject.member_id, event=event, seal=seal)

@@ -72,6 +72,18 @@ BUILT_IN: dict[str, dict[str, dict[str, str]]] = {
             "text": "USN contacts you about mentoring, career guidance and guest lectures.",
         },
     },
+    "networks": {
+        "nb": {
+            "title": "Faglige nettverk",
+            "text": "I nettverkene du blir med i, kan fakultetets alumnikontakt og alumniteam se "
+            "kontaktopplysningene dine og kontakte deg om nettverkets aktiviteter.",
+        },
+        "en": {
+            "title": "Professional networks",
+            "text": "In the networks you join, your faculty's alumni contact and alumni team may see "
+            "your contact details and contact you about the network's activities.",
+        },
+    },
 }
 
 

@@ -9,7 +9,7 @@ from pydantic_settings import SettingsConfigDict
 
 from alumni_kit.settings import ServiceSettings
 
-DEFAULT_PURPOSES = ("newsletter", "events", "evu", "research", "career")
+DEFAULT_PURPOSES = ("newsletter", "events", "evu", "research", "career", "networks")
 
 
 class ConsentSettings(ServiceSettings):

@@ -45,6 +45,10 @@ SECURITY_HEADERS = {
 }
 
 
+class ErasedMemberError(Exception):
+    """Membership has no key for her any more: she was erased."""
+
+
 @dataclass(frozen=True)
 class Web:
     runtime: ServiceRuntime
@@ -122,38 +126,45 @@ def _save_preferences(web: Web) -> Handler:
             return link_error(web, "preferences", exc, lang)
         except UnknownChoiceError as exc:
             return PlainTextResponse(str(exc), status_code=422, headers=SECURITY_HEADERS)
-        async with web.runtime.pool.acquire() as conn:
-            async with conn.transaction():
-                subject = await subjects.get(conn, member_id)
-                if subject is None:
-                    return _unknown_member(lang)
-                plan = plan_save(
-                    member_id,
-                    await ledger.current(conn, member_id),
-                    wanted,
-                    has_email=subject.email is not None,
-                    email_verified=subject.email_verified_at is not None,
-                    notices=web.notices,
-                    language=lang,
-                    may_give=may_give,
-                )
-                outcome = await ledger.record(conn, plan.record)
-                if plan.needs_confirmation:
-                    await _request_confirmation(web, conn, subject, plan.needs_confirmation, lang)
-                await subjects.set_language(conn, member_id, lang)
-            web.metrics.recorded("preference-centre", outcome)
-            if plan.needs_confirmation:
-                web.metrics.mails.labels("consent-confirmation").inc()
-            log.info(
-                "preferences saved: %d facts, %d awaiting opt-in", len(outcome.recorded), len(plan.needs_confirmation)
-            )
-            t = TEXT[lang]
-            notes = [t["saved"], t["saved_changes"].format(n=len(outcome.recorded)) if outcome.recorded else ""]
-            if plan.needs_confirmation:
-                notes.append(t["confirm_sent"].format(topics=_titles(web, plan.needs_confirmation, lang)))
-            return await _render_preferences(web, conn, subject, token, lang, [n for n in notes if n], may_give)
+        try:
+            return await _save(web, member_id, may_give, wanted, token, lang)
+        except ErasedMemberError:
+            # Erased at membership a moment ago (her key is gone); her erasure reaches us next.
+            return _unknown_member(lang)
 
     return save_preferences
+
+
+async def _save(web: Web, member_id: str, may_give: bool, wanted: Any, token: str, lang: Language) -> Response:
+    """Record the choices, ask for a confirmation where due, and show the centre again."""
+    async with web.runtime.pool.acquire() as conn:
+        async with conn.transaction():
+            subject = await subjects.get(conn, member_id)
+            if subject is None:
+                return _unknown_member(lang)
+            plan = plan_save(
+                member_id,
+                await ledger.current(conn, member_id),
+                wanted,
+                has_email=subject.email is not None,
+                email_verified=subject.email_verified_at is not None,
+                notices=web.notices,
+                language=lang,
+                may_give=may_give,
+            )
+            outcome = await ledger.record(conn, plan.record)
+            if plan.needs_confirmation:
+                await _request_confirmation(web, conn, subject, plan.needs_confirmation, lang)
+            await subjects.set_language(conn, member_id, lang)
+        web.metrics.recorded("preference-centre", outcome)
+        if plan.needs_confirmation:
+            web.metrics.mails.labels("consent-confirmation").inc()
+        log.info("preferences saved: %d facts, %d awaiting opt-in", len(outcome.recorded), len(plan.needs_confirmation))
+        t = TEXT[lang]
+        notes = [t["saved"], t["saved_changes"].format(n=len(outcome.recorded)) if outcome.recorded else ""]
+        if plan.needs_confirmation:
+            notes.append(t["confirm_sent"].format(topics=_titles(web, plan.needs_confirmation, lang)))
+        return await _render_preferences(web, conn, subject, token, lang, [n for n in notes if n], may_give)
 
 
 async def _request_confirmation(web: Web, conn: Any, subject: Subject, purposes: list[str], lang: Language) -> None:
@@ -164,7 +175,11 @@ async def _request_confirmation(web: Web, conn: Any, subject: Subject, purposes:
         conn, nonce, subject.member_id, purposes, shown, web.notices.version, lang, expires, subject.email or ""
     )
     url = web.links.confirmation(subject.member_id, nonce, ttl, lang)
-    await add_to_outbox(conn, [mails.confirmation(subject, lang, _titles_list(web, purposes, lang), url, expires)])
+    seal = (await web.runtime.keyring.current({subject.member_id})).get(subject.member_id)
+    if seal is None:
+        raise ErasedMemberError(subject.member_id)
+    titles = _titles_list(web, purposes, lang)
+    await add_to_outbox(conn, [mails.confirmation(subject, lang, titles, url, expires, seal)])
 
 
 async def _render_preferences(

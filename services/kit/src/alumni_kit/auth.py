@@ -153,3 +153,16 @@ def verify_unsubscribe_token(signer: TokenSigner, token: str) -> tuple[str, str]
     if not isinstance(member_id, str) or not isinstance(purpose, str):
         raise InvalidTokenError("malformed token")
     return member_id, purpose
+
+
+def issue_service_token(signer: TokenSigner, service: str, ttl_seconds: int = 300) -> str:
+    """A bearer token one service shows another (e.g. to fetch keys or an access export)."""
+    return signer.sign("service", {"sub": service}, ttl_seconds)
+
+
+def verify_service_token(signer: TokenSigner, token: str) -> str:
+    """The calling service's name from a genuine, unexpired service token."""
+    service = signer.verify(token, "service").get("sub")
+    if not isinstance(service, str) or not service:
+        raise InvalidTokenError("malformed token")
+    return service

@@ -28,6 +28,7 @@ from alumni_kit.inbox import claim_new
 from alumni_kit.logs import where_it_failed
 from alumni_kit.metrics import KitMetrics
 from alumni_kit.retry import retry_transient
+from alumni_kit.shredding import ERASED, KeyRing, SealedFieldError, open_batch
 from alumni_kit.tracing import trace_headers
 from usn_schemas.envelope import CloudEvent, ContractError, parse_envelope
 
@@ -59,18 +60,30 @@ class EventConsumer:
         pool: asyncpg.Pool,
         producer: AIOKafkaProducer,
         metrics: KitMetrics,
+        keyring: KeyRing | None = None,
     ) -> None:
         self.topic, self.group = topic, group
         self._contracts, self._handler = contracts, handler
         self._pool, self._producer, self._metrics = pool, producer, metrics
+        self._keyring = keyring
 
     async def handle_batch(self, records: Sequence[Record]) -> None:
         """Process `records`; returns only when each is applied, skipped or dead-lettered."""
         started = time.perf_counter()
         valid: list[Incoming] = []
-        for record in records:
+        opened = await retry_transient(
+            lambda: open_batch([r.value for r in records], self._keyring), self._metrics, "subject_keys"
+        )
+        for record, value in zip(records, opened, strict=True):
+            if isinstance(value, SealedFieldError):
+                await self._reject(record, Rejection("SealedFieldError", "sealed-field", str(value)))
+                continue
+            if value is ERASED and record.value is not None:
+                # Her key was deleted: the message is unreadable by design. Nothing to apply.
+                self._metrics.consumed.labels(self.topic, "erased_subject").inc()
+                continue
             try:
-                event = parse_envelope(record.value, self._contracts)
+                event = parse_envelope(value, self._contracts)
             except ContractError as exc:
                 await self._reject(record, Rejection("ContractError", exc.kind, exc.reason))
                 continue

@@ -8,7 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, HTTPException, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from alumni_kit.auth import InvalidTokenError, StaffPrincipal, TokenSigner, verify_staff_token
+from alumni_kit.auth import (
+    InvalidTokenError,
+    StaffPrincipal,
+    TokenSigner,
+    verify_service_token,
+    verify_staff_token,
+)
 
 
 def ops_router(registry: CollectorRegistry, readiness: Callable[[], Awaitable[dict[str, bool]]]) -> APIRouter:
@@ -42,6 +48,21 @@ def staff_principal(signer: TokenSigner) -> Callable[..., StaffPrincipal]:
             raise HTTPException(401, "a staff bearer token is required", headers={"WWW-Authenticate": "Bearer"})
         try:
             return verify_staff_token(signer, token.strip())
+        except InvalidTokenError as exc:
+            raise HTTPException(401, f"invalid token: {exc}", headers={"WWW-Authenticate": "Bearer"}) from None
+
+    return dependency
+
+
+def service_caller(signer: TokenSigner) -> Callable[..., str]:
+    """A FastAPI dependency for service-to-service routes: the calling service's name, or 401."""
+
+    def dependency(authorization: Annotated[str | None, Header()] = None) -> str:
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise HTTPException(401, "a service bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+        try:
+            return verify_service_token(signer, token.strip())
         except InvalidTokenError as exc:
             raise HTTPException(401, f"invalid token: {exc}", headers={"WWW-Authenticate": "Bearer"}) from None
 

@@ -18,7 +18,7 @@ class KitMetrics:
         r = self.registry
         self.consumed = Counter(
             "alumni_messages_consumed",
-            "Messages consumed, by outcome (processed, duplicate, dead_lettered).",
+            "Messages consumed, by outcome (processed, duplicate, dead_lettered, erased_subject).",
             ["topic", "outcome"],
             registry=r,
         )

@@ -26,6 +26,7 @@ from alumni_kit.errors import is_transient
 from alumni_kit.logs import where_it_failed
 from alumni_kit.metrics import KitMetrics
 from alumni_kit.partitioning import partition_of
+from alumni_kit.shredding import SubjectKey, personal_data_fields, seal_event
 from usn_schemas.envelope import CloudEvent
 
 log = logging.getLogger(__name__)
@@ -43,9 +44,21 @@ class OutboxMessage:
     key: str
     event: CloudEvent
     headers: dict[str, str] = field(default_factory=dict)
+    # The subject's key: personal fields are sealed with it before they leave the
+    # service (crypto-shredding, see shredding.py). Required when there are any.
+    seal: SubjectKey | None = None
+
+    def __post_init__(self) -> None:
+        if self.seal is None and _holds_personal_data(self.event):
+            raise ValueError(f"an event for {self.topic} holds personal data and must be sealed with the subject's key")
 
     def record(self) -> tuple[str, bytes, bytes, str]:
-        return (self.topic, self.key.encode(), self.event.to_json(), json.dumps(self.headers))
+        value = seal_event(self.event, self.seal) if self.seal is not None else self.event.to_json()
+        return (self.topic, self.key.encode(), value, json.dumps(self.headers))
+
+
+def _holds_personal_data(event: CloudEvent) -> bool:
+    return any(getattr(event.data, name, None) is not None for name in personal_data_fields(event))
 
 
 async def add_to_outbox(conn: Conn, messages: list[OutboxMessage]) -> None:

@@ -19,15 +19,18 @@ from aiokafka import AIOKafkaProducer
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
+from alumni_kit.auth import TokenSigner, parse_keys
 from alumni_kit.consumer import BatchHandler, EventConsumer
 from alumni_kit.db import KIT_MIGRATIONS, apply_migrations, create_pool
 from alumni_kit.gc_tuning import tune_gc_for_batches
 from alumni_kit.kafka import idempotent_producer
+from alumni_kit.keyring_http import HttpKeyRing
 from alumni_kit.logs import where_it_failed
 from alumni_kit.metrics import KitMetrics
 from alumni_kit.outbox import OutboxRelay
 from alumni_kit.retry import retry_transient
 from alumni_kit.settings import ServiceSettings
+from alumni_kit.shredding import KeyRing
 from usn_schemas.envelope import CloudEvent
 
 log = logging.getLogger(__name__)
@@ -68,6 +71,14 @@ class ServiceRuntime:
         self._producer: AIOKafkaProducer | None = None
         self._relay: OutboxRelay | None = None
         self._relay_task: asyncio.Task[None] | None = None
+        # Opens sealed personal data in consumed events. Membership sets its own
+        # (its key table); every other service asks membership over HTTP.
+        self.keyring: KeyRing = HttpKeyRing(
+            settings.membership_url,
+            TokenSigner(parse_keys(settings.signing_keys.get_secret_value())),
+            name,
+            settings.key_cache_seconds,
+        )
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -161,6 +172,7 @@ class ServiceRuntime:
                 pool=self._pool,
                 producer=self._producer,
                 metrics=self.metrics,
+                keyring=self.keyring,
             )
         self._relay = OutboxRelay(
             self._pool,
@@ -182,6 +194,8 @@ class ServiceRuntime:
             await self._relay_task
         if self._producer:
             await self._producer.stop()
+        if isinstance(self.keyring, HttpKeyRing):
+            await self.keyring.close()
         if self._pool:
             await self._pool.close()
         log.info("%s stopped", self.name)

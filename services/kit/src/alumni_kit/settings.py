@@ -38,6 +38,13 @@ class ServiceSettings(BaseSettings):
         SecretStr("dev:local-development-only-change-me"),
         validation_alias=AliasChoices("ALUMNI_SIGNING_KEYS", "signing_keys"),
     )
+    # Membership holds the per-member keys that open personal data in events
+    # (crypto-shredding). Keys are cached in memory this long at most: the bound
+    # on how long a service can still read a member's messages after her erasure.
+    membership_url: str = Field(
+        "http://127.0.0.1:8101", validation_alias=AliasChoices("ALUMNI_MEMBERSHIP_URL", "membership_url")
+    )
+    key_cache_seconds: float = Field(60.0, ge=0, le=3600)
     # Prepended to every topic name: isolates test runs and staging tenants on one cluster.
     topic_prefix: str = Field("", validation_alias=AliasChoices("ALUMNI_TOPIC_PREFIX", "topic_prefix"))
     log_level: str = "INFO"

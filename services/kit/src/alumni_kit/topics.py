@@ -17,13 +17,19 @@ PLATFORM_TOPICS: list[TopicSpec] = [
     # Inbound from FS. Accepts up to 4 MiB so that an oversized message reaches
     # the consumer and is dead-lettered with a reason instead of being refused
     # at the producer with none.
-    *with_dlq(TopicSpec("graduated", 6, max_message_bytes=4 * MIB)),
+    # FS publishes personal data in the clear; membership's own (sealed) facts are the
+    # platform's record, so `graduated` is kept 30 days only, and what was applied is
+    # deleted from a member's partition at her erasure (docs/erasure.md).
+    *with_dlq(TopicSpec("graduated", 6, retention_ms=30 * DAY_MS, max_message_bytes=4 * MIB)),
     *with_dlq(TopicSpec("member-registered", 6)),
     *with_dlq(TopicSpec("member-updated", 6)),
     *with_dlq(TopicSpec("member-erased", 6)),
     # Consent facts, key = member id; consumers order them by the per-member sequence.
     *with_dlq(TopicSpec("consent-given", 6)),
     *with_dlq(TopicSpec("consent-withdrawn", 6)),
+    # Volunteer offers, key = member id; consumers order them by the per-member sequence.
+    *with_dlq(TopicSpec("volunteer-offered", 3)),
+    *with_dlq(TopicSpec("volunteer-withdrawn", 3)),
     # Mail any service asks the mailer to send (opt-in confirmations, magic links).
     # Kept 30 days only: the messages hold addresses and personal links, and a
     # request older than its link's expiry is worth nothing.

@@ -10,10 +10,12 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from alumni_kit.access_export import export_router
 from alumni_kit.auth import TokenSigner, parse_keys
 from alumni_kit.consent_view import CONSENT_VIEW_MIGRATIONS, consent_view_handler
-from alumni_kit.http import ops_router, staff_principal
+from alumni_kit.http import ops_router, service_caller, staff_principal
 from alumni_kit.runtime import ServiceRuntime, Subscription
+from mailer.access import EXPORT_QUERIES
 from mailer.bounce_ingest import BounceIngest
 from mailer.campaigns import make_campaign_handler
 from mailer.members import on_member, on_member_erased
@@ -92,6 +94,7 @@ def create_app(settings: MailerSettings | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.include_router(ops_router(runtime.metrics.registry, runtime.readiness))
     app.include_router(tracking_router(runtime, tracking))
+    app.include_router(export_router(runtime, service_caller(signer), EXPORT_QUERIES))
     app.include_router(
         staff_router(runtime, staff_principal(signer), settings.purposes, from_address, settings.message_id_domain)
     )

@@ -74,10 +74,11 @@ async def on_member_erased(conn: Conn, events: list[Incoming]) -> None:
         )
         await conn.execute("UPDATE deliveries SET address = NULL WHERE member_id = $1", member_id)
         await conn.execute(
-            "UPDATE transactional SET state = 'skipped', reason = 'erased', mail = '{}'::jsonb"
-            " WHERE member_id = $1 AND state = 'pending'",
+            "UPDATE transactional SET state = 'skipped', reason = 'erased' WHERE member_id = $1 AND state = 'pending'",
             member_id,
         )
+        # Sent ones too: the stored request holds her address, name and personal links.
+        await conn.execute("UPDATE transactional SET mail = '{}'::jsonb WHERE member_id = $1", member_id)
         await conn.execute(
             "INSERT INTO erased_members VALUES ($1, $2) ON CONFLICT DO NOTHING",
             member_id,

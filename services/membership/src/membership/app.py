@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -9,33 +10,71 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from alumni_kit.auth import TokenSigner, parse_keys
+from alumni_kit.consent_view import CONSENT_VIEW_MIGRATIONS, consent_view_handler
 from alumni_kit.consumer import BatchHandler
-from alumni_kit.http import ops_router, staff_principal
+from alumni_kit.http import ops_router, service_caller, staff_principal
 from alumni_kit.runtime import ServiceRuntime, Subscription
+from membership import keys
 from membership.domain import EligibilityPolicy
+from membership.export import member_section
 from membership.handlers import MembershipMetrics, make_graduated_handler
 from membership.http import members_router
+from membership.key_api import key_router
+from membership.keys import KeyEncryption, LocalKeyRing
+from membership.networks_http import networks_router
+from membership.profile import export_profile
+from membership.profile_web import profile_router
+from membership.rights import RightsDeps, member_rights_router, staff_rights_router
 from membership.settings import MembershipSettings
+from membership.signup_export import export_signup
+from membership.signup_web import self_service_routers
+from usn_schemas.consent import ConsentGivenV1, ConsentWithdrawnV1
 from usn_schemas.graduated import GraduatedV1
-from usn_schemas.member import MemberRegisteredV1, MemberUpdatedV1
+from usn_schemas.member import MemberErasedV1, MemberRegisteredV1, MemberUpdatedV1
 from usn_schemas.registry import TOPIC_CONTRACTS
+from usn_schemas.volunteer import VolunteerOfferedV1, VolunteerWithdrawnV1
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
 
 
 def create_runtime(settings: MembershipSettings) -> ServiceRuntime:
     """The broker, its subscriptions and publications (also the AsyncAPI source)."""
-    runtime = ServiceRuntime("membership", settings, MIGRATIONS)
+    # The consent view: a network's member list shows contact details only where she consented.
+    runtime = ServiceRuntime("membership", settings, MIGRATIONS, shared=CONSENT_VIEW_MIGRATIONS)
+    # Membership holds the keys: it reads them from its own table, never over HTTP.
+    keys.use_key_encryption(KeyEncryption(settings.key_encryption_keys.get_secret_value()))
+    if (
+        "development-only"
+        in settings.key_encryption_keys.get_secret_value() + settings.tombstone_pepper.get_secret_value()
+    ):
+        log.warning("MEMBERSHIP_KEY_ENCRYPTION_KEYS / _TOMBSTONE_PEPPER not set: public development values in use")
+    runtime.keyring = LocalKeyRing(lambda: runtime.pool)
     handler: BatchHandler = make_graduated_handler(
-        EligibilityPolicy(settings.eligible_degree_levels), MembershipMetrics(runtime.metrics.registry)
+        EligibilityPolicy(settings.eligible_degree_levels),
+        MembershipMetrics(runtime.metrics.registry),
+        settings.tombstone_pepper.get_secret_value().encode(),
     )
     runtime.subscribe(
         Subscription("graduated", settings.group_id, TOPIC_CONTRACTS["graduated"], handler),
         GraduatedV1,
         "Graduations from FS and other USN systems (pinned contract v1); key = student number.",
     )
+    for topic, schema in (("consent-given", ConsentGivenV1), ("consent-withdrawn", ConsentWithdrawnV1)):
+        runtime.subscribe(
+            Subscription(topic, settings.group_id, TOPIC_CONTRACTS[topic], consent_view_handler()),
+            schema,
+            "Consent for contact about networks (email/sms × 'networks'), for network member lists.",
+        )
     runtime.publishes("member-registered", MemberRegisteredV1, "A person qualified as a member for the first time.")
     runtime.publishes("member-updated", MemberUpdatedV1, "A member's facts changed, e.g. a second degree.")
+    runtime.publishes(
+        "member-erased", MemberErasedV1, "A member was erased (GDPR art. 17): every service deletes her rows."
+    )
+    runtime.publishes(
+        "volunteer-offered", VolunteerOfferedV1, "A member offers to help (mentoring, guest lectures, …)."
+    )
+    runtime.publishes("volunteer-withdrawn", VolunteerWithdrawnV1, "A member no longer offers that help.")
     return runtime
 
 
@@ -56,4 +95,20 @@ def create_app(settings: MembershipSettings | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.include_router(ops_router(runtime.metrics.registry, runtime.readiness))
     app.include_router(members_router(runtime, staff_principal(signer)))
+    app.include_router(profile_router(runtime, signer))
+    for router in self_service_routers(runtime, settings, signer):  # sign-up, applications, login
+        app.include_router(router)
+    app.include_router(networks_router(runtime, staff_principal(signer), signer))
+    # Data-subject rights: keys for the other services, access export, erasure.
+    rights = RightsDeps(
+        runtime,
+        signer,
+        settings.tombstone_pepper.get_secret_value().encode(),
+        sections={"member": member_section, "sign_up_and_login": export_signup, "profile": export_profile},
+        services=settings.export_services,
+        group=settings.group_id,
+    )
+    app.include_router(key_router(runtime, service_caller(signer)))
+    app.include_router(member_rights_router(rights))
+    app.include_router(staff_rights_router(rights, staff_principal(signer)))
     return app

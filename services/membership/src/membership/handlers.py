@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections import Counter as Tally
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter
 
 from alumni_kit.consumer import BatchHandler, Incoming
 from alumni_kit.db import Conn
 from alumni_kit.outbox import OutboxMessage, add_to_outbox
+from alumni_kit.shredding import SubjectKey
 from alumni_kit.tracing import event_span
-from membership import domain, repository
+from membership import domain, keys, repository
 from membership.domain import Change, EligibilityPolicy, Member
+from membership.erasure import old_facts_of_erased
+from usn_schemas.envelope import CloudEvent
 from usn_schemas.graduated import GraduatedV1
 from usn_schemas.member import MemberRegisteredV1, MemberUpdatedData, MemberUpdatedV1
 
@@ -32,6 +36,11 @@ class MembershipMetrics:
         self.changes = Counter(
             "membership_member_changes", "Members registered or updated.", ["kind"], registry=registry
         )
+        self.of_erased = Counter(
+            "membership_graduations_of_erased",
+            "Replayed graduations of erased members, ignored (they must not bring her back).",
+            registry=registry,
+        )
 
     def record(self, tally: Tally[tuple[str, str]]) -> None:
         """Add a batch's counts: one increment per label, not per event."""
@@ -39,12 +48,20 @@ class MembershipMetrics:
             getattr(self, metric).labels(label).inc(count)
 
 
-def make_graduated_handler(policy: EligibilityPolicy, metrics: MembershipMetrics) -> BatchHandler:
-    """`graduated` → members: one transaction per batch, one outgoing fact per effective change."""
+def make_graduated_handler(policy: EligibilityPolicy, metrics: MembershipMetrics, pepper: bytes) -> BatchHandler:
+    """`graduated` → members: one transaction per batch, one outgoing fact per effective change.
+
+    Facts are sealed with each member's key (crypto-shredding); graduations that
+    only repeat what an erased member had are skipped.
+    """
 
     async def on_graduated(conn: Conn, events: list[Incoming]) -> None:
+        old = await old_facts_of_erased(conn, pepper, [_graduation(e) for e in events])
+        if old:
+            metrics.of_erased.inc(len(old))
+            events = [e for e in events if e.event.id not in old]
         members = await repository.lock_and_load_members(conn, (_graduation(e).data.student_number for e in events))
-        facts: list[OutboxMessage] = []
+        facts: list[_Fact] = []
         tally: Tally[tuple[str, str]] = Tally()
         touched: dict[str, Member] = {}
         for incoming in events:
@@ -56,10 +73,11 @@ def make_graduated_handler(policy: EligibilityPolicy, metrics: MembershipMetrics
                 _tally(tally, event, change, policy.qualifies(event.data))
                 if member is None or change is None:
                     continue
-                members[member.student_number] = touched[member.member_id] = member
+                members[event.data.student_number] = touched[member.member_id] = member
                 facts.append(_fact(member, change, outgoing))
         await repository.save_members(conn, touched.values())
-        await add_to_outbox(conn, facts)
+        sealing = await keys.subject_keys(conn, touched)
+        await add_to_outbox(conn, [f.sealed_with(sealing[f.key]) for f in facts])
         metrics.record(tally)
 
     return on_graduated
@@ -79,7 +97,20 @@ def _tally(tally: Tally[tuple[str, str]], event: GraduatedV1, change: Change | N
         tally["changes", change.kind] += 1
 
 
-def _fact(member: Member, change: Change, trace_headers: dict[str, str]) -> OutboxMessage:
+@dataclass(frozen=True)
+class _Fact:
+    """An outgoing fact before its seal: the snapshot is taken at the change, the key fetched per batch."""
+
+    topic: str
+    key: str
+    event: CloudEvent
+    headers: dict[str, str]
+
+    def sealed_with(self, key: SubjectKey) -> OutboxMessage:
+        return OutboxMessage(topic=self.topic, key=self.key, event=self.event, headers=self.headers, seal=key)
+
+
+def _fact(member: Member, change: Change, trace_headers: dict[str, str]) -> _Fact:
     snapshot = member.snapshot()
     event: MemberRegisteredV1 | MemberUpdatedV1
     if change.kind == "registered":
@@ -89,4 +120,4 @@ def _fact(member: Member, change: Change, trace_headers: dict[str, str]) -> Outb
         data = MemberUpdatedData(**dict(snapshot), changed=list(change.changed))
         event = MemberUpdatedV1.create(subject=member.member_id, data=data, source=SOURCE)
         topic = "member-updated"
-    return OutboxMessage(topic=topic, key=member.member_id, event=event, headers=trace_headers)
+    return _Fact(topic=topic, key=member.member_id, event=event, headers=trace_headers)

@@ -15,7 +15,7 @@ from membership.domain import Member
 from usn_schemas.member import Programme
 
 _SELECT_MEMBERS = """
-SELECT member_id::text, student_number, given_name, family_name, email, phone, field_defects
+SELECT member_id::text, student_number, given_name, family_name, email, phone, status, contact_source, field_defects
   FROM members WHERE student_number = ANY($1::text[])"""
 
 _LOCK_STUDENTS = """
@@ -33,7 +33,17 @@ _STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS members_staging (LIKE members INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS programmes_staging (LIKE programmes INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
 DELETE FROM members_staging; DELETE FROM programmes_staging"""
-_MEMBER_COLUMNS = ["member_id", "student_number", "given_name", "family_name", "email", "phone", "field_defects"]
+_MEMBER_COLUMNS = [
+    "member_id",
+    "student_number",
+    "given_name",
+    "family_name",
+    "email",
+    "phone",
+    "status",
+    "contact_source",
+    "field_defects",
+]
 _PROGRAMME_COLUMNS = [
     "member_id",
     "programme_code",
@@ -47,12 +57,14 @@ _PROGRAMME_COLUMNS = [
 ]
 
 _MERGE = """
-INSERT INTO members (member_id, student_number, given_name, family_name, email, phone, field_defects)
-SELECT member_id, student_number, given_name, family_name, email, phone, field_defects FROM members_staging
+INSERT INTO members (member_id, student_number, given_name, family_name, email, phone, status, contact_source,
+                     field_defects)
+SELECT member_id, student_number, given_name, family_name, email, phone, status, contact_source, field_defects
+  FROM members_staging
 ON CONFLICT (member_id) DO UPDATE SET
   given_name = excluded.given_name, family_name = excluded.family_name,
-  email = excluded.email, phone = excluded.phone,
-  field_defects = excluded.field_defects, updated_at = now();
+  email = excluded.email, phone = excluded.phone, status = excluded.status,
+  contact_source = excluded.contact_source, field_defects = excluded.field_defects, updated_at = now();
 INSERT INTO programmes (member_id, programme_code, degree_level, programme_name, faculty, campus,
                         graduation_date, credits, source_event_id)
 SELECT member_id, programme_code, degree_level, programme_name, faculty, campus,
@@ -71,7 +83,7 @@ async def lock_and_load_members(conn: Conn, student_numbers: Iterable[str]) -> d
     (taken in a fixed order, so never a deadlock) serialise them.
     """
     numbers = sorted(set(student_numbers))
-    await conn.execute(_LOCK_STUDENTS, numbers)
+    await lock_student_numbers(conn, numbers)
     rows = await conn.fetch(_SELECT_MEMBERS, numbers)
     members = {r["member_id"]: _member(r) for r in rows}
     if members:
@@ -80,7 +92,7 @@ async def lock_and_load_members(conn: Conn, student_numbers: Iterable[str]) -> d
             key = (p["programme_code"], p["degree_level"])
             m.programmes[key] = _programme(p)
             m.programme_sources[key] = p["source_event_id"]
-    return {m.student_number: m for m in members.values()}
+    return {m.student_number: m for m in members.values() if m.student_number is not None}
 
 
 async def save_members(conn: Conn, members: Iterable[Member]) -> None:
@@ -100,6 +112,8 @@ async def save_members(conn: Conn, members: Iterable[Member]) -> None:
                 m.family_name,
                 m.email,
                 m.phone,
+                m.status,
+                m.contact_source,
                 json.dumps(m.defects),
             )
             for m in members
@@ -125,6 +139,54 @@ async def save_members(conn: Conn, members: Iterable[Member]) -> None:
         ],
     )
     await conn.execute(_MERGE)
+    await _save_history(conn, members)
+
+
+_INSERT_HISTORY = """
+INSERT INTO member_history (member_id, what, detail, source_event_id)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::text[])"""
+
+
+async def _save_history(conn: Conn, members: list[Member]) -> None:
+    """Write the members' new history entries (after the members themselves), then forget them."""
+    entries = [(m.member_id, e) for m in members for e in m.new_history]
+    if not entries:
+        return
+    await conn.execute(
+        _INSERT_HISTORY,
+        [member_id for member_id, _ in entries],
+        [e.what for _, e in entries],
+        [json.dumps(e.detail) for _, e in entries],
+        [e.source_event_id for _, e in entries],
+    )
+    for m in members:
+        m.new_history.clear()
+
+
+async def member_history(conn: Conn, member_id: str) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT at, what, detail, source_event_id FROM member_history WHERE member_id = $1 ORDER BY at, id", member_id
+    )
+    return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]
+
+
+async def lock_student_numbers(conn: Conn, student_numbers: Iterable[str]) -> None:
+    """The same per-student-number locks the graduated handler takes: a sign-up and a
+    graduation of one student are serialised, so neither creates a second member."""
+    await conn.execute(_LOCK_STUDENTS, sorted(set(student_numbers)))
+
+
+async def member_id_of_student(conn: Conn, student_number: str) -> str | None:
+    value = await conn.fetchval("SELECT member_id::text FROM members WHERE student_number = $1", student_number)
+    return str(value) if value is not None else None
+
+
+async def member_id_by_email(conn: Conn, email: str) -> str | None:
+    """The member whose e-mail is `email` (case-insensitive); the oldest if, rarely, several share one."""
+    value = await conn.fetchval(
+        "SELECT member_id::text FROM members WHERE lower(email) = lower($1) ORDER BY created_at LIMIT 1", email
+    )
+    return str(value) if value is not None else None
 
 
 def _member(r: asyncpg.Record) -> Member:
@@ -135,6 +197,8 @@ def _member(r: asyncpg.Record) -> Member:
         family_name=r["family_name"],
         email=r["email"],
         phone=r["phone"],
+        status=r["status"],
+        contact_source=r["contact_source"],
         defects=json.loads(r["field_defects"]),
     )
 

@@ -1,0 +1,65 @@
+"""Service-to-service key API: other services open and seal members' personal data with it.
+
+Only callers with a service token (signed with the platform's shared keys) get
+keys; the answer is cached in their memory for `key_cache_seconds` at most.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from alumni_kit.runtime import ServiceRuntime
+from alumni_kit.shredding import SubjectKey
+from membership import keys
+from membership.http import UUID_PATTERN
+
+MAX_KEYS = 2000  # a consumer batch is at most 10,000 events; it asks once per distinct key
+
+
+class KeyRef(BaseModel):
+    subject_id: str = Field(pattern=UUID_PATTERN)
+    version: int = Field(ge=1)
+
+
+class LookupRequest(BaseModel):
+    keys: Annotated[list[KeyRef], Field(max_length=MAX_KEYS)]
+
+
+class CurrentRequest(BaseModel):
+    subject_ids: Annotated[list[Annotated[str, Field(pattern=UUID_PATTERN)]], Field(max_length=MAX_KEYS)]
+
+
+def key_router(runtime: ServiceRuntime, service: Callable[..., str]) -> APIRouter:
+    router = APIRouter(prefix="/internal/keys", tags=["internal"])
+
+    @router.post("/lookup")
+    async def lookup(request: LookupRequest, caller: str = Depends(service)) -> dict[str, Any]:
+        """The requested keys that still exist; an erased subject's are simply absent."""
+        async with runtime.pool.acquire() as conn:
+            found = await keys.lookup(conn, {(k.subject_id.lower(), k.version) for k in request.keys})
+        return {"keys": [_out(SubjectKey(s, v, secret)) for (s, v), secret in found.items()]}
+
+    @router.post("/current")
+    async def current(request: CurrentRequest, caller: str = Depends(service)) -> dict[str, Any]:
+        """The key to seal new messages about each subject; erased subjects are listed apart."""
+        wanted = {s.lower() for s in request.subject_ids}
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            erased = {
+                r[0]
+                for r in await conn.fetch(
+                    "SELECT subject_id::text FROM erased_subjects WHERE subject_id = ANY($1::uuid[])", list(wanted)
+                )
+            }
+            found = await keys.subject_keys(conn, wanted - erased)
+        return {"keys": [_out(k) for k in found.values()], "erased": sorted(erased)}
+
+    return router
+
+
+def _out(key: SubjectKey) -> dict[str, Any]:
+    return {"subject_id": key.subject_id, "version": key.version, "secret": base64.b64encode(key.secret).decode()}
