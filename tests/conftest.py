@@ -57,6 +57,8 @@ def membership_service(stack: Stack, topic_prefix: str, membership_db: str, tmp_
         stack, membership_db, topic_prefix, f"membership-{uuid.uuid4().hex[:6]}", tmp_path / "membership.log"
     )
     service.env["ALUMNI_SIGNING_KEYS"] = SIGNING_KEYS
+    # The tests open sealed messages as one more key client (tests/stack.py opened_values).
+    service.env["MEMBERSHIP_KEY_CLIENTS"] = '["consent", "mailer", "tests"]'
     yield service
     service.stop()
 

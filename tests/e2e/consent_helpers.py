@@ -1,5 +1,7 @@
 """Helpers for the consent tests: member events as membership would publish
-them, the mails consent requests, and reading what the pages say."""
+them, the mails consent requests, and reading what the pages say; and those every
+end-to-end test shares: a staff token, a started service, an empty outbox, a
+page's visible text and a link's token."""
 
 from __future__ import annotations
 
@@ -20,8 +22,8 @@ from tests.stack import ServiceProcess, Stack, event_bytes, eventually, opened_v
 SIGNER = TokenSigner(parse_keys(SIGNING_KEYS))
 
 
-def staff_headers(role: str, faculty: str | None = None, ttl: int = 600) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_staff_token(SIGNER, 'tester', role, faculty, ttl)}"}  # type: ignore[arg-type]
+def staff_headers(role: str, faculty: str | None = None, ttl: int = 600, subject: str = "tester") -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_staff_token(SIGNER, subject, role, faculty, ttl)}"}  # type: ignore[arg-type]
 
 
 def member_registered(
@@ -126,3 +128,10 @@ async def started(service: ServiceProcess) -> ServiceProcess:
     service.start()
     await service.wait_ready()
     return service
+
+
+async def outbox_drained(conn: asyncpg.Connection) -> None:
+    async def empty() -> bool:
+        return bool(await conn.fetchval("SELECT count(*) FROM outbox") == 0)
+
+    await eventually(empty, what="the outbox to be published")

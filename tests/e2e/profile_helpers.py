@@ -1,5 +1,5 @@
 """Helpers for the profile, network and search tests: members from real `graduated`
-events, a member's session cookie, staff tokens, and what the topics hold."""
+events, a member's session cookie, and what the topics hold."""
 
 from __future__ import annotations
 
@@ -10,15 +10,10 @@ from typing import Any
 import asyncpg
 import httpx
 
-from alumni_kit.auth import TokenSigner, issue_staff_token, parse_keys
+from tests.e2e.consent_helpers import SIGNER
+from tests.e2e.consent_helpers import outbox_drained as outbox_drained  # re-exported: test_erasure takes it from here
 from tests.e2e.graduations import graduation
-from tests.stack import SIGNING_KEYS, ServiceProcess, Stack, event_bytes, eventually, publish, read_topic
-
-SIGNER = TokenSigner(parse_keys(SIGNING_KEYS))
-
-
-def staff(role: str, faculty: str | None = None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_staff_token(SIGNER, 'tester', role, faculty, 600)}"}  # type: ignore[arg-type]
+from tests.stack import ServiceProcess, Stack, event_bytes, eventually, publish, read_topic
 
 
 def session_cookie(member_id: str) -> dict[str, str]:
@@ -29,12 +24,6 @@ def session_cookie(member_id: str) -> dict[str, str]:
 
 def member_client(service: ServiceProcess, member_id: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=service.url, cookies=session_cookie(member_id), follow_redirects=False)
-
-
-async def started(service: ServiceProcess) -> ServiceProcess:
-    service.start()
-    await service.wait_ready()
-    return service
 
 
 async def graduate(stack: Stack, prefix: str, conn: asyncpg.Connection, *events: dict[str, Any]) -> dict[str, str]:
@@ -62,13 +51,6 @@ async def csrf_of(client: httpx.AsyncClient, path: str = "/profile") -> str:
     found = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
     assert found, "no CSRF field on the page"
     return found.group(1)
-
-
-async def outbox_drained(conn: asyncpg.Connection) -> None:
-    async def empty() -> bool:
-        return bool(await conn.fetchval("SELECT count(*) FROM outbox") == 0)
-
-    await eventually(empty, what="the outbox to be published")
 
 
 async def events_on(stack: Stack, topic: str, key: str | None = None, settle: float = 1.0) -> list[dict[str, Any]]:

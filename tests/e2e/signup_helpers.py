@@ -1,30 +1,11 @@
 """Helpers for the sign-up, application and login tests: the mails membership asks
-for (read from the topic, opened with membership's keys), and what pages say."""
+for (read from the topic, opened with membership's keys), and a tampered link."""
 
 from __future__ import annotations
 
-import html
-import re
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
-import asyncpg
-import httpx
-
-from alumni_kit.auth import TokenSigner, issue_staff_token, parse_keys
-from tests.stack import SIGNING_KEYS, ServiceProcess, Stack, eventually, opened_values, read_topic
-
-SIGNER = TokenSigner(parse_keys(SIGNING_KEYS))
-
-
-def staff(role: str, faculty: str | None = None, subject: str = "tester") -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_staff_token(SIGNER, subject, role, faculty, 600)}"}  # type: ignore[arg-type]
-
-
-async def started(service: ServiceProcess) -> ServiceProcess:
-    service.start()
-    await service.wait_ready()
-    return service
+from tests.stack import ServiceProcess, Stack, eventually, opened_values, read_topic
 
 
 async def opened_events(
@@ -48,22 +29,6 @@ async def mails_for(
 
     mails: list[dict[str, Any]] = await eventually(enough, what=f"{expected} mail request(s)")
     return mails
-
-
-async def outbox_drained(conn: asyncpg.Connection) -> None:
-    async def empty() -> bool:
-        return await conn.fetchval("SELECT count(*) FROM outbox") == 0
-
-    await eventually(empty, what="the outbox to be published")
-
-
-def token_of(url: str) -> str:
-    return parse_qs(urlparse(url).query)["token"][0]
-
-
-def page_text(response: httpx.Response) -> str:
-    """The visible text of a page, roughly: tags dropped, entities decoded, spaces squeezed."""
-    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", response.text))).strip()
 
 
 def tampered(token: str) -> str:

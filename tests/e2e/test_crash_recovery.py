@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import asyncpg
 import pytest
 
 from tests.e2e.expect import expected_members, expected_programmes, member_count, stored_programmes
 from tests.stack import ServiceProcess, Stack, event_bytes, eventually, publish, read_topic
-from usn_schemas.member import MemberRegisteredV1
 from usn_tools.dlq import read_dead_letters
 from usn_tools.fs_demo import graduation_events
 
@@ -32,7 +32,7 @@ async def _assert_exactly_once(stack: Stack, prefix: str, conn: asyncpg.Connecti
     assert await member_count(conn) == len(members)
     registered = await read_topic(stack.bootstrap, prefix + "member-registered", len(members), timeout=120)
     # Facts carry personal data sealed; the envelope's subject (member id) is plain.
-    subjects = {MemberRegisteredV1.model_validate_json(r.value).subject for r in registered}
+    subjects = {json.loads(r.value)["subject"] for r in registered}
     stored = {str(r[0]) for r in await conn.fetch("SELECT member_id FROM members")}
     assert subjects == stored, "every member's member-registered fact reached the topic"
 

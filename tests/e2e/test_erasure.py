@@ -9,6 +9,7 @@ bring her back (a new graduation later is a new member).
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,10 +18,12 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from alumni_kit.auth import TokenSigner, issue_service_token, parse_keys
 from tests.e2e.consent_helpers import staff_headers, started
 from tests.e2e.graduations import graduation
+from tests.e2e.profile_helpers import alumna, csrf_of, events_on, graduate, member_client, outbox_drained
 from tests.smtp import SmtpSink
-from tests.stack import ServiceProcess, Stack, event_bytes, eventually, opened_values, publish
+from tests.stack import SIGNING_KEYS, ServiceProcess, Stack, event_bytes, eventually, opened_values, publish
 
 pytestmark = pytest.mark.real
 
@@ -203,3 +206,55 @@ async def _every_record(bootstrap: str, prefix: str) -> list[Any]:
         return records
     finally:
         await consumer.stop()
+
+
+async def test_a_member_erases_herself_from_her_profile(
+    stack: Stack, topic_prefix: str, membership_service: ServiceProcess, membership_conn: asyncpg.Connection
+) -> None:
+    await started(membership_service)
+    ids = await graduate(stack, topic_prefix, membership_conn, alumna("7000001"))
+    member_id = ids["7000001"]
+    async with member_client(membership_service, member_id) as client:
+        csrf = await csrf_of(client, "/profile/erase")
+        unconfirmed = await client.post("/profile/erase", data={"csrf": csrf})
+        assert unconfirmed.status_code == 422  # the box says she means it
+        forged = await client.post("/profile/erase", data={"csrf": "0" * 64, "confirm": "yes"})
+        assert forged.status_code == 403
+        assert await _member_id_of(membership_conn, "7000001") == member_id  # nothing happened yet
+        done = await client.post("/profile/erase", data={"csrf": csrf, "confirm": "yes"})
+        assert done.status_code == 200
+        assert 'alumni_session=""' in done.headers["set-cookie"]  # logged out
+        # The cookie she may still hold leads nowhere.
+        gone = await client.get("/profile", headers={"Accept": "application/json"})
+        assert gone.status_code in (401, 404)
+        assert (await client.get("/profile/export")).status_code == 404
+    assert await _member_id_of(membership_conn, "7000001") is None
+    row = await membership_conn.fetchrow("SELECT requested_by, actor, reason FROM erased_subjects")
+    assert tuple(row) == ("member", None, None)
+    await outbox_drained(membership_conn)
+    [erased] = await events_on(stack, topic_prefix + "member-erased", member_id)
+    assert erased["data"]["requested_by"] == "member"
+
+
+async def _member_id_of(conn: asyncpg.Connection, student_number: str) -> str | None:
+    found = await conn.fetchval("SELECT member_id::text FROM members WHERE student_number = $1", student_number)
+    return str(found) if found else None
+
+
+async def test_only_known_services_with_a_service_token_get_keys(membership_service: ServiceProcess) -> None:
+    await started(membership_service)
+    url = f"{membership_service.url}/internal/keys/current"
+    body = {"subject_ids": [str(uuid.uuid4())]}
+    signer = TokenSigner(parse_keys(SIGNING_KEYS))
+    assert httpx.post(url, json=body).status_code == 401
+    staff = httpx.post(url, json=body, headers=staff_headers("comms"))
+    assert staff.status_code == 401  # a staff token is not a service token
+    stranger = issue_service_token(signer, "mallory")
+    assert httpx.post(url, json=body, headers={"Authorization": f"Bearer {stranger}"}).status_code == 403
+    consent = issue_service_token(signer, "consent")
+    answer = httpx.post(url, json=body, headers={"Authorization": f"Bearer {consent}"})
+    assert answer.status_code == 200
+    [key] = answer.json()["keys"]
+    assert key["subject_id"] == body["subject_ids"][0]
+    too_many = {"subject_ids": [str(uuid.uuid4()) for _ in range(1001)]}
+    assert httpx.post(url, json=too_many, headers={"Authorization": f"Bearer {consent}"}).status_code == 422

@@ -116,6 +116,7 @@ async def test_a_hard_bounce_dsn_suppresses_the_address(
     await send_dsn("127.0.0.1", bounce_port, bounced_mail.sender, bounced_mail, status="5.1.1")
     [event] = values(await read_topic(stack.bootstrap, topic_prefix + "email-bounced", 1))
     assert (event["data"]["member_id"], event["data"]["status"]) == (people[1]["data"]["member_id"], "5.1.1")
+    assert event["data"]["address"].startswith("pd1.")  # sealed with her key, never in the clear
     assert await mailer_conn.fetchval("SELECT reason FROM suppressions WHERE address = 'hs1@example.no'") == (
         "hard-bounce"
     )

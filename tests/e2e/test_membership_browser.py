@@ -13,7 +13,8 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from tests.e2e.profile_helpers import alumna, events_on, graduate, outbox_drained, staff, started
+from tests.e2e.consent_helpers import outbox_drained, staff_headers, started
+from tests.e2e.profile_helpers import alumna, events_on, graduate
 from tests.e2e.signup_helpers import mails_for
 from tests.e2e.test_consent_browser import click_and_wait
 from tests.stack import ServiceProcess, Stack
@@ -41,7 +42,7 @@ async def test_a_member_logs_in_edits_her_profile_offers_mentoring_and_joins_a_n
     network = httpx.post(
         f"{membership_service.url}/networks",
         json={"name": "Maritime alumni", "faculty": "TNM", "external_url": "https://www.linkedin.com/groups/8812345"},
-        headers=staff("comms"),
+        headers=staff_headers("comms"),
     ).json()
 
     # Log in: ask for a link, open it from the mail, press the button.

@@ -10,17 +10,9 @@ import httpx
 import pytest
 
 from alumni_kit.auth import issue_member_link
+from tests.e2e.consent_helpers import SIGNER, outbox_drained, page_text, started, token_of
 from tests.e2e.graduations import graduation
-from tests.e2e.signup_helpers import (
-    SIGNER,
-    mails_for,
-    opened_events,
-    outbox_drained,
-    page_text,
-    started,
-    tampered,
-    token_of,
-)
+from tests.e2e.signup_helpers import mails_for, opened_events, tampered
 from tests.stack import ServiceProcess, Stack, event_bytes, eventually, publish
 
 pytestmark = pytest.mark.real
@@ -67,6 +59,12 @@ async def test_a_member_logs_in_once_by_magic_link_and_strangers_get_the_same_an
         assert shown.status_code == 200
         assert 'id="confirm"' in shown.text
         assert "alumni_session" not in shown.cookies, "a GET (a mail scanner) must not log in"
+
+        # Another site's page posting the link (login CSRF) is refused and uses nothing up.
+        for headers in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"}):
+            forged = await client.post("/login/confirm", data={"token": token, "lang": "en"}, headers=headers)
+            assert forged.status_code == 403
+            assert "alumni_session" not in forged.headers.get("set-cookie", "")
 
         logged_in = await client.post("/login/confirm", data={"token": token, "lang": "en"})
         assert (logged_in.status_code, logged_in.headers["location"]) == (303, "/profile")

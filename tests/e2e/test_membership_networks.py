@@ -10,8 +10,9 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.e2e.consent_helpers import staff_headers, started
 from tests.e2e.mailer_helpers import consent_fact
-from tests.e2e.profile_helpers import alumna, csrf_of, graduate, member_client, staff, started
+from tests.e2e.profile_helpers import alumna, csrf_of, graduate, member_client
 from tests.stack import ServiceProcess, Stack, event_bytes, eventually, publish
 
 pytestmark = pytest.mark.real
@@ -41,16 +42,18 @@ def _create(service: ServiceProcess, who: dict[str, str], **body: Any) -> httpx.
 async def test_who_may_create_networks_and_what_is_refused(
     membership_service: ServiceProcess, members: dict[str, str]
 ) -> None:
-    made = _create(membership_service, staff("comms"), name="Maritime alumni", faculty="TNM", external_url=LINKEDIN)
+    made = _create(
+        membership_service, staff_headers("comms"), name="Maritime alumni", faculty="TNM", external_url=LINKEDIN
+    )
     assert made.status_code == 201, made.text
     assert made.json()["external_url"] == LINKEDIN
     assert made.json()["member_count"] == 0
-    assert _create(membership_service, staff("ak", "HH"), name="HH Oslo", faculty="HH").status_code == 201
-    other_faculty = _create(membership_service, staff("ak", "HH"), name="Sneaky", faculty="TNM")
+    assert _create(membership_service, staff_headers("ak", "HH"), name="HH Oslo", faculty="HH").status_code == 201
+    other_faculty = _create(membership_service, staff_headers("ak", "HH"), name="Sneaky", faculty="TNM")
     assert other_faculty.status_code == 403
     assert "own faculty only (HH)" in other_faculty.text
-    assert _create(membership_service, staff("at", "TNM"), name="Team", faculty="TNM").status_code == 403
-    duplicate = _create(membership_service, staff("ak", "TNM"), name="maritime ALUMNI", faculty="TNM")
+    assert _create(membership_service, staff_headers("at", "TNM"), name="Team", faculty="TNM").status_code == 403
+    duplicate = _create(membership_service, staff_headers("ak", "TNM"), name="maritime ALUMNI", faculty="TNM")
     assert duplicate.status_code == 409
     assert _create(membership_service, {}, name="x y", faculty="TNM").status_code == 401
 
@@ -70,7 +73,7 @@ async def test_who_may_create_networks_and_what_is_refused(
 async def test_invalid_networks_get_a_422_naming_the_field(
     membership_service: ServiceProcess, members: dict[str, str], body: dict[str, str], field: str, message: str
 ) -> None:
-    answer = _create(membership_service, staff("comms"), **body)
+    answer = _create(membership_service, staff_headers("comms"), **body)
     assert answer.status_code == 422
     [problem] = answer.json()["detail"]
     assert problem["loc"][-1] == field
@@ -80,25 +83,34 @@ async def test_invalid_networks_get_a_422_naming_the_field(
 async def test_staff_see_only_their_faculty_s_networks_and_members(
     membership_service: ServiceProcess, members: dict[str, str]
 ) -> None:
-    tnm = _create(membership_service, staff("comms"), name="Maritime alumni", faculty="TNM").json()
-    _create(membership_service, staff("comms"), name="Økonomi", faculty="HH")
+    tnm = _create(membership_service, staff_headers("comms"), name="Maritime alumni", faculty="TNM").json()
+    _create(membership_service, staff_headers("comms"), name="Økonomi", faculty="HH")
     url = f"{membership_service.url}/networks"
-    assert httpx.get(url, headers=staff("comms")).json()["total"] == 2
-    assert [n["name"] for n in httpx.get(url, headers=staff("at", "HH")).json()["items"]] == ["Økonomi"]
-    assert httpx.get(url, params={"faculty": "TNM"}, headers=staff("ak", "HH")).status_code == 403
+    assert httpx.get(url, headers=staff_headers("comms")).json()["total"] == 2
+    assert [n["name"] for n in httpx.get(url, headers=staff_headers("at", "HH")).json()["items"]] == ["Økonomi"]
+    assert httpx.get(url, params={"faculty": "TNM"}, headers=staff_headers("ak", "HH")).status_code == 403
     members_url = f"{url}/{tnm['network_id']}/members"
-    assert httpx.get(members_url, headers=staff("ak", "HH")).status_code == 403
-    assert httpx.get(members_url, headers=staff("at", "TNM")).json()["total"] == 0
-    assert httpx.get(f"{url}/00000000-0000-4000-8000-000000000000/members", headers=staff("comms")).status_code == 404
+    assert httpx.get(members_url, headers=staff_headers("ak", "HH")).status_code == 403
+    assert httpx.get(members_url, headers=staff_headers("at", "TNM")).json()["total"] == 0
+    assert (
+        httpx.get(f"{url}/00000000-0000-4000-8000-000000000000/members", headers=staff_headers("comms")).status_code
+        == 404
+    )
 
 
 async def test_members_join_and_leave_networks_of_their_faculties(
     membership_service: ServiceProcess, membership_conn: asyncpg.Connection, members: dict[str, str]
 ) -> None:
-    tnm = _create(membership_service, staff("comms"), name="Maritime alumni", faculty="TNM", external_url=LINKEDIN)
-    programme = _create(membership_service, staff("comms"), name="BSL-kullet", faculty="TNM", programme_code="BSL")
-    other = _create(membership_service, staff("comms"), name="Master nautikk", faculty="TNM", programme_code="MNAUT")
-    hh = _create(membership_service, staff("comms"), name="Økonomi", faculty="HH")
+    tnm = _create(
+        membership_service, staff_headers("comms"), name="Maritime alumni", faculty="TNM", external_url=LINKEDIN
+    )
+    programme = _create(
+        membership_service, staff_headers("comms"), name="BSL-kullet", faculty="TNM", programme_code="BSL"
+    )
+    other = _create(
+        membership_service, staff_headers("comms"), name="Master nautikk", faculty="TNM", programme_code="MNAUT"
+    )
+    hh = _create(membership_service, staff_headers("comms"), name="Økonomi", faculty="HH")
     ingrid = members["710001"]
     async with member_client(membership_service, ingrid) as client:
         page = await client.get("/networks", headers={"Accept": "text/html"})
@@ -134,7 +146,7 @@ async def test_a_member_list_shows_contact_details_only_with_consent_for_network
     membership_conn: asyncpg.Connection,
     members: dict[str, str],
 ) -> None:
-    network = _create(membership_service, staff("comms"), name="Maritime alumni", faculty="TNM").json()
+    network = _create(membership_service, staff_headers("comms"), name="Maritime alumni", faculty="TNM").json()
     ingrid, ola = members["710001"], members["710002"]
     await membership_conn.execute(
         "INSERT INTO network_members (network_id, member_id, joined_at) VALUES ($1, $2, now()), ($1, $3, now() + '1s')",
@@ -151,13 +163,13 @@ async def test_a_member_list_shows_contact_details_only_with_consent_for_network
 
     await eventually(consents_arrived, what="the consent view to hold both facts")
     url = f"{membership_service.url}/networks/{network['network_id']}/members"
-    listed = httpx.get(url, headers=staff("ak", "TNM")).json()
+    listed = httpx.get(url, headers=staff_headers("ak", "TNM")).json()
     assert listed["total"] == 2
     assert [(m["member_id"], m["email"], m["phone"]) for m in listed["items"]] == [
         (ingrid, "ingrid@example.no", None),  # no consent for SMS: no phone
         (ola, None, None),
     ]
-    page = httpx.get(url, params={"limit": 1, "offset": 1}, headers=staff("comms")).json()
+    page = httpx.get(url, params={"limit": 1, "offset": 1}, headers=staff_headers("comms")).json()
     assert [m["member_id"] for m in page["items"]] == [ola]
     assert page["total"] == 2
     # She withdraws (a newer sequence, on the other topic): her address disappears from the list.
@@ -168,6 +180,6 @@ async def test_a_member_list_shows_contact_details_only_with_consent_for_network
     )
 
     async def hidden() -> bool:
-        return httpx.get(url, headers=staff("comms")).json()["items"][0]["email"] is None
+        return httpx.get(url, headers=staff_headers("comms")).json()["items"][0]["email"] is None
 
     await eventually(hidden, what="the withdrawn address to be hidden")

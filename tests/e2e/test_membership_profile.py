@@ -8,16 +8,8 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.e2e.consent_helpers import page_text
-from tests.e2e.profile_helpers import (
-    alumna,
-    csrf_of,
-    events_on,
-    graduate,
-    member_client,
-    outbox_drained,
-    started,
-)
+from tests.e2e.consent_helpers import outbox_drained, page_text, started
+from tests.e2e.profile_helpers import alumna, csrf_of, events_on, graduate, member_client
 from tests.stack import ServiceProcess, Stack
 
 pytestmark = pytest.mark.real

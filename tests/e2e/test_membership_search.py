@@ -9,7 +9,9 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.e2e.profile_helpers import alumna, graduate, member_client, staff, started
+from tests.e2e.consent_helpers import staff_headers, started, token_of
+from tests.e2e.profile_helpers import alumna, graduate, member_client
+from tests.e2e.signup_helpers import mails_for
 from tests.stack import ServiceProcess, Stack
 
 pytestmark = pytest.mark.real
@@ -55,7 +57,7 @@ def _numbers(answer: httpx.Response) -> list[str]:
 async def test_filters_combine_and_list_values_mean_any_of(
     membership_service: ServiceProcess, alumni: dict[str, str]
 ) -> None:
-    comms = staff("comms")
+    comms = staff_headers("comms")
     assert _numbers(_search(membership_service, comms, offer="mentor")) == ["720001", "720003"]
     assert _numbers(_search(membership_service, comms, offer=["mentor", "thesis-topics"])) == [
         "720001",
@@ -72,7 +74,7 @@ async def test_filters_combine_and_list_values_mean_any_of(
 
 
 async def test_results_are_paged_with_the_total(membership_service: ServiceProcess, alumni: dict[str, str]) -> None:
-    pages = [_search(membership_service, staff("comms"), limit=3, offset=o).json() for o in (0, 3)]
+    pages = [_search(membership_service, staff_headers("comms"), limit=3, offset=o).json() for o in (0, 3)]
     assert [p["total"] for p in pages] == [4, 4]
     assert [len(p["items"]) for p in pages] == [3, 1]
     seen = [m["student_number"] for p in pages for m in p["items"]]
@@ -82,7 +84,7 @@ async def test_results_are_paged_with_the_total(membership_service: ServiceProce
 async def test_an_alumnikontakt_sees_her_faculty_s_members_and_degrees_only(
     membership_service: ServiceProcess, alumni: dict[str, str]
 ) -> None:
-    hh = _search(membership_service, staff("ak", "HH")).json()
+    hh = _search(membership_service, staff_headers("ak", "HH")).json()
     by_number = {m["student_number"]: m for m in hh["items"]}
     assert sorted(by_number) == ["720003", "720004"]
     assert hh["total"] == 2
@@ -91,11 +93,11 @@ async def test_an_alumnikontakt_sees_her_faculty_s_members_and_degrees_only(
     assert both["faculties"] == ["HH"]
     assert both["volunteer_offers"] == ["thesis-topics"]
     # Filters cannot reach outside her faculty: her TNM degree does not match for the HH AK.
-    assert _numbers(_search(membership_service, staff("ak", "HH"), programme_code="BSL")) == []
-    assert _search(membership_service, staff("at", "HH"), faculty="TNM").status_code == 403
-    one = httpx.get(f"{membership_service.url}/members/{alumni['720004']}", headers=staff("at", "TNM")).json()
+    assert _numbers(_search(membership_service, staff_headers("ak", "HH"), programme_code="BSL")) == []
+    assert _search(membership_service, staff_headers("at", "HH"), faculty="TNM").status_code == 403
+    one = httpx.get(f"{membership_service.url}/members/{alumni['720004']}", headers=staff_headers("at", "TNM")).json()
     assert [p["programme_code"] for p in one["programmes"]] == ["BSL"]
-    tnm_only = httpx.get(f"{membership_service.url}/members/{alumni['720001']}", headers=staff("ak", "HH"))
+    tnm_only = httpx.get(f"{membership_service.url}/members/{alumni['720001']}", headers=staff_headers("ak", "HH"))
     assert tnm_only.status_code == 403
 
 
@@ -113,6 +115,34 @@ async def test_an_alumnikontakt_sees_her_faculty_s_members_and_degrees_only(
 async def test_invalid_searches_get_a_422_saying_why(
     membership_service: ServiceProcess, alumni: dict[str, str], params: dict[str, Any], message: str
 ) -> None:
-    answer = _search(membership_service, staff("comms"), **params)
+    answer = _search(membership_service, staff_headers("comms"), **params)
     assert answer.status_code == 422
     assert message in str(answer.json()["detail"])
+
+
+async def test_a_pre_alumna_belongs_to_no_faculty_yet_so_only_comms_find_her(
+    stack: Stack,
+    topic_prefix: str,
+    membership_service: ServiceProcess,
+    membership_conn: asyncpg.Connection,
+    alumni: dict[str, str],
+) -> None:
+    async with httpx.AsyncClient(base_url=membership_service.url) as client:
+        form = {"student_number": "730001", "private_email": "pia@example.no", "given_name": "Pia", "family_name": "Ås"}
+        assert (await client.post("/signup", json=form)).status_code == 202
+        signup_id = await membership_conn.fetchval("SELECT signup_id::text FROM signups")
+        [mail] = await mails_for(stack, topic_prefix, signup_id, membership_service)
+        confirmed = await client.post("/signup/confirm", data={"token": token_of(mail["action_url"])})
+        assert confirmed.status_code == 200
+    comms = staff_headers("comms")
+    assert _numbers(_search(membership_service, comms, status="pre-alumni")) == ["730001"]
+    assert "730001" in _numbers(_search(membership_service, comms))
+    assert "730001" not in _numbers(_search(membership_service, comms, programme_code="BSL"))
+    assert "730001" not in _numbers(_search(membership_service, comms, faculty="TNM"))
+    assert _search(membership_service, comms, status="pre-alumni").json()["total"] == 1
+    ak = staff_headers("ak", "TNM")
+    assert _numbers(_search(membership_service, ak, status="pre-alumni")) == []
+    one = httpx.get(f"{membership_service.url}/members/{signup_id}", headers=comms)
+    assert one.status_code == 200
+    assert one.json()["status"] == "pre-alumni"
+    assert httpx.get(f"{membership_service.url}/members/{signup_id}", headers=ak).status_code == 403

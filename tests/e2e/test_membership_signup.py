@@ -9,17 +9,9 @@ import httpx
 import pytest
 
 from alumni_kit.auth import issue_member_link
+from tests.e2e.consent_helpers import SIGNER, outbox_drained, page_text, started, token_of
 from tests.e2e.graduations import graduation
-from tests.e2e.signup_helpers import (
-    SIGNER,
-    mails_for,
-    opened_events,
-    outbox_drained,
-    page_text,
-    started,
-    tampered,
-    token_of,
-)
+from tests.e2e.signup_helpers import mails_for, opened_events, tampered
 from tests.stack import ServiceProcess, Stack, event_bytes, eventually, publish
 
 pytestmark = pytest.mark.real
@@ -125,6 +117,10 @@ async def test_a_second_sign_up_and_a_replayed_link_record_nothing_twice(
         member_now = await client.post("/signup", json=SIGNUP)
         assert member_now.status_code == 409
         assert "already a member" in member_now.json()["detail"]
+        # Logins go by e-mail: another student number with her address would lock one of them out.
+        same_address = await client.post("/signup", json={**SIGNUP, "student_number": "2345678"})
+        assert same_address.status_code == 409
+        assert "already belongs to a member" in same_address.json()["detail"]
 
     assert await membership_conn.fetchval("SELECT count(*) FROM members") == 1
     assert await membership_conn.fetchval("SELECT count(*) FROM signups") == 1
@@ -216,9 +212,13 @@ async def test_a_sign_up_whose_link_expired_unused_is_forgotten_and_she_may_sign
     service = await started(membership_service)
     async with httpx.AsyncClient(base_url=service.url) as client:
         assert (await _sign_up(client, private_email="typo@example.no")).status_code == 202
+        stale = await membership_conn.fetchval("SELECT signup_id FROM signups")
+        assert await membership_conn.fetchval("SELECT count(*) FROM subject_keys WHERE subject_id = $1", stale) == 1
         # A day passes without the click (the row's expiry is what the link's expiry was).
         await membership_conn.execute("UPDATE signups SET expires_at = now() - interval '1 second'")
         assert (await _sign_up(client)).status_code == 202
 
     rows = await membership_conn.fetch("SELECT private_email FROM signups")
     assert [r["private_email"] for r in rows] == ["ingrid.berg@example.no"], "the stale sign-up is gone"
+    # ...with the key that sealed its verification mail: that mail is unreadable on the topic now.
+    assert await membership_conn.fetchval("SELECT count(*) FROM subject_keys WHERE subject_id = $1", stale) == 0

@@ -10,7 +10,8 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.e2e.signup_helpers import mails_for, opened_events, outbox_drained, page_text, staff, started, token_of
+from tests.e2e.consent_helpers import outbox_drained, page_text, staff_headers, started, token_of
+from tests.e2e.signup_helpers import mails_for, opened_events
 from tests.stack import ServiceProcess, Stack
 
 pytestmark = pytest.mark.real
@@ -55,34 +56,38 @@ async def test_the_faculty_ak_approves_an_application_into_an_associate_member(
     service = await started(membership_service)
     async with httpx.AsyncClient(base_url=service.url) as client:
         assert (await client.post("/applications", json=APPLICATION)).status_code == 202
-        queue = await client.get("/applications", headers=staff("comms"))
+        queue = await client.get("/applications", headers=staff_headers("comms"))
         assert queue.json()["total"] == 0, "an unverified application is not in the queue"
         duplicate = await client.post("/applications", json=APPLICATION)
         assert duplicate.status_code == 409
         assert await membership_conn.fetchval("SELECT count(*) FROM applications") == 1
 
         application_id = await _applied_and_verified(stack, topic_prefix, service, client, email="lars@example.no")
-        queue = (await client.get("/applications?status=pending", headers=staff("ak", "HS"))).json()
+        queue = (await client.get("/applications?status=pending", headers=staff_headers("ak", "HS"))).json()
         assert [a["application_id"] for a in queue["items"]] == [application_id]
         assert queue["items"][0]["policy_version"] == "2026-1"
-        assert (await client.get("/applications?faculty=HS", headers=staff("ak", "TNM"))).status_code == 403
-        assert (await client.get("/applications", headers=staff("ak", "TNM"))).json()["total"] == 0
-        assert (await client.get("/applications", headers=staff("aab"))).status_code == 403
+        assert (await client.get("/applications?faculty=HS", headers=staff_headers("ak", "TNM"))).status_code == 403
+        assert (await client.get("/applications", headers=staff_headers("ak", "TNM"))).json()["total"] == 0
+        assert (await client.get("/applications", headers=staff_headers("aab"))).status_code == 403
 
         assert (
-            await _decide(client, application_id, staff("ak", "TNM"), decision="approve", reason="fine by me")
+            await _decide(client, application_id, staff_headers("ak", "TNM"), decision="approve", reason="fine by me")
         ).status_code == 403
         assert (
-            await _decide(client, application_id, staff("at", "HS"), decision="approve", reason="fine by me")
+            await _decide(client, application_id, staff_headers("at", "HS"), decision="approve", reason="fine by me")
         ).status_code == 403
-        no_reason = await _decide(client, application_id, staff("ak", "HS"), decision="approve")
+        no_reason = await _decide(client, application_id, staff_headers("ak", "HS"), decision="approve")
         assert no_reason.status_code == 422
         assert any(p.startswith("reason:") for p in no_reason.json()["detail"])
-        too_long = await _decide(client, application_id, staff("ak", "HS"), decision="approve", reason="x" * 1001)
+        too_long = await _decide(
+            client, application_id, staff_headers("ak", "HS"), decision="approve", reason="x" * 1001
+        )
         assert too_long.status_code == 422
 
         reason = "Supervises theses for HS; qualifies as external supervisor."
-        approved = await _decide(client, application_id, staff("ak", "HS", "ak-hs"), decision="approve", reason=reason)
+        approved = await _decide(
+            client, application_id, staff_headers("ak", "HS", subject="ak-hs"), decision="approve", reason=reason
+        )
         assert approved.status_code == 200, approved.text
         decided = approved.json()
         assert {k: decided[k] for k in ("status", "decided_by", "decided_role", "decision_reason")} == {
@@ -94,7 +99,9 @@ async def test_the_faculty_ak_approves_an_application_into_an_associate_member(
         assert decided["decision_policy_version"] == "2026-1"
         assert decided["decided_at"] is not None
 
-        second = await _decide(client, application_id, staff("comms"), decision="reject", reason="changed my mind")
+        second = await _decide(
+            client, application_id, staff_headers("comms"), decision="reject", reason="changed my mind"
+        )
         assert second.status_code == 409
         assert "already decided (approved) by ak-hs" in second.json()["detail"]
 
@@ -123,13 +130,19 @@ async def test_a_rejection_records_the_reason_and_publishes_nothing_about_the_ap
     async with httpx.AsyncClient(base_url=service.url) as client:
         application_id = await _applied_and_verified(stack, topic_prefix, service, client, faculty="TNM")
         rejected = await _decide(
-            client, application_id, staff("comms", None, "comms-1"), decision="reject", reason="No link to USN found."
+            client,
+            application_id,
+            staff_headers("comms", subject="comms-1"),
+            decision="reject",
+            reason="No link to USN found.",
         )
         assert rejected.status_code == 200
         assert (rejected.json()["status"], rejected.json()["decided_by"]) == ("rejected", "comms-1")
-        again = await _decide(client, application_id, staff("ak", "TNM"), decision="approve", reason="second try")
+        again = await _decide(
+            client, application_id, staff_headers("ak", "TNM"), decision="approve", reason="second try"
+        )
         assert again.status_code == 409
-        listed = (await client.get("/applications?status=rejected", headers=staff("at", "TNM"))).json()
+        listed = (await client.get("/applications?status=rejected", headers=staff_headers("at", "TNM"))).json()
         assert [a["decision_reason"] for a in listed["items"]] == ["No link to USN found."]
 
     assert await membership_conn.fetchval("SELECT count(*) FROM members") == 0
@@ -156,7 +169,7 @@ async def test_an_application_outside_the_policy_or_the_limits_is_refused_precis
         assert "email" in page_text(form)
         assert (await client.get("/apply", params={"lang": "en"})).status_code == 200
         unknown_id = "00000000-0000-4000-8000-000000000000"
-        missing = await _decide(client, unknown_id, staff("comms"), decision="approve", reason="fine")
+        missing = await _decide(client, unknown_id, staff_headers("comms"), decision="approve", reason="fine")
         assert missing.status_code == 404
         assert (await client.get("/applications")).status_code == 401
 

@@ -46,8 +46,12 @@ async def test_comms_sees_every_faculty_and_can_filter(three_members: ServicePro
     assert everyone["total"] == 3
     hh_2020 = httpx.get(url, params={"faculty": "HH", "graduation_year": 2020}, headers=staff_headers("comms")).json()
     assert [m["student_number"] for m in hh_2020["items"]] == ["800003"]
-    by_programme = httpx.get(url, params={"programme_code": "BØL"}, headers=staff_headers("aab")).json()
+    by_programme = httpx.get(url, params={"programme_code": "BØL"}, headers=staff_headers("comms")).json()
     assert by_programme["total"] == 2
+    # The advisory board reads analytics, not people.
+    board = httpx.get(url, params={"programme_code": "BØL"}, headers=staff_headers("aab"))
+    assert board.status_code == 403
+    assert httpx.get(f"{url}/{everyone['items'][0]['member_id']}", headers=staff_headers("aab")).status_code == 403
 
 
 async def test_an_alumnikontakt_sees_only_her_faculty(three_members: ServiceProcess) -> None:

@@ -4,6 +4,8 @@ erased subjects, and moving every key to a new key-encryption key."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import uuid
 from pathlib import Path
 
@@ -83,3 +85,31 @@ async def test_rewrap_moves_every_key_to_the_new_kek_and_messages_still_open(sta
     opened = open_event(sealed, secrets)  # sealed before the rewrap, opened after it
     assert opened is not None
     assert MemberRegisteredV1.model_validate_json(opened).data.family_name == "Nordmann"
+
+
+async def test_operators_rotate_and_rewrap_from_the_command_line(stack: Stack, membership_db: str) -> None:
+    dsn = stack.service_dsn("membership", membership_db)
+    keys.use_key_encryption(KeyEncryption(OLD_KEK))
+    pool = await _pool(dsn)
+    subject = str(uuid.uuid4())
+    async with pool.acquire() as conn, conn.transaction():
+        first = await keys.subject_key(conn, subject)
+    env = {**os.environ, "MEMBERSHIP_DATABASE_URL": dsn, "MEMBERSHIP_KEY_ENCRYPTION_KEYS": f"{NEW_KEK},{OLD_KEK}"}
+    cli = [sys.executable, "-m", "membership.keys"]
+    assert "key version 2" in await _run([*cli, "rotate", subject], env)
+    assert "rewrapped 1 keys under new" in await _run(
+        [*cli, "rewrap"], env
+    )  # version 2 was wrapped under `new` already
+    keys.use_key_encryption(KeyEncryption(NEW_KEK))
+    async with pool.acquire() as conn:
+        assert (await keys.lookup(conn, {first.id}))[first.id] == first.secret
+        assert (await keys.subject_key(conn, subject)).version == 2
+    await pool.close()
+
+
+async def _run(command: list[str], env: dict[str, str]) -> str:
+    """The command's standard output, as an operator runs it (its own process)."""
+    proc = await asyncio.create_subprocess_exec(*command, env=env, stdout=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0
+    return out.decode()

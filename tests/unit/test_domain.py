@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from membership.domain import EligibilityPolicy, Member, apply_graduation
-from usn_schemas.graduated import GraduatedData
+from tests.unit.graduated import grad
 
 DEFAULT = EligibilityPolicy(frozenset({"bachelor", "master", "phd", "evu"}))
-
-
-def grad(**overrides: Any) -> GraduatedData:
-    base: dict[str, Any] = {
-        "student_number": "1",
-        "given_name": "Kari",
-        "family_name": "Nordmann",
-        "programme_code": "BSL",
-        "faculty": "TNM",
-        "degree_level": "bachelor",
-        "graduation_date": "2022-06-15",
-    }
-    return GraduatedData.model_validate({**base, **overrides})
 
 
 def test_first_qualifying_graduation_registers() -> None:

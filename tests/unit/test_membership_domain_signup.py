@@ -6,23 +6,22 @@ from __future__ import annotations
 from typing import Any
 
 from membership.domain import EligibilityPolicy, Person, apply_graduation, register_associate, register_pre_alumnus
+from tests.unit.graduated import grad as kari_grad
 from usn_schemas.graduated import GraduatedData
 
 POLICY = EligibilityPolicy(frozenset({"bachelor", "master", "phd", "evu"}))
 INGRID = Person("Ingrid", "Berg", "ingrid@example.no")
+INGRIDS_DEGREE = {
+    "student_number": "234567",
+    "given_name": "Ingrid",
+    "family_name": "Berg",
+    "graduation_date": "2025-06-15",
+}
 
 
 def grad(**overrides: Any) -> GraduatedData:
-    base: dict[str, Any] = {
-        "student_number": "234567",
-        "given_name": "Ingrid",
-        "family_name": "Berg",
-        "programme_code": "BSL",
-        "faculty": "TNM",
-        "degree_level": "bachelor",
-        "graduation_date": "2025-06-15",
-    }
-    return GraduatedData.model_validate({**base, **overrides})
+    """Ingrid Berg, who signed up as 234567, graduates (June 2025)."""
+    return kari_grad(**{**INGRIDS_DEGREE, **overrides})
 
 
 def test_a_sign_up_makes_a_pre_alumna_with_the_sign_up_id_and_a_history_line() -> None:

@@ -47,7 +47,9 @@ class MemberSnapshot(BaseModel):
     # The language she chose in her profile (None: never chosen; services default to bokmål).
     language: Literal["nb", "en"] | None = None
     faculties: list[Faculty]
-    programmes: list[Programme]
+    # Personal data too: programme, campus and graduation day together can single
+    # out one person (a PhD, a small class), so the list travels sealed.
+    programmes: list[Programme] = PersonalData()
 
 
 class MemberUpdatedData(MemberSnapshot):

@@ -105,6 +105,16 @@ class StaffPrincipal:
     def may_see(self, faculty: str) -> bool:
         return self.role not in SCOPED_ROLES or self.faculty == faculty
 
+    @property
+    def unscoped(self) -> bool:
+        """Sees every faculty's members, also those who belong to no faculty yet."""
+        return self.role not in SCOPED_ROLES and self.sees_people
+
+    @property
+    def sees_people(self) -> bool:
+        """The advisory board (AAB) reads analytics, never individual members."""
+        return self.role != "aab"
+
     def visible_faculties(self) -> tuple[str, ...]:
         return FACULTIES if self.role not in SCOPED_ROLES else (self.faculty or "",)
 

@@ -25,7 +25,7 @@ from aiokafka.structs import ConsumerRecord
 from alumni_kit.db import Conn
 from alumni_kit.dlq import Rejection, dead_letter
 from alumni_kit.inbox import claim_new
-from alumni_kit.logs import where_it_failed
+from alumni_kit.logs import processing_failure, where_it_failed
 from alumni_kit.metrics import KitMetrics
 from alumni_kit.retry import retry_transient
 from alumni_kit.shredding import ERASED, KeyRing, SealedFieldError, open_batch
@@ -113,7 +113,7 @@ class EventConsumer:
             try:
                 fresh = await retry_transient(partial(self._apply_in_transaction, [one]), self._metrics, self.topic)
             except Exception as exc:
-                reason = f"{type(exc).__name__}: {str(exc)[:500]}"
+                reason = processing_failure(exc)
                 await self._reject(one.record, Rejection(type(exc).__name__, "processing-error", reason))
                 continue
             self._count(processed=fresh, duplicates=1 - fresh)

@@ -29,3 +29,12 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
 def is_transient(exc: BaseException) -> bool:
     """True when trying again later may succeed without any change to the input."""
     return isinstance(exc, _TRANSIENT)
+
+
+class InputRefusedError(ValueError):
+    """A handler refuses an event for a reason it states itself (e.g. an unknown purpose).
+
+    Its message goes into the dead letter's headers as it is, so it must name
+    fields and rules, never personal data; any other failure is reported only by
+    where it happened (`logs.processing_failure`).
+    """

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -15,6 +15,8 @@ from alumni_kit.auth import (
     verify_service_token,
     verify_staff_token,
 )
+
+T = TypeVar("T")
 
 
 def ops_router(registry: CollectorRegistry, readiness: Callable[[], Awaitable[dict[str, bool]]]) -> APIRouter:
@@ -41,28 +43,32 @@ def ops_router(registry: CollectorRegistry, readiness: Callable[[], Awaitable[di
 
 def staff_principal(signer: TokenSigner) -> Callable[..., StaffPrincipal]:
     """A FastAPI dependency: the caller's verified staff identity, or 401."""
+    return _bearer("staff", lambda token: verify_staff_token(signer, token))
 
-    def dependency(authorization: Annotated[str | None, Header()] = None) -> StaffPrincipal:
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise HTTPException(401, "a staff bearer token is required", headers={"WWW-Authenticate": "Bearer"})
-        try:
-            return verify_staff_token(signer, token.strip())
-        except InvalidTokenError as exc:
-            raise HTTPException(401, f"invalid token: {exc}", headers={"WWW-Authenticate": "Bearer"}) from None
+
+def people_reader(staff: Callable[..., StaffPrincipal]) -> Callable[..., StaffPrincipal]:
+    """`staff`, refusing roles that may not see individual members (the advisory board)."""
+
+    def dependency(who: StaffPrincipal = Depends(staff)) -> StaffPrincipal:
+        if not who.sees_people:
+            raise HTTPException(403, f"role {who.role} sees analytics, not individual members")
+        return who
 
     return dependency
 
 
 def service_caller(signer: TokenSigner) -> Callable[..., str]:
     """A FastAPI dependency for service-to-service routes: the calling service's name, or 401."""
+    return _bearer("service", lambda token: verify_service_token(signer, token))
 
-    def dependency(authorization: Annotated[str | None, Header()] = None) -> str:
+
+def _bearer(kind: str, verify: Callable[[str], T]) -> Callable[..., T]:
+    def dependency(authorization: Annotated[str | None, Header()] = None) -> T:
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token:
-            raise HTTPException(401, "a service bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(401, f"a {kind} bearer token is required", headers={"WWW-Authenticate": "Bearer"})
         try:
-            return verify_service_token(signer, token.strip())
+            return verify(token.strip())
         except InvalidTokenError as exc:
             raise HTTPException(401, f"invalid token: {exc}", headers={"WWW-Authenticate": "Bearer"}) from None
 

@@ -1,21 +1,25 @@
 """Subject keys from membership over HTTP, for every service but membership itself.
 
-Keys are cached in memory for `cache_seconds` only, and never written to disk:
-that interval is the longest a service can still open a message after the
-member was erased (plus the time its own `member-erased` handler takes, which
-drops the key at once). Missing keys are not cached, so a key that appears
-later (a member registered a moment ago) is found on the next try.
+Keys are cached in memory for `cache_seconds` only (expired entries are
+dropped at the next lookup), and never written to disk: that interval is the
+longest a service can still open a message after the member was erased.
+Missing keys are not cached, so a key that appears later (a member registered
+a moment ago) is found on the next try.
 """
 
 from __future__ import annotations
 
 import base64
 import time
+from typing import TypeVar
 
 import httpx
 
 from alumni_kit.auth import TokenSigner, issue_service_token
 from alumni_kit.shredding import KeyId, SubjectKey
+
+CHUNK = 1000
+T = TypeVar("T")
 
 
 class KeyServiceUnavailableError(OSError):
@@ -32,25 +36,21 @@ class HttpKeyRing:
 
     async def lookup(self, wanted: set[KeyId]) -> dict[KeyId, bytes]:
         now = time.monotonic()
-        found = {k: hit[1] for k in wanted if (hit := self._cache.get(k)) and hit[0] > now}
-        missing = wanted - found.keys()
-        if missing:
-            body: dict[str, object] = {"keys": [{"subject_id": s, "version": v} for s, v in sorted(missing)]}
+        self._cache = {k: hit for k, hit in self._cache.items() if hit[0] > now}
+        found = {k: hit[1] for k in wanted if (hit := self._cache.get(k))}
+        missing = sorted(wanted - found.keys())
+        for chunk in _chunks(missing):
+            body: dict[str, object] = {"keys": [{"subject_id": s, "version": v} for s, v in chunk]}
             for key in await self._post("/internal/keys/lookup", body):
                 found[key.id] = key.secret
                 self._cache[key.id] = (now + self._ttl, key.secret)
         return found
 
     async def current(self, subject_ids: set[str]) -> dict[str, SubjectKey]:
-        if not subject_ids:
-            return {}
-        keys = await self._post("/internal/keys/current", {"subject_ids": sorted(subject_ids)})
-        return {k.subject_id: k for k in keys}
-
-    def forget(self, subject_id: str) -> None:
-        """Drop a subject's cached keys at once (her `member-erased` arrived)."""
-        for key_id in [k for k in self._cache if k[0] == subject_id]:
-            del self._cache[key_id]
+        found: dict[str, SubjectKey] = {}
+        for chunk in _chunks(sorted(subject_ids)):
+            found |= {k.subject_id: k for k in await self._post("/internal/keys/current", {"subject_ids": chunk})}
+        return found
 
     async def close(self) -> None:
         """Close the connection pool (a later call opens a new one, e.g. in another event loop)."""
@@ -70,6 +70,11 @@ class HttpKeyRing:
             raise KeyServiceUnavailableError(f"membership keys: HTTP {response.status_code}")
         response.raise_for_status()  # 4xx: our token or request is wrong, a bug to see, not to retry
         return [_key(item) for item in response.json()["keys"]]
+
+
+def _chunks(items: list[T]) -> list[list[T]]:
+    """Requests of at most CHUNK keys: the key API's limit, below a consumer batch's 10,000."""
+    return [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
 
 
 def _key(item: dict[str, object]) -> SubjectKey:

@@ -20,6 +20,7 @@ from mailer.bounce_ingest import BounceIngest
 from mailer.campaigns import make_campaign_handler
 from mailer.members import on_member, on_member_erased
 from mailer.metrics import MailerMetrics
+from mailer.retention import purge_periodically
 from mailer.sender import Sender
 from mailer.settings import MailerSettings
 from mailer.staff import staff_router
@@ -82,9 +83,15 @@ def create_app(settings: MailerSettings | None = None) -> FastAPI:
         await runtime.start()
         await bounces.start()
         sending = asyncio.create_task(sender.run(), name="mailer-sender")
+        stop_purging = asyncio.Event()
+        purging = asyncio.create_task(
+            purge_periodically(runtime.pool, settings.transactional_keep_days, stop_purging), name="mailer-purge"
+        )
         try:
             yield
         finally:
+            stop_purging.set()
+            await purging
             sender.stop()
             await sending
             await bounces.stop()

@@ -18,7 +18,7 @@ from alumni_kit.outbox import add_to_outbox
 from alumni_kit.runtime import ServiceRuntime
 from mailer.bounces import MAX_BOUNCE_BYTES, BounceHandler, DsnRecipient
 from mailer.metrics import MailerMetrics
-from mailer.sender import suppress
+from mailer.recording import Bounce, suppress
 from mailer.settings import MailerSettings
 
 log = logging.getLogger(__name__)
@@ -71,8 +71,8 @@ class BounceIngest:
                     row_id,
                     f"DSN {status}",
                 )
-                fact = await suppress(conn, address, reason, status, member_id, campaign_id)
-                await add_to_outbox(conn, [fact])
+                bounce = Bounce(address, reason, status, member_id, campaign_id)
+                await add_to_outbox(conn, await suppress(conn, bounce, self._runtime.keyring))
 
 
 async def _delivery(conn: Conn, reference: str) -> tuple[str, int, str, str | None, str | None] | None:

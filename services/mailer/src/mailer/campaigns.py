@@ -8,13 +8,14 @@ from typing import Any
 
 from alumni_kit.consumer import BatchHandler, Incoming
 from alumni_kit.db import Conn
+from alumni_kit.errors import InputRefusedError
 from alumni_kit.outbox import OutboxMessage, add_to_outbox
 from usn_schemas.campaign import Audience, CampaignRequest, CampaignRequestedV1, CampaignStatus, CampaignStatusV1
 
 SOURCE = "/usn-alumni/mailer"
 
 
-class CampaignRefusedError(ValueError):
+class CampaignRefusedError(InputRefusedError):
     """A well-formed request the mailer cannot accept (dead-lettered with this reason)."""
 
 

@@ -1,42 +1,45 @@
 """The send loop: due campaigns → deliveries → SMTP, at most once per (campaign, member).
 
 One sender per database sends (an advisory lock; other replicas wait as standbys),
-so a delivery is only ever in one process's hands. Each round:
+so a delivery is only ever in one process's hands. It keeps its SMTP connections busy:
 
-1. claim a small batch of due deliveries and decide from the mailer's local copies
-   (member, consent view, suppression): skipped ones get their reason; the rest are
-   marked `sending`, with the consent fact and address, and committed *before* any
-   SMTP traffic;
-2. for each, re-check consent and suppression right before its SMTP transaction
-   (a withdrawal that arrived meanwhile wins), then send;
-3. record the outcomes in one transaction: `sent` with `newsletter-sent`, a 4xx
-   back to `pending` with back-off, a 5xx `bounced` and suppressed, a relay that is
-   down back to `pending` (nothing was accepted) and the campaign paused.
+1. claim: a batch of due deliveries is decided from the mailer's local copies (member,
+   consent view, suppression): skipped ones get their reason; the rest are marked
+   `sending`, with the consent fact and address, committed *before* any SMTP traffic,
+   and queued (transactional mail first);
+2. send: one worker per SMTP connection takes the next queued message, re-checks consent
+   and suppression right before its SMTP transaction (one query answers what all
+   connections are about to send, recheck.py: a withdrawal that arrived meanwhile wins),
+   then sends;
+3. record: once a batch's worth of messages has an outcome they are committed in one
+   transaction (recording.py) while the connections go on with the queue.
 
-A process killed between 1 and 3 leaves rows in `sending`; the next sender marks
-them `uncertain` instead of sending them again: at most two claimed batches (one
-sending, one being recorded; 2 × `MAILER_CLAIM_BATCH`), listed in the staff API
-(docs/mailer.md, "Uncertain").
+Another batch is claimed only while at most one is in flight, so claimed deliveries
+whose outcome is not yet committed are at most two batches (2 × `MAILER_CLAIM_BATCH`).
+A process killed meanwhile leaves them `sending`; the next sender marks them
+`uncertain` instead of sending them again, listed in the staff API (docs/mailer.md,
+"Uncertain").
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+import time
 from email.headerregistry import Address
-from typing import Any
 
 from alumni_kit.auth import TokenSigner, issue_unsubscribe_token
 from alumni_kit.db import Conn
 from alumni_kit.logs import where_it_failed
-from alumni_kit.outbox import OutboxMessage, add_to_outbox
 from alumni_kit.runtime import ServiceRuntime
 from mailer import bounces, campaigns, compose
+from mailer.delivery import Delivery, campaign_delivery, skip_reason, transactional_skip_reason
 from mailer.metrics import MailerMetrics
+from mailer.recheck import ConsentRecheck
+from mailer.recording import Recorder, enhanced_status
 from mailer.settings import MailerSettings
 from mailer.smtp import (
     PermanentRejectionError,
@@ -46,11 +49,11 @@ from mailer.smtp import (
     UncertainOutcomeError,
 )
 from mailer.tracking import TrackingLinks
-from usn_schemas.campaign import EmailBounced, EmailBouncedV1, NewsletterSent, NewsletterSentV1
 
 log = logging.getLogger(__name__)
-SOURCE = "/usn-alumni/mailer"
 _SENDER_LOCK = 7_340_101
+# While sending, due campaigns are looked for at most this often (when idle, every round).
+_DUE_CAMPAIGNS_EVERY = 1.0
 
 _CLAIM = """
 WITH due AS (
@@ -83,65 +86,7 @@ SELECT t.id, t.member_id, t.mail, (e.member_id IS NOT NULL) AS erased, (s.addres
   LEFT JOIN suppressions s ON s.address = lower(t.mail->>'to_address')
 """
 
-# Right before the SMTP transaction: is the consent the claim relied on still the newest fact?
-_STILL_ALLOWED = """
-SELECT v.fact_id FROM consent_view v
- WHERE v.member_id = $1 AND v.channel = 'email' AND v.purpose = $2 AND v.state = 'given'
-   AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.address = lower($3))
-   AND NOT EXISTS (SELECT 1 FROM erased_members e WHERE e.member_id = $1)
-"""
-
-
-@dataclass
-class Delivery:
-    """One message in flight: a campaign delivery (table `deliveries`) or a transactional mail."""
-
-    table: str
-    id: int
-    member_id: str | None
-    address: str
-    campaign_id: str | None = None
-    faculty: str = "USN"
-    purpose: str = ""
-    recipient: compose.Recipient | None = None
-    consent_fact_id: str | None = None
-    mail: dict[str, Any] | None = None  # transactional only
-    message_id: str = ""
-    outcome: str = ""  # sent | skipped | retry | bounced | failed | unavailable | uncertain
-    detail: str = ""
-    status_code: str = ""
-
-    @property
-    def reference(self) -> str:
-        """The VERP reference: which delivery a bounce is about."""
-        return f"{'c' if self.table == 'deliveries' else 't'}{self.id}"
-
-
-def skip_reason(row: Any) -> str | None:
-    """Why a claimed campaign delivery is not sent, from the mailer's local copies (None: send)."""
-    if row["erased"]:
-        return "erased"
-    if row["given_name"] is None:
-        return "unknown-member"
-    if row["email"] is None:
-        return "no-address"
-    if row["suppressed"]:
-        return "suppressed"
-    if row["consent_fact_id"] is None:
-        return "no-consent"
-    return None
-
-
-def transactional_skip_reason(row: Any, mail: dict[str, Any]) -> str | None:
-    """Transactional mail ignores marketing consent, not suppression or erasure."""
-    if row["erased"]:
-        return "erased"
-    if row["suppressed"]:
-        return "suppressed"
-    expires = mail.get("expires_at")
-    if expires and datetime.fromisoformat(expires) < datetime.now(UTC):
-        return "expired"
-    return None
+Content = compose.Prepared | compose.TemplateProblemError
 
 
 class Sender:
@@ -155,16 +100,25 @@ class Sender:
     ) -> None:
         self._runtime, self._s, self._signer, self._tracking = runtime, settings, signer, tracking
         self._metrics = metrics
+        self._recorder = Recorder(settings, metrics, runtime.keyring)
         self._smtp = SmtpPool(settings)
         self._stopping = asyncio.Event()
         self._paused_backoff = 0.0
-        self._prepared: dict[str, compose.Prepared | compose.TemplateProblemError] = {}
-        self._recording: asyncio.Task[None] | None = None
+        self._prepared: dict[str, Content] = {}
         self._from = Address(display_name=settings.from_name, addr_spec=settings.from_address)
         self._bounce_key = signer.derived_keys("verp")[0]
+        # The flight: claimed and not yet recorded = queued + on a connection + done.
+        self._queue: collections.deque[Delivery] = collections.deque()
+        self._queued = asyncio.Event()  # the workers' wake-up
+        self._done: list[Delivery] = []
+        self._in_flight = 0
+        self._progress = asyncio.Event()  # the loop's wake-up: something to record, or stop
+        self._recheck: ConsentRecheck | None = None
+        self._due_checked = 0.0
 
     def stop(self) -> None:
         self._stopping.set()
+        self._progress.set()
 
     async def run(self) -> None:
         """Wait to be the one sender, then send until stopped; survives outages."""
@@ -214,23 +168,79 @@ class Sender:
             )
             self._metrics.deliveries.labels("uncertain").inc(len(rows) + transactional)
 
+    # ---- the loop: claim ahead, record behind, the connections send in between -------------------------
+
     async def _send_until_stopped(self) -> None:
+        # The re-check has a connection of its own: one query per wave of messages, no pool traffic.
+        async with self._runtime.pool.acquire() as recheck_conn:
+            self._recheck = ConsentRecheck(recheck_conn)
+            workers = [asyncio.create_task(self._connection(), name=f"mailer-smtp-{i}") for i in range(self._smtp.size)]
+            try:
+                await self._keep_sending()
+            finally:
+                await self._wind_down(workers)
+
+    async def _keep_sending(self) -> None:
+        while not self._stopping.is_set():
+            if self._recheck and self._recheck.failure:
+                raise self._recheck.failure
+            await self._start_due_campaigns()
+            claimed = await self._top_up()
+            if self._done and self._record_due():
+                await self._record_done()
+            elif not claimed and not self._in_flight:
+                await self._finish_campaigns()
+                await self._sleep(self._paused_backoff or 0.2)
+            else:
+                await self._wait_for_progress()
+
+    def _record_due(self) -> bool:
+        """A batch's worth has an outcome, or everything in flight has one."""
+        return len(self._done) >= self._s.claim_batch or len(self._done) == self._in_flight
+
+    async def _wait_for_progress(self) -> None:
+        self._progress.clear()
+        if self._record_due() or self._stopping.is_set():
+            return
+        # Woken by the workers; the timeout lets new campaigns start beside a long one.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._progress.wait(), timeout=_DUE_CAMPAIGNS_EVERY)
+
+    async def _record_done(self) -> None:
+        batch, self._done = self._done, []
         try:
-            while not self._stopping.is_set():
-                await self._start_due_campaigns()
-                sent = await self._round(await self._claim_transactional())
-                sent += await self._round(await self._claim_campaign_deliveries())
-                if self._paused_backoff:
-                    await self._settle()
-                    await self._sleep(self._paused_backoff)
-                elif sent == 0:
-                    await self._settle()
-                    await self._finish_campaigns()
-                    await self._sleep(0.2)
-        finally:
-            await self._settle()
+            async with self._runtime.pool.acquire() as conn:
+                await self._recorder.record(conn, batch)
+        except BaseException:
+            self._done = batch + self._done  # not committed: still in flight
+            raise
+        self._in_flight -= len(batch)
+
+    async def _wind_down(self, workers: list[asyncio.Task[None]]) -> None:
+        """Stopping or failing: what is queued was never handed to SMTP and goes back to `pending`;
+        the messages on a connection finish; then every outcome is recorded if the database lets us."""
+        for d in self._queue:
+            d.outcome, d.detail = "deferred", "the sender stopped before sending it"
+            self._done.append(d)
+        self._queue.clear()
+        while len(self._done) < self._in_flight:
+            self._progress.clear()
+            await self._progress.wait()
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        try:
+            if self._done:
+                await self._record_done()
+        except Exception as exc:  # they stay `sending`: the next sender marks them uncertain
+            log.error("the last outcomes could not be recorded (%s)", where_it_failed(exc))
+        self._done, self._in_flight, self._recheck = [], 0, None
 
     async def _start_due_campaigns(self) -> None:
+        now = time.monotonic()
+        if self._in_flight and now - self._due_checked < _DUE_CAMPAIGNS_EVERY:
+            return
+        self._due_checked = now
         async with self._runtime.pool.acquire() as conn, conn.transaction():
             due = await conn.fetch(
                 "SELECT campaign_id FROM campaigns WHERE status = 'scheduled' AND send_at <= now()"
@@ -256,26 +266,51 @@ class Sender:
 
     # ---- claiming: decide from the local copies, mark `sending`, commit before SMTP ----------------------
 
-    async def _claim_campaign_deliveries(self) -> list[Delivery]:
+    async def _top_up(self) -> int:
+        """Claim another batch if at most one is in flight; while paused, one probe when nothing is."""
+        if self._paused_backoff:
+            if self._in_flight:
+                return 0
+            await self._sleep(self._paused_backoff)
+            room = 1
+        else:
+            room = 2 * self._s.claim_batch - self._in_flight
+            if room < self._s.claim_batch:
+                return 0
         async with self._runtime.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(_CLAIM, self._s.claim_batch)
-            skipped = [(r["id"], reason) for r in rows if (reason := skip_reason(r))]
-            chosen = [_campaign_delivery(r) for r in rows if not skip_reason(r)]
-            await self._mark(conn, "deliveries", skipped, chosen)
+            transactional = await self._claim_transactional(conn, room)
+            claimed = transactional + await self._claim_campaign_deliveries(conn, room - len(transactional))
+            await self._load_content(conn, {d.campaign_id for d in claimed if d.campaign_id})
+        if not claimed:
+            return 0
+        # Committed: from here on nothing waits before they are in flight (and recorded in the end).
+        claimed[0].probe = bool(self._paused_backoff)
+        self._in_flight += len(claimed)
+        self._queue.extendleft(reversed(transactional))  # before campaign mail
+        self._queue.extend(claimed[len(transactional) :])
+        self._queued.set()
+        return len(claimed)
+
+    async def _claim_campaign_deliveries(self, conn: Conn, limit: int) -> list[Delivery]:
+        if limit <= 0:
+            return []
+        rows = await conn.fetch(_CLAIM, limit)
+        skipped = [(r["id"], reason) for r in rows if (reason := skip_reason(r))]
+        chosen = [campaign_delivery(r) for r in rows if not skip_reason(r)]
+        await self._mark(conn, "deliveries", skipped, chosen)
         return chosen
 
-    async def _claim_transactional(self) -> list[Delivery]:
-        async with self._runtime.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(_CLAIM_TRANSACTIONAL, self._s.claim_batch)
-            skipped, chosen = [], []
-            for r in rows:
-                mail = json.loads(r["mail"])
-                reason = transactional_skip_reason(r, mail)
-                if reason:
-                    skipped.append((r["id"], reason))
-                else:
-                    chosen.append(Delivery("transactional", r["id"], r["member_id"], mail["to_address"], mail=mail))
-            await self._mark(conn, "transactional", skipped, chosen)
+    async def _claim_transactional(self, conn: Conn, limit: int) -> list[Delivery]:
+        rows = await conn.fetch(_CLAIM_TRANSACTIONAL, limit)
+        skipped, chosen = [], []
+        for r in rows:
+            mail = json.loads(r["mail"])
+            reason = transactional_skip_reason(r, mail)
+            if reason:
+                skipped.append((r["id"], reason))
+            else:
+                chosen.append(Delivery("transactional", r["id"], r["member_id"], mail["to_address"], mail=mail))
+        await self._mark(conn, "transactional", skipped, chosen)
         return chosen
 
     async def _mark(self, conn: Conn, table: str, skipped: list[tuple[int, str]], chosen: list[Delivery]) -> None:
@@ -288,90 +323,83 @@ class Sender:
         if chosen:
             for d in chosen:
                 d.message_id = compose.new_message_id(self._s.message_id_domain)
-            await conn.executemany(
-                f"UPDATE {table} SET state = 'sending', attempts = attempts + 1, message_id = $2, updated_at = now()"
-                " WHERE id = $1",
-                [(d.id, d.message_id) for d in chosen],
+            await conn.execute(
+                f"""UPDATE {table} t SET state = 'sending', attempts = attempts + 1, message_id = u.message_id,
+                           updated_at = now()
+                      FROM unnest($1::bigint[], $2::text[]) AS u(id, message_id) WHERE t.id = u.id""",
+                [d.id for d in chosen],
+                [d.message_id for d in chosen],
             )
 
-    # ---- sending -----------------------------------------------------------------------------------------
-
-    async def _round(self, batch: list[Delivery]) -> int:
-        if not batch:
-            return 0
-        content = await self._campaign_content({d.campaign_id for d in batch if d.campaign_id})
-        limit = asyncio.Semaphore(self._smtp.size)
-
-        async def send(d: Delivery) -> None:
-            async with limit:
-                await self._send_one(d, content.get(d.campaign_id or ""))
-
-        rest = batch
-        if self._paused_backoff:
-            # Paused: one message probes the relay; the rest wait for a later round unless it answers.
-            await send(batch[0])
-            rest = batch[1:]
-            if self._paused_backoff:
-                for d in rest:
-                    d.outcome = "unavailable"
-                rest = []
-        await asyncio.gather(*(send(d) for d in rest))
-        # The results are committed while the next batch is claimed and sent: the SMTP
-        # connections do not wait for the database. At most one batch is recorded at a time.
-        await self._settle()
-        self._recording = asyncio.create_task(self._record(batch), name="mailer-record")
-        return len(batch)
-
-    async def _settle(self) -> None:
-        """Wait until the last batch's results are committed (its rows stay `sending` till then)."""
-        if self._recording is not None:
-            task, self._recording = self._recording, None
-            await task
-
-    async def _campaign_content(self, ids: set[str]) -> dict[str, compose.Prepared | compose.TemplateProblemError]:
+    async def _load_content(self, conn: Conn, ids: set[str]) -> None:
         """Each campaign rendered once (kept while it sends), or why it cannot be."""
         missing = ids - self._prepared.keys()
-        if missing:
-            async with self._runtime.pool.acquire() as conn:
-                rows = await conn.fetch(
-                    "SELECT campaign_id, faculty, subject, body_markdown, language, track_opens FROM campaigns"
-                    " WHERE campaign_id = any($1::text[])",
-                    list(missing),
-                )
-            for r in rows:
-                try:
-                    self._prepared[r["campaign_id"]] = compose.Prepared(compose.Campaign(**dict(r)), self._from)
-                except compose.TemplateProblemError as exc:
-                    self._prepared[r["campaign_id"]] = exc
-        return {i: self._prepared[i] for i in ids if i in self._prepared}
+        if not missing:
+            return
+        rows = await conn.fetch(
+            "SELECT campaign_id, faculty, subject, body_markdown, language, track_opens FROM campaigns"
+            " WHERE campaign_id = any($1::text[])",
+            list(missing),
+        )
+        for r in rows:
+            try:
+                self._prepared[r["campaign_id"]] = compose.Prepared(compose.Campaign(**dict(r)), self._from)
+            except compose.TemplateProblemError as exc:
+                self._prepared[r["campaign_id"]] = exc
 
-    async def _send_one(self, d: Delivery, campaign: compose.Prepared | compose.TemplateProblemError | None) -> None:
+    # ---- sending: one worker per SMTP connection ---------------------------------------------------------
+
+    async def _connection(self) -> None:
+        while True:
+            while not self._queue:
+                self._queued.clear()
+                await self._queued.wait()
+            d = self._queue.popleft()
+            try:
+                await self._send_one(d)
+            except Exception as exc:  # a bug, not an SMTP answer: it may have been accepted
+                log.error("delivery %s: sending failed (%s)", d.reference, where_it_failed(exc))
+                d.outcome, d.detail = "uncertain", f"sending failed: {type(exc).__name__}"
+            self._done.append(d)
+            if self._record_due() or self._paused_backoff:
+                self._progress.set()
+
+    async def _send_one(self, d: Delivery) -> None:
+        if self._paused_backoff and not d.probe:
+            d.outcome, d.detail = "unavailable", "the relay is down"
+            return
+        campaign = self._prepared.get(d.campaign_id or "")
         if isinstance(campaign, compose.TemplateProblemError):
             d.outcome, d.detail = "failed", f"template {campaign}"
             return
-        try:
-            data = await self._message(d, campaign)
-        except Exception as exc:  # one message that cannot be built must not take its batch down
-            log.error("delivery %s: the message could not be built (%s)", d.reference, where_it_failed(exc))
-            d.outcome, d.detail = "failed", f"composing failed: {type(exc).__name__}"
-            return
+        data = await self._message(d, campaign)
         if data is None:
-            d.outcome, d.detail = "skipped", "no-consent"  # withdrawn (or suppressed) since the claim
-            return
+            return  # the outcome says why
         envelope = bounces.return_path(d.reference, self._bounce_key, self._s.bounce_local_part, self._s.bounce_domain)
         await self._deliver(d, envelope, data)
 
     async def _message(self, d: Delivery, campaign: compose.Prepared | None) -> bytes | None:
-        if d.mail is not None:
-            return compose.build_transactional(d.mail, self._from, d.message_id).as_bytes()
-        assert campaign is not None
-        assert d.recipient is not None
-        async with self._runtime.pool.acquire() as conn:
-            fact = await conn.fetchval(_STILL_ALLOWED, d.member_id, d.purpose, d.address)
-        if fact is None:
+        if d.mail is None:
+            assert self._recheck is not None
+            try:
+                fact = await self._recheck.fact(d)
+            except Exception as exc:
+                d.outcome, d.detail = "deferred", f"consent could not be re-checked: {type(exc).__name__}"
+                return None
+            if fact is None:
+                d.outcome, d.detail = "skipped", "no-consent"  # withdrawn (or suppressed) since the claim
+                return None
+            d.consent_fact_id = fact
+        try:
+            if d.mail is not None:
+                return compose.build_transactional(d.mail, self._from, d.message_id).as_bytes()
+            assert campaign is not None
+            assert d.recipient is not None
+            return campaign.render(d.recipient, self._links(d, campaign.campaign), d.message_id)
+        except Exception as exc:  # one message that cannot be built must not take its batch down
+            log.error("delivery %s: the message could not be built (%s)", d.reference, where_it_failed(exc))
+            d.outcome, d.detail = "failed", f"composing failed: {type(exc).__name__}"
             return None
-        d.consent_fact_id = fact
-        return campaign.render(d.recipient, self._links(d, campaign.campaign), d.message_id)
 
     async def _deliver(self, d: Delivery, envelope: str, data: bytes) -> None:
         try:
@@ -381,7 +409,7 @@ class Sender:
         except TransientRejectionError as exc:
             d.outcome, d.detail, d.status_code = "retry", str(exc), str(exc.code)
         except PermanentRejectionError as exc:
-            d.outcome, d.detail, d.status_code = "bounced", str(exc), _enhanced_status(exc.message, exc.code)
+            d.outcome, d.detail, d.status_code = "bounced", str(exc), enhanced_status(exc.message, exc.code)
         except RelayUnavailableError as exc:
             d.outcome, d.detail = "unavailable", str(exc)
             self._pause(str(exc))
@@ -410,138 +438,3 @@ class Sender:
         if self._paused_backoff:
             log.info("SMTP relay answers again: sending resumed")
         self._paused_backoff = 0.0
-
-    # ---- recording ---------------------------------------------------------------------------------------
-
-    async def _record(self, batch: list[Delivery]) -> None:
-        now = datetime.now(UTC)
-        facts: list[OutboxMessage] = []
-        sent = [d for d in batch if d.outcome == "sent"]
-        async with self._runtime.pool.acquire() as conn, conn.transaction():
-            await _record_sent(conn, sent)  # the common case: one statement per table
-            facts.extend(self._sent_fact(d, now) for d in sent if d.table == "deliveries")
-            for d in batch:
-                if d.outcome != "sent":
-                    await self._record_one(conn, d, facts)
-                self._metrics.deliveries.labels(d.outcome).inc()
-            await add_to_outbox(conn, facts)
-            touched = {d.campaign_id for d in batch if d.campaign_id}
-            if any(d.outcome == "unavailable" for d in batch):
-                for campaign_id in touched:
-                    await campaigns.publish_status(conn, campaign_id, paused=True)
-
-    async def _record_one(self, conn: Conn, d: Delivery, facts: list[OutboxMessage]) -> None:
-        if d.outcome in ("skipped", "failed", "uncertain"):
-            await _set_state(conn, d, d.outcome, d.detail)
-        elif d.outcome == "unavailable":
-            await conn.execute(
-                f"UPDATE {d.table} SET state = 'pending', attempts = attempts - 1, updated_at = now() WHERE id = $1",
-                d.id,
-            )
-        elif d.outcome == "retry":
-            await self._retry_later(conn, d)
-        elif d.outcome == "bounced":
-            await _set_state(conn, d, "bounced", d.detail)
-            facts.append(await suppress(conn, d.address, "hard-bounce", d.status_code, d.member_id, d.campaign_id))
-
-    async def _retry_later(self, conn: Conn, d: Delivery) -> None:
-        attempts = await conn.fetchval(f"SELECT attempts FROM {d.table} WHERE id = $1", d.id)
-        if attempts >= self._s.max_attempts:
-            await _set_state(conn, d, "failed", f"gave up after {attempts} attempts: {d.detail}")
-            return
-        delay = timedelta(seconds=self._s.retry_base_seconds * 2 ** (attempts - 1))
-        await conn.execute(
-            f"UPDATE {d.table} SET state = 'pending', reason = $2, next_attempt_at = now() + $3, updated_at = now()"
-            " WHERE id = $1",
-            d.id,
-            d.detail,
-            delay,
-        )
-
-    def _sent_fact(self, d: Delivery, now: datetime) -> OutboxMessage:
-        assert d.member_id is not None
-        assert d.campaign_id is not None
-        assert d.consent_fact_id is not None
-        data = NewsletterSent.model_validate(
-            {
-                "campaign_id": d.campaign_id,
-                "member_id": d.member_id,
-                "faculty": d.faculty,
-                "purpose": d.purpose,
-                "message_id": d.message_id,
-                "consent_fact_id": d.consent_fact_id,
-                "sent_at": now,
-            }
-        )
-        event = NewsletterSentV1.create(subject=d.member_id, data=data, source=SOURCE)
-        return OutboxMessage(topic="newsletter-sent", key=d.member_id, event=event)
-
-
-async def _record_sent(conn: Conn, sent: list[Delivery]) -> None:
-    campaign = [d for d in sent if d.table == "deliveries"]
-    if campaign:
-        await conn.execute(
-            """UPDATE deliveries d SET state = 'sent', message_id = u.message_id, consent_fact_id = u.fact,
-                      address = u.address, updated_at = now()
-                 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS u(id, message_id, fact, address)
-                WHERE d.id = u.id""",
-            [d.id for d in campaign],
-            [d.message_id for d in campaign],
-            [d.consent_fact_id for d in campaign],
-            [d.address for d in campaign],
-        )
-    transactional = [d for d in sent if d.table == "transactional"]
-    if transactional:
-        await conn.execute(
-            "UPDATE transactional SET state = 'sent', updated_at = now() WHERE id = any($1::bigint[])",
-            [d.id for d in transactional],
-        )
-
-
-def _campaign_delivery(row: Any) -> Delivery:
-    return Delivery(
-        table="deliveries",
-        id=row["id"],
-        member_id=row["member_id"],
-        address=row["email"],
-        campaign_id=row["campaign_id"],
-        faculty=row["faculty"],
-        purpose=row["purpose"],
-        recipient=compose.Recipient(row["member_id"], row["email"], row["given_name"], row["family_name"]),
-        consent_fact_id=row["consent_fact_id"],
-    )
-
-
-def _enhanced_status(message: str, code: int) -> str:
-    """'5.1.1' from '5.1.1 user unknown', else the class from the reply code."""
-    first = message.split(" ", 1)[0]
-    return first if first.count(".") == 2 and first[0] in "245" else f"{str(code)[0]}.0.0"
-
-
-async def _set_state(conn: Conn, d: Delivery, state: str, reason: str) -> None:
-    await conn.execute(
-        f"UPDATE {d.table} SET state = $2, reason = $3, updated_at = now() WHERE id = $1", d.id, state, reason
-    )
-
-
-async def suppress(
-    conn: Conn, address: str, reason: str, status: str, member_id: str | None, campaign_id: str | None
-) -> OutboxMessage:
-    """Stop all mail to `address`, and say so on `email-bounced`."""
-    await conn.execute(
-        "INSERT INTO suppressions (address, reason, status) VALUES (lower($1), $2, $3) ON CONFLICT DO NOTHING",
-        address,
-        reason,
-        status,
-    )
-    data = EmailBounced(
-        member_id=member_id,
-        campaign_id=campaign_id,
-        address=address,
-        kind="hard" if reason == "hard-bounce" else "soft",
-        status=status,
-        suppressed=True,
-        bounced_at=datetime.now(UTC),
-    )
-    event = EmailBouncedV1.create(subject=member_id or "unknown-member", data=data, source=SOURCE)
-    return OutboxMessage(topic="email-bounced", key=member_id or address, event=event)

@@ -59,3 +59,6 @@ class MailerSettings(ServiceSettings):
     bounce_listen_port: int = Field(2526, ge=0, le=65535)  # 0: no listener in this process
     # Soft bounces (mailbox full, ...) to the same address before it is suppressed.
     soft_bounce_threshold: int = Field(3, ge=1, le=100)
+    # Finished transactional mail keeps its address, name and links this long (bounces
+    # arrive within days), then only its kind and state (retention.py).
+    transactional_keep_days: int = Field(7, ge=1, le=365)

@@ -108,7 +108,7 @@ def create_app(settings: MembershipSettings | None = None) -> FastAPI:
         services=settings.export_services,
         group=settings.group_id,
     )
-    app.include_router(key_router(runtime, service_caller(signer)))
+    app.include_router(key_router(runtime, service_caller(signer), settings.key_clients))
     app.include_router(member_rights_router(rights))
     app.include_router(staff_rights_router(rights, staff_principal(signer)))
     return app

@@ -89,7 +89,14 @@ async def apply(conn: Conn, form: ApplicationForm, policy: Policy, links: Links)
         url = links.make("verify-application", application_id, application_id, ttl, form.language)
         to = (str(form.email), form.given_name)
         mail = mails.mail(
-            "email-verification", mails.APPLICATION, form.language, to, url, expires_at, hours=policy.link_hours
+            "email-verification",
+            mails.APPLICATION,
+            form.language,
+            to,
+            url,
+            expires_at,
+            application_id,  # becomes her member id if approved: see signup.py
+            hours=policy.link_hours,
         )
         await add_to_outbox(conn, [await publishing.mail_request(conn, application_id, mail)])
     return application_id, str(form.email)

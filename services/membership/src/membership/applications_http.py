@@ -9,7 +9,8 @@ GET /applications/{id}, POST /applications/{id}/decision.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -17,12 +18,14 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 
 from alumni_kit.auth import FACULTIES, StaffPrincipal
+from alumni_kit.db import Conn
 from membership import applications
 from membership.applications import ApplicationStatus, Decision, Policy
 from membership.forms import FlowError, InvalidFieldsError, api_refusal, is_json, parse, read_body
 from membership.i18n import TEXT
+from membership.link_pages import Prompt, link_routes
 from membership.pages import SECURITY_HEADERS, Language, language, message, page
-from membership.web import Handler, Web, link_claims, refusal_page
+from membership.web import Handler, Web, refused_form
 from usn_schemas.graduated import Faculty
 
 log = logging.getLogger(__name__)
@@ -39,8 +42,7 @@ def applications_router(web: Web, staff: Callable[..., StaffPrincipal]) -> APIRo
     router = APIRouter(tags=["applications"])
     router.add_api_route("/apply", _form(web), methods=["GET"], include_in_schema=False)
     router.add_api_route("/applications", _apply(web), methods=["POST"])
-    router.add_api_route("/applications/verify", _show_verification(web), methods=["GET"], include_in_schema=False)
-    router.add_api_route("/applications/verify", _verify(web), methods=["POST"], include_in_schema=False)
+    link_routes(router, web, "verify-application", _ask_verification, _verify, _verified)
     _staff_routes(router, web, staff)
     return router
 
@@ -77,12 +79,7 @@ def _apply(web: Web) -> Handler:
             async with web.runtime.pool.acquire() as conn:
                 application_id, address = await applications.apply(conn, form, policy_of(web), web.links)
         except (FlowError, InvalidFieldsError) as exc:
-            lang = language(data.get("language"))
-            if api:
-                return api_refusal(exc)
-            problems = exc.problems if isinstance(exc, InvalidFieldsError) else [exc.text(lang)]
-            status = 422 if isinstance(exc, InvalidFieldsError) else exc.status
-            return _form_page(web, lang, status, form=data, problems=problems)
+            return refused_form(exc, data, api, partial(_form_page, web))
         log.info("application received; verification mail queued")
         if api:
             body = {"application_id": application_id, "status": "unverified"}
@@ -93,47 +90,23 @@ def _apply(web: Web) -> Handler:
     return apply
 
 
-def _show_verification(web: Web) -> Handler:
-    async def show_verification(token: str = "", lang: str | None = None) -> Response:
-        lang_ = language(lang)
-        t = TEXT[lang_]
-        try:
-            application_id, _ = link_claims(web, "verify-application", token)
-            async with web.runtime.pool.acquire() as conn:
-                found = await applications.get(conn, application_id)
-            if found is None:
-                raise FlowError(404, "unknown_link_text")
-            if found["status"] != "unverified":
-                raise FlowError(409, "used_link_text")
-        except FlowError as exc:
-            return refusal_page(exc, lang_)
-        return message(
-            lang_,
-            t["apply_confirm_title"],
-            [t["apply_confirm_text"].format(email=found["email"])],
-            form_action="/applications/verify",
-            form_fields={"token": token, "lang": lang_},
-            button=t["confirm_button"],
-        )
-
-    return show_verification
+async def _ask_verification(conn: Conn, application_id: str, _nonce: str, t: Mapping[str, str]) -> Prompt:
+    found = await applications.get(conn, application_id)
+    if found is None:
+        raise FlowError(404, "unknown_link_text")
+    if found["status"] != "unverified":
+        raise FlowError(409, "used_link_text")
+    return Prompt(t["apply_confirm_title"], [t["apply_confirm_text"].format(email=found["email"])], t["confirm_button"])
 
 
-def _verify(web: Web) -> Handler:
-    async def verify(request: Request) -> Response:
-        form = await request.form()
-        lang = language(form.get("lang"))
-        t = TEXT[lang]
-        try:
-            application_id, _ = link_claims(web, "verify-application", str(form.get("token", "")))
-            async with web.runtime.pool.acquire() as conn:
-                await applications.verify(conn, application_id)
-        except FlowError as exc:
-            return refusal_page(exc, lang)
-        log.info("application e-mail verified; queued for a decision")
-        return message(lang, t["apply_done_title"], [t["apply_done"]])
+async def _verify(conn: Conn, application_id: str, _nonce: str) -> None:
+    await applications.verify(conn, application_id)
 
-    return verify
+
+def _verified(_web: Web, _: None, lang: Language) -> Response:
+    log.info("application e-mail verified; queued for a decision")
+    t = TEXT[lang]
+    return message(lang, t["apply_done_title"], [t["apply_done"]])
 
 
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"

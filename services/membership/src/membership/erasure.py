@@ -18,7 +18,7 @@ from typing import Literal
 from alumni_kit.consent_view import forget_member
 from alumni_kit.db import Conn
 from alumni_kit.outbox import OutboxMessage, add_to_outbox
-from membership import keys
+from membership import keys, repository
 from usn_schemas.graduated import GraduatedV1
 from usn_schemas.member import MemberErasedV1, MemberErasure
 
@@ -47,6 +47,11 @@ async def erase_member(
     conn: Conn, pepper: bytes, member_id: str, requested_by: Requester, actor: str | None, reason: str | None
 ) -> Erased:
     """Erase the member in the caller's transaction; erasing twice answers with the first erasure."""
+    student_number = await conn.fetchval("SELECT student_number FROM members WHERE member_id = $1", member_id)
+    if student_number is not None:
+        # The graduated handler's lock: a graduation being applied now finishes first,
+        # and any applied after this commit sees the tombstone.
+        await repository.lock_student_numbers(conn, [student_number])
     member = await conn.fetchrow("SELECT student_number FROM members WHERE member_id = $1 FOR UPDATE", member_id)
     if member is None:
         earlier = await conn.fetchval("SELECT erased_at FROM erased_subjects WHERE subject_id = $1", member_id)

@@ -56,11 +56,13 @@ def make_graduated_handler(policy: EligibilityPolicy, metrics: MembershipMetrics
     """
 
     async def on_graduated(conn: Conn, events: list[Incoming]) -> None:
+        # Locks first: an erasure takes the same per-student-number lock, so its tombstone
+        # is either seen here or written after this batch (never in between).
+        members = await repository.lock_and_load_members(conn, (_graduation(e).data.student_number for e in events))
         old = await old_facts_of_erased(conn, pepper, [_graduation(e) for e in events])
         if old:
             metrics.of_erased.inc(len(old))
             events = [e for e in events if e.event.id not in old]
-        members = await repository.lock_and_load_members(conn, (_graduation(e).data.student_number for e in events))
         facts: list[_Fact] = []
         tally: Tally[tuple[str, str]] = Tally()
         touched: dict[str, Member] = {}

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from alumni_kit.auth import StaffPrincipal
+from alumni_kit.http import people_reader
 from alumni_kit.runtime import ServiceRuntime
 from membership import search
 from membership.profile_rules import Interest
@@ -21,6 +22,7 @@ Year = Annotated[int | None, Query(ge=1950, le=2100)]
 
 def members_router(runtime: ServiceRuntime, staff: Callable[..., StaffPrincipal]) -> APIRouter:
     router = APIRouter(prefix="/members", tags=["members"])
+    staff = people_reader(staff)
 
     @router.get("/{member_id}")
     async def get_member(
@@ -28,7 +30,7 @@ def members_router(runtime: ServiceRuntime, staff: Callable[..., StaffPrincipal]
     ) -> dict[str, Any]:
         async with runtime.pool.acquire() as conn:
             exists = await conn.fetchval("SELECT true FROM members WHERE member_id = $1", member_id)
-            found = await search.members_in_scope(conn, [member_id], who.visible_faculties())
+            found = await search.members_in_scope(conn, [member_id], who.visible_faculties(), who.unscoped)
         if not exists:
             raise HTTPException(404, "no such member")
         if not found:
@@ -64,6 +66,7 @@ def members_router(runtime: ServiceRuntime, staff: Callable[..., StaffPrincipal]
             status=status,
             limit=limit,
             offset=offset,
+            without_programmes=who.unscoped and faculty is None,
         )
         async with runtime.pool.acquire() as conn:
             total, items = await search.search(conn, query)

@@ -82,6 +82,7 @@ TEXT: dict[str, dict[str, str]] = {
         "unknown_link_text": "Vi finner ikke det lenken viser til.",
         "conflict_title": "Kan ikke meldes inn",
         "already_member": "Studentnummeret er allerede medlem av USN Alumni. Logg inn med e-postadressen din.",
+        "email_taken": "E-postadressen tilhører allerede et medlem av USN Alumni. Logg inn med den.",
         "signup_pending": "Det er allerede sendt en bekreftelseslenke for dette studentnummeret. "
         "Sjekk studentposten; lenken virker til {until}.",
         "application_open": "Det finnes allerede en søknad med denne e-postadressen som venter på behandling.",
@@ -172,6 +173,7 @@ TEXT: dict[str, dict[str, str]] = {
         "unknown_link_text": "We cannot find what this link refers to.",
         "conflict_title": "Cannot sign up",
         "already_member": "This student number is already a member of USN Alumni. Log in with your e-mail address.",
+        "email_taken": "This e-mail address already belongs to a member of USN Alumni. Log in with it.",
         "signup_pending": "A confirmation link for this student number has already been sent. "
         "Check your student mail; the link works until {until}.",
         "application_open": "An application with this e-mail address is already waiting for a decision.",

@@ -194,14 +194,32 @@ async def rewrap(database_url: str, batch: int = 1000) -> int:
         await conn.close()
 
 
+async def rotate_one(database_url: str, subject_id: str) -> int:
+    conn = await asyncpg.connect(database_url)
+    try:
+        async with conn.transaction():
+            # One rotation per subject at a time; a concurrent one waits instead of colliding.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", subject_id)
+            return (await rotate(conn, subject_id)).version
+    finally:
+        await conn.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     from membership.settings import MembershipSettings
 
     parser = argparse.ArgumentParser(prog="python -m membership.keys", description="Subject key maintenance.")
-    parser.add_argument("command", choices=["rewrap"], help="rewrap: move every key under the first KEK")
-    parser.parse_args(argv)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("rewrap", help="move every key under the first key-encryption key")
+    rotate_cmd = commands.add_parser("rotate", help="give one subject a new key for new messages")
+    rotate_cmd.add_argument("subject_id")
+    args = parser.parse_args(argv)
     settings = MembershipSettings()
     use_key_encryption(KeyEncryption(settings.key_encryption_keys.get_secret_value()))
+    if args.command == "rotate":
+        version = asyncio.run(rotate_one(settings.database_url, args.subject_id))
+        print(f"subject {args.subject_id} now seals with key version {version}")
+        return 0
     moved = asyncio.run(rewrap(settings.database_url))
     print(f"rewrapped {moved} keys under {_kek().current_id}")
     return 0

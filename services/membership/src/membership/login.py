@@ -10,6 +10,7 @@ its POST starts the session and sends her to /profile.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -22,9 +23,10 @@ from alumni_kit.outbox import add_to_outbox
 from membership import mails, publishing, sessions
 from membership.forms import FlowError, InvalidFieldsError, api_refusal, is_json, parse, read_body
 from membership.i18n import TEXT
+from membership.link_pages import Prompt, link_routes
 from membership.links import Links
 from membership.pages import SECURITY_HEADERS, Language, language, message, page, redirect
-from membership.web import Handler, Web, link_claims, refusal_page
+from membership.web import Handler, Web
 from usn_schemas.ids import new_id
 
 log = logging.getLogger(__name__)
@@ -86,16 +88,19 @@ async def use_link(conn: Conn, nonce: str, member_id: str) -> None:
         member_id,
     )
     if used is None:
-        state = await link_state(conn, nonce, member_id)
-        raise FlowError(409, "used_link_text") if state == "used" else FlowError(404, "unknown_link_text")
+        raise _refusal(await link_state(conn, nonce, member_id))
+
+
+def _refusal(state: str) -> FlowError:
+    """Why a link that is not 'fresh' cannot log her in."""
+    return FlowError(409, "used_link_text") if state == "used" else FlowError(404, "unknown_link_text")
 
 
 def login_router(web: Web) -> APIRouter:
     router = APIRouter(tags=["login"])
     router.add_api_route("/login", _login_page(web), methods=["GET"], include_in_schema=False)
     router.add_api_route("/login", _request_link(web), methods=["POST"])
-    router.add_api_route("/login/confirm", _show_confirmation(web), methods=["GET"], include_in_schema=False)
-    router.add_api_route("/login/confirm", _log_in(web), methods=["POST"], include_in_schema=False)
+    link_routes(router, web, "login", _ask_login, _use, _logged_in)
     router.add_api_route("/logout", _log_out(web), methods=["POST"], include_in_schema=False)
     return router
 
@@ -131,47 +136,23 @@ def _request_link(web: Web) -> Handler:
     return request_link
 
 
-def _show_confirmation(web: Web) -> Handler:
-    async def show_confirmation(token: str = "", lang: str | None = None) -> Response:
-        lang_ = language(lang)
-        t = TEXT[lang_]
-        try:
-            member_id, nonce = link_claims(web, "login", token)
-            async with web.runtime.pool.acquire() as conn:
-                state = await link_state(conn, nonce, member_id)
-            if state != "fresh":
-                raise FlowError(409, "used_link_text") if state == "used" else FlowError(404, "unknown_link_text")
-        except FlowError as exc:
-            return refusal_page(exc, lang_)
-        fields = {"token": token, "lang": lang_}
-        return message(
-            lang_,
-            t["login_confirm_title"],
-            [t["login_confirm_text"]],
-            form_action="/login/confirm",
-            form_fields=fields,
-            button=t["login_confirm_button"],
-        )
-
-    return show_confirmation
+async def _ask_login(conn: Conn, member_id: str, nonce: str, t: Mapping[str, str]) -> Prompt:
+    state = await link_state(conn, nonce, member_id)
+    if state != "fresh":
+        raise _refusal(state)
+    return Prompt(t["login_confirm_title"], [t["login_confirm_text"]], t["login_confirm_button"])
 
 
-def _log_in(web: Web) -> Handler:
-    async def log_in(request: Request) -> Response:
-        form = await request.form()
-        lang = language(form.get("lang"))
-        try:
-            member_id, nonce = link_claims(web, "login", str(form.get("token", "")))
-            async with web.runtime.pool.acquire() as conn:
-                await use_link(conn, nonce, member_id)
-        except FlowError as exc:
-            return refusal_page(exc, lang)
-        log.info("member logged in by magic link")
-        response = redirect(AFTER_LOGIN)
-        web.start_session(response, member_id)
-        return response
+async def _use(conn: Conn, member_id: str, nonce: str) -> str:
+    await use_link(conn, nonce, member_id)
+    return member_id
 
-    return log_in
+
+def _logged_in(web: Web, member_id: str, _lang: Language) -> Response:
+    log.info("member logged in by magic link")
+    response = redirect(AFTER_LOGIN)
+    web.start_session(response, member_id)
+    return response
 
 
 def _log_out(web: Web) -> Handler:

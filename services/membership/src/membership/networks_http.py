@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alumni_kit.auth import StaffPrincipal, TokenSigner
+from alumni_kit.http import people_reader
 from alumni_kit.runtime import ServiceRuntime
 from membership import networks, pages, profile, sessions
 from membership.http import UUID_PATTERN
@@ -52,6 +53,7 @@ class NetworkIn(BaseModel):
 
 
 def networks_router(runtime: ServiceRuntime, staff: Callable[..., StaffPrincipal], signer: TokenSigner) -> APIRouter:
+    reader = people_reader(staff)  # a network's members: not for the advisory board
     router = APIRouter(prefix="/networks", tags=["networks"])
 
     @router.post("", status_code=201)
@@ -91,7 +93,7 @@ def networks_router(runtime: ServiceRuntime, staff: Callable[..., StaffPrincipal
         network_id: NetworkId,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-        who: StaffPrincipal = Depends(staff),
+        who: StaffPrincipal = Depends(reader),
     ) -> dict[str, Any]:
         async with runtime.pool.acquire() as conn:
             network = await networks.get(conn, network_id)

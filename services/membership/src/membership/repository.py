@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 import asyncpg
@@ -213,36 +211,6 @@ def _programme(r: asyncpg.Record) -> Programme:
         graduation_date=r["graduation_date"],
         credits=r["credits"],
     )
-
-
-@dataclass(frozen=True)
-class MemberQuery:
-    faculties: tuple[str, ...]
-    programme_code: str | None
-    graduation_year: int | None
-    limit: int
-    offset: int
-
-
-_MATCHES = """
-  FROM members m
- WHERE EXISTS (SELECT 1 FROM programmes p
-                WHERE p.member_id = m.member_id
-                  AND p.faculty = ANY($1::text[])
-                  AND ($2::text IS NULL OR p.programme_code = $2)
-                  AND ($3::date IS NULL OR p.graduation_date >= $3 AND p.graduation_date < $4))"""
-
-_SEARCH = "SELECT m.member_id::text" + _MATCHES + " ORDER BY m.created_at, m.member_id LIMIT $5 OFFSET $6"
-_COUNT = "SELECT count(*)" + _MATCHES
-
-
-async def search_member_ids(conn: Conn, q: MemberQuery) -> tuple[int, list[str]]:
-    year_from = date(q.graduation_year, 1, 1) if q.graduation_year else None
-    year_to = date(q.graduation_year + 1, 1, 1) if q.graduation_year else None
-    args = (list(q.faculties), q.programme_code, year_from, year_to)
-    total = await conn.fetchval(_COUNT, *args)
-    rows = await conn.fetch(_SEARCH, *args, q.limit, q.offset)
-    return total, [r["member_id"] for r in rows]
 
 
 async def get_members_by_id(conn: Conn, member_ids: list[str]) -> list[dict[str, Any]]:

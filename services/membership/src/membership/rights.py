@@ -8,6 +8,7 @@ faculty (erasure and export are requests a member may make by letter).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -21,6 +22,8 @@ from membership import export, pages, sessions
 from membership.erasure import Erased, NoSuchMemberError, Requester, erase_member
 from membership.http import UUID_PATTERN
 from membership.inbound import forget_consumed_quietly
+
+log = logging.getLogger(__name__)
 
 TEXTS = {
     "nb": {
@@ -95,7 +98,8 @@ def member_rights_router(deps: RightsDeps) -> APIRouter:
         try:
             document = await deps.export(member_id)
         except export.ExportUnavailableError as exc:
-            raise HTTPException(503, f"{TEXTS['en']['export_unavailable']} ({exc})") from None
+            log.warning("access export unavailable: %s", exc)  # which service: for operators, not members
+            raise HTTPException(503, TEXTS["en"]["export_unavailable"]) from None
         return _download(document)
 
     @router.get("/profile/erase")

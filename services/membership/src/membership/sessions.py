@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlparse
 
 from fastapi import HTTPException, Request, Response
 
@@ -92,3 +93,18 @@ async def check_form_csrf(request: Request, member_id: str, signer: TokenSigner)
 
 def _csrf_tokens(member_id: str, signer: TokenSigner) -> list[str]:
     return [hmac.new(k, member_id.encode(), hashlib.sha256).hexdigest() for k in signer.derived_keys(_CSRF_LABEL)]
+
+
+def refuse_cross_site(request: Request) -> None:
+    """403 for a POST another site's page made (login CSRF: logging her in as someone else).
+
+    SameSite keeps our cookie off such a request but not a new cookie out of its
+    answer, so the links that log in or record something check where the POST
+    came from: the browser's Sec-Fetch-Site, else its Origin against our Host.
+    Clients that send neither (scripts, the tests' HTTP client) are not browsers.
+    """
+    site = request.headers.get("sec-fetch-site")
+    origin = request.headers.get("origin")
+    foreign_origin = origin not in (None, "null") and urlparse(origin).netloc != request.headers.get("host")
+    if site == "cross-site" or (site is None and foreign_origin):
+        raise HTTPException(403, "this form must be sent from the USN Alumni site itself")

@@ -28,6 +28,8 @@ class MembershipSettings(ServiceSettings):
     # Secret pepper of the HMAC under which an erased member's student number is
     # kept, so replayed old graduations are recognised without keeping the number.
     tombstone_pepper: SecretStr = Field(SecretStr("local-development-only-tombstone-pepper"), min_length=16)
+    # The services that may fetch members' keys (their service tokens name them).
+    key_clients: frozenset[str] = frozenset({"consent", "mailer", "events", "analytics", "usn-tools"})
     # The other services' access-export endpoints (name=url), gathered into one download.
     export_services: dict[str, str] = Field({"consent": "http://127.0.0.1:8102", "mailer": "http://127.0.0.1:8103"})
 

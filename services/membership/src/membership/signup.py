@@ -78,6 +78,9 @@ async def request_signup(conn: Conn, form: SignupForm, rules: SignupRules, links
         await repository.lock_student_numbers(conn, [form.student_number])
         if await repository.member_id_of_student(conn, form.student_number) is not None:
             raise FlowError(409, "already_member")
+        # Logins go by e-mail: two members with one address would leave one unable to log in.
+        if await repository.member_id_by_email(conn, form.private_email) is not None:
+            raise FlowError(409, "email_taken")
         pending = await conn.fetchval(_PENDING, form.student_number)
         if pending is not None:
             raise FlowError(409, "signup_pending", until=f"{pending:%Y-%m-%d %H:%M} UTC")
@@ -102,6 +105,9 @@ async def request_signup(conn: Conn, form: SignupForm, rules: SignupRules, links
             (address, form.given_name),
             url,
             expires_at,
+            # The sign-up id becomes her member id: the mailer files the request under
+            # it, so her erasure (or the sign-up's expiry) reaches the stored mail too.
+            signup_id,
             hours=rules.link_hours,
             student_number=form.student_number,
         )
@@ -125,6 +131,8 @@ async def confirm_signup(conn: Conn, signup_id: str) -> str:
         await repository.lock_student_numbers(conn, [row["student_number"]])
         if await repository.member_id_of_student(conn, row["student_number"]) is not None:
             raise FlowError(409, "already_member")
+        if await repository.member_id_by_email(conn, row["private_email"]) is not None:
+            raise FlowError(409, "email_taken")
         person = domain.Person(row["given_name"], row["family_name"], row["private_email"])
         member = domain.register_pre_alumnus(signup_id, row["student_number"], person)
         fact = await publishing.member_registered(conn, member)

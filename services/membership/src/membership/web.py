@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from alumni_kit.auth import ExpiredTokenError, InvalidTokenError, TokenSigner
+from alumni_kit.auth import TokenSigner
+from alumni_kit.db import Conn
 from alumni_kit.runtime import ServiceRuntime
 from membership import sessions, signup
 from membership.forms import FlowError, InvalidFieldsError, api_refusal, is_json, parse, read_body
 from membership.i18n import TEXT
-from membership.links import Links, Purpose
+from membership.link_pages import Prompt, link_routes
+from membership.links import Links
 from membership.pages import SECURITY_HEADERS, Language, language, message, page
 from membership.settings import MembershipSettings
 
@@ -45,34 +48,24 @@ class Web:
         sessions.start_session(response, member_id, self.signer, ttl, secure=self.secure_cookies)
 
 
-def link_claims(web: Web, purpose: Purpose, token: str) -> tuple[str, str]:
-    """(subject, nonce), or FlowError: expired → 410, forged/altered/another kind → 403."""
-    try:
-        return web.links.claims(purpose, token)
-    except ExpiredTokenError:
-        raise FlowError(410, "expired_link") from None
-    except InvalidTokenError:
-        raise FlowError(403, "bad_link") from None
-
-
-# Headings for refusals met on a link's page; the text is the error's own key.
-_HEADINGS = {403: "bad_link", 404: "unknown_link", 409: "used_link", 410: "expired_link"}
-_EXPLAINED = {"bad_link": "bad_link_text", "expired_link": "expired_link_text"}
-
-
-def refusal_page(exc: FlowError, lang: Language, heading_key: str | None = None) -> Response:
-    t = TEXT[lang]
-    heading = t[heading_key or _HEADINGS.get(exc.status, "conflict_title")]
-    text = t[_EXPLAINED[exc.key]] if exc.key in _EXPLAINED else exc.text(lang)
-    return message(lang, heading, [text], exc.status)
+def refused_form(
+    exc: FlowError | InvalidFieldsError, data: dict[str, Any], api: bool, form_page: Callable[..., Response]
+) -> Response:
+    """A refused form: JSON for the API; for a browser, `form_page(lang, status, **context)` again,
+    filled in as she sent it, with the problems."""
+    if api:
+        return api_refusal(exc)
+    lang = language(data.get("language"))
+    problems = exc.problems if isinstance(exc, InvalidFieldsError) else [exc.text(lang)]
+    status = 422 if isinstance(exc, InvalidFieldsError) else exc.status
+    return form_page(lang, status, form=data, problems=problems)
 
 
 def signup_router(web: Web) -> APIRouter:
     router = APIRouter(tags=["sign-up"])
     router.add_api_route("/signup", _signup_form(web), methods=["GET"], include_in_schema=False)
     router.add_api_route("/signup", _request_signup(web), methods=["POST"])
-    router.add_api_route("/signup/confirm", _show_confirmation(web), methods=["GET"], include_in_schema=False)
-    router.add_api_route("/signup/confirm", _confirm(web), methods=["POST"], include_in_schema=False)
+    link_routes(router, web, "confirm-signup", _ask_confirmation, _confirm, _signed_in)
     return router
 
 
@@ -106,12 +99,7 @@ def _request_signup(web: Web) -> Handler:
             async with web.runtime.pool.acquire() as conn:
                 done = await signup.request_signup(conn, form, _rules(web), web.links)
         except (FlowError, InvalidFieldsError) as exc:
-            lang = language(data.get("language"))
-            if api:
-                return api_refusal(exc)
-            problems = exc.problems if isinstance(exc, InvalidFieldsError) else [exc.text(lang)]
-            status = 422 if isinstance(exc, InvalidFieldsError) else exc.status
-            return _form_page(web, lang, status, form=data, problems=problems)
+            return refused_form(exc, data, api, partial(_form_page, web))
         log.info("sign-up requested; verification mail queued")
         if api:
             body = {"signup_id": done.signup_id, "status": "awaiting-verification", "sent_to": done.sent_to}
@@ -123,54 +111,27 @@ def _request_signup(web: Web) -> Handler:
     return request_signup
 
 
-def _show_confirmation(web: Web) -> Handler:
-    async def show_confirmation(token: str = "", lang: str | None = None) -> Response:
-        language_ = language(lang)
-        t = TEXT[language_]
-        try:
-            signup_id, _ = link_claims(web, "confirm-signup", token)
-            async with web.runtime.pool.acquire() as conn:
-                row = await signup.get_signup(conn, signup_id)
-            if row is None:
-                raise FlowError(404, "unknown_link_text")
-            if row["confirmed_at"] is not None:
-                raise FlowError(409, "used_link_text")
-        except FlowError as exc:
-            return refusal_page(exc, language_)
-        name = f"{row['given_name']} {row['family_name']}"
-        text = t["signup_confirm_text"].format(
-            student_number=row["student_number"], name=name, email=row["private_email"]
-        )
-        fields = {"token": token, "lang": language_}
-        return message(
-            language_,
-            t["signup_confirm_title"],
-            [text],
-            form_action="/signup/confirm",
-            form_fields=fields,
-            button=t["confirm_button"],
-        )
-
-    return show_confirmation
+async def _ask_confirmation(conn: Conn, signup_id: str, _nonce: str, t: Mapping[str, str]) -> Prompt:
+    row = await signup.get_signup(conn, signup_id)
+    if row is None:
+        raise FlowError(404, "unknown_link_text")
+    if row["confirmed_at"] is not None:
+        raise FlowError(409, "used_link_text")
+    name = f"{row['given_name']} {row['family_name']}"
+    text = t["signup_confirm_text"].format(student_number=row["student_number"], name=name, email=row["private_email"])
+    return Prompt(t["signup_confirm_title"], [text], t["confirm_button"])
 
 
-def _confirm(web: Web) -> Handler:
-    async def confirm(request: Request) -> Response:
-        form = await request.form()
-        lang = language(form.get("lang"))
-        t = TEXT[lang]
-        try:
-            signup_id, _ = link_claims(web, "confirm-signup", str(form.get("token", "")))
-            async with web.runtime.pool.acquire() as conn:
-                member_id = await signup.confirm_signup(conn, signup_id)
-        except FlowError as exc:
-            return refusal_page(exc, lang, "conflict_title" if exc.key == "already_member" else None)
-        log.info("sign-up confirmed: a pre-alumni member registered")
-        csrf = sessions.csrf_token(member_id, web.signer)  # she is logged in now: the page shows her menu
-        response = message(
-            lang, t["signup_done_title"], [t["signup_done"]], link="/profile", link_text=t["to_profile"], csrf=csrf
-        )
-        web.start_session(response, member_id)
-        return response
+async def _confirm(conn: Conn, signup_id: str, _nonce: str) -> str:
+    return await signup.confirm_signup(conn, signup_id)
 
-    return confirm
+
+def _signed_in(web: Web, member_id: str, lang: Language) -> Response:
+    log.info("sign-up confirmed: a pre-alumni member registered")
+    t = TEXT[lang]
+    csrf = sessions.csrf_token(member_id, web.signer)  # she is logged in now: the page shows her menu
+    response = message(
+        lang, t["signup_done_title"], [t["signup_done"]], link="/profile", link_text=t["to_profile"], csrf=csrf
+    )
+    web.start_session(response, member_id)
+    return response

@@ -1,0 +1,76 @@
+"""One message in the sender's hands, and what the local copies say about sending it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from mailer import compose
+
+
+@dataclass
+class Delivery:
+    """One message in flight: a campaign delivery (table `deliveries`) or a transactional mail."""
+
+    table: str
+    id: int
+    member_id: str | None
+    address: str
+    campaign_id: str | None = None
+    faculty: str = "USN"
+    purpose: str = ""
+    recipient: compose.Recipient | None = None
+    consent_fact_id: str | None = None
+    mail: dict[str, Any] | None = None  # transactional only
+    message_id: str = ""
+    probe: bool = False  # sent while the relay is paused, to learn whether it answers again
+    outcome: str = ""  # sent | skipped | retry | bounced | failed | unavailable | uncertain
+    detail: str = ""
+    status_code: str = ""
+
+    @property
+    def reference(self) -> str:
+        """The VERP reference: which delivery a bounce is about."""
+        return f"{'c' if self.table == 'deliveries' else 't'}{self.id}"
+
+
+def skip_reason(row: Any) -> str | None:
+    """Why a claimed campaign delivery is not sent, from the mailer's local copies (None: send)."""
+    if row["erased"]:
+        return "erased"
+    if row["given_name"] is None:
+        return "unknown-member"
+    if row["email"] is None:
+        return "no-address"
+    if row["suppressed"]:
+        return "suppressed"
+    if row["consent_fact_id"] is None:
+        return "no-consent"
+    return None
+
+
+def transactional_skip_reason(row: Any, mail: dict[str, Any]) -> str | None:
+    """Transactional mail ignores marketing consent, not suppression or erasure."""
+    if row["erased"]:
+        return "erased"
+    if row["suppressed"]:
+        return "suppressed"
+    expires = mail.get("expires_at")
+    if expires and datetime.fromisoformat(expires) < datetime.now(UTC):
+        return "expired"
+    return None
+
+
+def campaign_delivery(row: Any) -> Delivery:
+    return Delivery(
+        table="deliveries",
+        id=row["id"],
+        member_id=row["member_id"],
+        address=row["email"],
+        campaign_id=row["campaign_id"],
+        faculty=row["faculty"],
+        purpose=row["purpose"],
+        recipient=compose.Recipient(row["member_id"], row["email"], row["given_name"], row["family_name"]),
+        consent_fact_id=row["consent_fact_id"],
+    )
