@@ -35,13 +35,15 @@ async def apply_migrations(conn: Conn, folders: dict[str, Path]) -> list[str]:
     recorded as "scope/name". Forward-only: an applied file whose text changed is
     an error, not a re-run. Returns the names applied now.
     """
-    await conn.execute(
-        """CREATE TABLE IF NOT EXISTS schema_migrations (
-             name text PRIMARY KEY, sha256 text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"""
-    )
     applied_now: list[str] = []
+    # Lock first: two replicas starting at once on a fresh database would otherwise
+    # race in CREATE TABLE IF NOT EXISTS (a unique violation in pg_type; seen in the bench).
     await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
     try:
+        await conn.execute(
+            """CREATE TABLE IF NOT EXISTS schema_migrations (
+                 name text PRIMARY KEY, sha256 text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"""
+        )
         done = {r["name"]: r["sha256"] for r in await conn.fetch("SELECT name, sha256 FROM schema_migrations")}
         for scope, folder in folders.items():
             for path in sorted(folder.glob("[0-9][0-9][0-9][0-9]_*.sql")):

@@ -20,6 +20,7 @@ Sealing is at the wire: models, the database and the API stay plain.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 from collections.abc import Iterable
@@ -29,6 +30,7 @@ from typing import Any, Protocol
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel
+from pydantic_core import from_json, to_json
 
 from usn_schemas.envelope import CloudEvent, personal_fields
 
@@ -76,10 +78,11 @@ def _aad(subject_id: str, version: int, field: str) -> bytes:
     return f"{subject_id}.{version}.{field}".encode()
 
 
-def seal_value(key: SubjectKey, field: str, value: Any) -> str:
+def seal_value(key: SubjectKey, field: str, value: Any, cipher: AESGCM | None = None) -> str:
+    """`value` as a token; pass `cipher` (AESGCM of the key) when sealing several fields."""
     nonce = os.urandom(_NONCE_BYTES)
-    plain = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
-    sealed = AESGCM(key.secret).encrypt(nonce, plain, _aad(key.subject_id, key.version, field))
+    plain = to_json(value)
+    sealed = (cipher or AESGCM(key.secret)).encrypt(nonce, plain, _aad(key.subject_id, key.version, field))
     body = base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode()
     return f"{PREFIX}{key.subject_id}.{key.version}.{body}"
 
@@ -100,13 +103,18 @@ def open_value(token: str, field: str, secrets: dict[KeyId, bytes]) -> Any:
         plain = AESGCM(secret).decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], _aad(*key_id, field))
     except InvalidTag:
         raise SealedFieldError(f"sealed field {field!r} fails authentication") from None
-    return json.loads(plain)
+    return from_json(plain)
 
 
-def personal_data_fields(event: CloudEvent) -> set[str]:
+def personal_data_fields(event: CloudEvent) -> frozenset[str]:
     """The `data` fields to seal. Contracts keep personal data at the top level of
     `data` (a unit test checks every registered contract), so one level suffices."""
-    return personal_fields(type(event.data)) if isinstance(event.data, BaseModel) else set()
+    return _personal_fields_of(type(event.data)) if isinstance(event.data, BaseModel) else frozenset()
+
+
+@functools.cache
+def _personal_fields_of(model: type[BaseModel]) -> frozenset[str]:
+    return frozenset(personal_fields(model))
 
 
 def seal_event(event: CloudEvent, key: SubjectKey) -> bytes:
@@ -114,9 +122,10 @@ def seal_event(event: CloudEvent, key: SubjectKey) -> bytes:
     doc = event.model_dump(mode="json", exclude_none=True)
     data = doc.get("data")
     if isinstance(data, dict):
+        cipher = AESGCM(key.secret)
         for name in personal_data_fields(event) & data.keys():
-            data[name] = seal_value(key, name, data[name])
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+            data[name] = seal_value(key, name, data[name], cipher)
+    return to_json(doc)
 
 
 def tokens_in(raw: bytes) -> list[tuple[str, str]] | None:
@@ -152,7 +161,7 @@ def open_event(raw: bytes, secrets: dict[KeyId, bytes]) -> bytes | None:
                 data[name] = open_value(value, name, secrets)
             except KeyError:
                 return None
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+    return to_json(doc)
 
 
 ERASED = None  # what `open_batch` gives for a message whose subject's key is gone

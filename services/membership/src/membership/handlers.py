@@ -66,6 +66,7 @@ def make_graduated_handler(policy: EligibilityPolicy, metrics: MembershipMetrics
         facts: list[_Fact] = []
         tally: Tally[tuple[str, str]] = Tally()
         touched: dict[str, Member] = {}
+        registered: set[str] = set()  # members created by this batch: fresh ids, no key yet
         for incoming in events:
             event = _graduation(incoming)
             with event_span("membership apply graduated", incoming.trace_headers, event.id) as outgoing:
@@ -76,9 +77,12 @@ def make_graduated_handler(policy: EligibilityPolicy, metrics: MembershipMetrics
                 if member is None or change is None:
                     continue
                 members[event.data.student_number] = touched[member.member_id] = member
+                if change.kind == "registered":
+                    registered.add(member.member_id)
                 facts.append(_fact(member, change, outgoing))
         await repository.save_members(conn, touched.values())
-        sealing = await keys.subject_keys(conn, touched)
+        sealing = keys.new_subject_keys(registered) | await keys.subject_keys(conn, touched.keys() - registered)
+        await keys.store_new(conn, [sealing[m] for m in registered])
         await add_to_outbox(conn, [f.sealed_with(sealing[f.key]) for f in facts])
         metrics.record(tally)
 

@@ -80,26 +80,52 @@ async def subject_key(conn: Conn, subject_id: str) -> SubjectKey:
 
 
 async def subject_keys(conn: Conn, subject_ids: Iterable[str]) -> dict[str, SubjectKey]:
-    """The newest key of each subject, creating missing ones (one round trip each way).
+    """The newest key of each subject, creating missing ones (a backfill makes 500 a batch).
 
     Raises ErasedSubjectError if any of them was erased. Concurrent creators of
     the same key agree: the insert that loses the race is ignored and re-read.
     """
     wanted = sorted(set(subject_ids))
+    if not wanted:
+        return {}
     erased = await conn.fetch("SELECT subject_id::text FROM erased_subjects WHERE subject_id = ANY($1::uuid[])", wanted)
     if erased:
         raise ErasedSubjectError(f"{len(erased)} of the subjects were erased")
     found = await _newest(conn, wanted)
-    missing = [s for s in wanted if s not in found]
-    if missing:
-        rows = [(s, 1, *_kek().wrap(new_key(s))) for s in missing]
-        await conn.executemany(
-            "INSERT INTO subject_keys (subject_id, version, kek_id, wrapped) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT DO NOTHING",
-            rows,
+    made = {s: new_key(s) for s in wanted if s not in found}
+    if made:
+        wrapped = [_kek().wrap(k) for k in made.values()]
+        # One statement for the whole batch; RETURNING says whose key is ours.
+        inserted = await conn.fetch(
+            "INSERT INTO subject_keys (subject_id, version, kek_id, wrapped)"
+            " SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::bytea[])"
+            " ON CONFLICT DO NOTHING RETURNING subject_id::text",
+            list(made),
+            [1] * len(made),
+            [kek_id for kek_id, _ in wrapped],
+            [blob for _, blob in wrapped],
         )
-        found |= await _newest(conn, missing)
+        ours = {r[0] for r in inserted}
+        found |= {s: k for s, k in made.items() if s in ours}
+        lost = [s for s in made if s not in ours]  # another transaction made them first
+        if lost:
+            found |= await _newest(conn, lost)
     return found
+
+
+def new_subject_keys(subject_ids: Iterable[str]) -> dict[str, SubjectKey]:
+    """Keys for subjects that cannot have one yet (ids this transaction just made); see store_new."""
+    return {s: new_key(s) for s in subject_ids}
+
+
+async def store_new(conn: Conn, made: list[SubjectKey]) -> None:
+    """Store brand-new keys with COPY (a backfill registers 500 members a batch). Only for
+    fresh ids: there is nothing to race with and no erasure of an id nobody has seen."""
+    if made:
+        wrapped = [(k.subject_id, k.version, *_kek().wrap(k)) for k in made]
+        await conn.copy_records_to_table(
+            "subject_keys", records=wrapped, columns=["subject_id", "version", "kek_id", "wrapped"]
+        )
 
 
 async def _newest(conn: Conn, subject_ids: list[str]) -> dict[str, SubjectKey]:
