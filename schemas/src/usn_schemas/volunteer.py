@@ -16,7 +16,7 @@ codes are shared by hundreds; names and addresses stay in membership.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,15 +36,7 @@ OfferType = Literal[
     "boards-committees",
     "professional-networks",
 ]
-OFFER_TYPES: tuple[OfferType, ...] = (
-    "mentor",
-    "guest-lecture",
-    "research-surveys",
-    "research-co-development",
-    "thesis-topics",
-    "boards-committees",
-    "professional-networks",
-)
+OFFER_TYPES: tuple[OfferType, ...] = get_args(OfferType)
 
 
 class VolunteerFact(BaseModel):
