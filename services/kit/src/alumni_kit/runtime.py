@@ -47,6 +47,10 @@ class Subscription:
     group: str
     contracts: dict[str, type[CloudEvent]]
     handler: BatchHandler
+    # How long the broker may hold this topic's idle fetches (default: the service's
+    # fetch_max_wait_ms). A topic where a second's delay is harmless should wait long:
+    # every idle consumer polling every 50 ms costs the broker and the process CPU.
+    fetch_max_wait_ms: int | None = None
 
 
 class ServiceRuntime:
@@ -111,7 +115,7 @@ class ServiceRuntime:
             decoder=_raw_body,
             max_records=self.settings.batch_max_records,
             batch_timeout_ms=self.settings.batch_timeout_ms,
-            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
+            fetch_max_wait_ms=sub.fetch_max_wait_ms or self.settings.fetch_max_wait_ms,
             auto_offset_reset="earliest",
             title=f"{sub.topic}:{sub.group}",
             description=description,

@@ -62,7 +62,10 @@ def create_runtime(settings: MembershipSettings) -> ServiceRuntime:
     )
     for topic, schema in (("consent-given", ConsentGivenV1), ("consent-withdrawn", ConsentWithdrawnV1)):
         runtime.subscribe(
-            Subscription(topic, settings.group_id, TOPIC_CONTRACTS[topic], consent_view_handler()),
+            # Consent for contact may show up a moment later; graduations keep the short wait.
+            Subscription(
+                topic, settings.group_id, TOPIC_CONTRACTS[topic], consent_view_handler(), fetch_max_wait_ms=500
+            ),
             schema,
             "Consent for contact about networks (email/sms × 'networks'), for network member lists.",
         )
