@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from alumni_kit.auth import ExpiredTokenError, InvalidTokenError
+from alumni_kit.http import SECURITY_HEADERS
 from alumni_kit.outbox import add_to_outbox
 from alumni_kit.runtime import ServiceRuntime
 from consent import ledger, mails, subjects
@@ -35,14 +36,6 @@ log = logging.getLogger(__name__)
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"])
 )
-# Pages hold personal links: never cached, never framed, never leaked by a Referer.
-SECURITY_HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-}
 
 
 class ErasedMemberError(Exception):

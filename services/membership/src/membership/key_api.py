@@ -56,12 +56,7 @@ def key_router(runtime: ServiceRuntime, service: Callable[..., str], clients: fr
         """The key to seal new messages about each subject; erased subjects are listed apart."""
         wanted = {s.lower() for s in request.subject_ids}
         async with runtime.pool.acquire() as conn, conn.transaction():
-            erased = {
-                r[0]
-                for r in await conn.fetch(
-                    "SELECT subject_id::text FROM erased_subjects WHERE subject_id = ANY($1::uuid[])", list(wanted)
-                )
-            }
+            erased = await keys.erased_among(conn, list(wanted))
             found = await keys.subject_keys(conn, wanted - erased)
         return {"keys": [_out(k) for k in found.values()], "erased": sorted(erased)}
 

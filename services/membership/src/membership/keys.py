@@ -88,7 +88,7 @@ async def subject_keys(conn: Conn, subject_ids: Iterable[str]) -> dict[str, Subj
     wanted = sorted(set(subject_ids))
     if not wanted:
         return {}
-    erased = await conn.fetch("SELECT subject_id::text FROM erased_subjects WHERE subject_id = ANY($1::uuid[])", wanted)
+    erased = await erased_among(conn, wanted)
     if erased:
         raise ErasedSubjectError(f"{len(erased)} of the subjects were erased")
     found = await _newest(conn, wanted)
@@ -111,6 +111,14 @@ async def subject_keys(conn: Conn, subject_ids: Iterable[str]) -> dict[str, Subj
         if lost:
             found |= await _newest(conn, lost)
     return found
+
+
+async def erased_among(conn: Conn, subject_ids: list[str]) -> set[str]:
+    """Which of `subject_ids` were erased (no key is ever made for them again)."""
+    rows = await conn.fetch(
+        "SELECT subject_id::text FROM erased_subjects WHERE subject_id = ANY($1::uuid[])", subject_ids
+    )
+    return {r[0] for r in rows}
 
 
 def new_subject_keys(subject_ids: Iterable[str]) -> dict[str, SubjectKey]:

@@ -15,20 +15,13 @@ from typing import Any, Literal
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from alumni_kit.http import SECURITY_HEADERS as SECURITY_HEADERS  # the kit's page policy, re-exported
 from membership.i18n import TEXT
 
 Language = Literal["nb", "en"]
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"])
 )
-# Pages hold personal data and links: never cached, never framed, never leaked by a Referer.
-SECURITY_HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-}
 
 
 def language(value: object, fallback: object = "nb") -> Language:
