@@ -123,7 +123,9 @@ class EmailClickedV1(CloudEvent):
     data: EmailEngagement
 
 
-CampaignState = Literal["scheduled", "sending", "paused", "done", "cancelled"]
+# `failed`: the campaign could not be rendered (its template fails or exceeds the mailer's
+# bounds); `reason` says where and why. Added before any consumer of campaign-status existed.
+CampaignState = Literal["scheduled", "sending", "paused", "done", "cancelled", "failed"]
 
 
 class CampaignStatus(BaseModel):
@@ -141,6 +143,8 @@ class CampaignStatus(BaseModel):
     failed: int = 0
     # killed between the relay's acceptance and the commit: neither resent nor counted sent
     uncertain: int = 0
+    # Why a failed campaign failed (the template's line and problem; never personal data).
+    reason: str | None = Field(None, max_length=1000)
     at: datetime
 
 
