@@ -243,10 +243,12 @@ class OutboxRelay:
         keep their batches.
         """
         lanes = await self._lanes(rows)
-        careful = {slot for slot, lane in lanes.items() if any(r["id"] in self._refusals for r in lane)}
+        careful = {
+            slot for slot, lane in lanes.items() if self._refusals and any(r["id"] in self._refusals for r in lane)
+        }
         fast = {slot: lane for slot, lane in lanes.items() if slot not in careful}
         published, failures = await self._send_batches(fast)
-        other = [exc for exc in failures.values() if not (_refused(exc) or _out_of_step(exc))]
+        other = [exc for exc in failures.values() if not (is_refusal(exc) or is_producer_out_of_step(exc))]
         if failures:
             # A refused batch leaves this producer's sequence for its partition ahead
             # of the broker's: every later send there would fail (OutOfOrderSequenceNumber).
@@ -321,10 +323,10 @@ class OutboxRelay:
                 batch.append(**_record(row))
                 await (await self._producer.send_batch(batch, slot[0], partition=slot[1]))
             except Exception as exc:
-                if not (_refused(exc) or _out_of_step(exc)):
+                if not (is_refusal(exc) or is_producer_out_of_step(exc)):
                     raise
                 await self._renew_producer()
-                if _out_of_step(exc):
+                if is_producer_out_of_step(exc):
                     break  # the producer's state, not the row: try again next round
                 attempts = self._refusals[row["id"]] = self._refusals.get(row["id"], 0) + 1
                 if attempts < self._max_attempts:
@@ -344,7 +346,7 @@ class OutboxRelay:
         return published
 
     async def _quarantine(self, conn: Conn, row: asyncpg.Record, exc: BaseException, attempts: int) -> None:
-        await conn.execute(_QUARANTINE, row["id"], attempts, type(exc).__name__, _refusal_reason(exc))
+        await conn.execute(_QUARANTINE, row["id"], attempts, type(exc).__name__, refusal_reason(exc))
         self._moved_aside.append((row, type(exc).__name__, attempts))  # reported once committed
 
     def _report_quarantined(self) -> None:
@@ -394,15 +396,17 @@ def _record(row: asyncpg.Record) -> dict[str, Any]:
     return {"key": row["key"], "value": row["value"], "timestamp": None, "headers": _headers(row)}
 
 
-def _refused(exc: BaseException) -> bool:
+def is_refusal(exc: BaseException) -> bool:
+    """The broker refused the record for what it is: it counts against the row."""
     return isinstance(exc, _REFUSALS)
 
 
-def _out_of_step(exc: BaseException) -> bool:
+def is_producer_out_of_step(exc: BaseException) -> bool:
+    """The producer's state, not a row, is at fault: a fresh producer fixes it."""
     return isinstance(exc, _OUT_OF_STEP)
 
 
-def _refusal_reason(exc: BaseException) -> str:
+def refusal_reason(exc: BaseException) -> str:
     """The broker's own words for the error code, never the exception's text (it could quote data)."""
     code = getattr(exc, "errno", None)
     description = getattr(exc, "description", "") or getattr(exc, "message", "")
