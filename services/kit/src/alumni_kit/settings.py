@@ -35,6 +35,9 @@ class ServiceSettings(BaseSettings):
     outbox_batch_size: int = Field(2000, ge=1, le=50_000)
     # The relay is woken by NOTIFY at each commit; this poll only covers a lost notification.
     outbox_poll_seconds: float = Field(1.0, gt=0, le=60)
+    # Times the broker may refuse one outbox row (too large for its topic, invalid)
+    # before the relay quarantines it and publishes the rows behind it.
+    outbox_max_attempts: int = Field(3, ge=1, le=100)
     db_pool_max: int = Field(8, ge=2, le=100)
     # HMAC keys for member links and staff tokens ("kid:secret,kid:secret"); the
     # first signs, all verify, so keys can be rotated without logging anyone out.
