@@ -15,6 +15,9 @@ class ServiceSettings(BaseSettings):
     database_url: str = "postgresql://127.0.0.1:55432/postgres"
     http_host: str = "127.0.0.1"
     http_port: int = 8100
+    # Request bodies over this are answered 413 without being read whole (alumni_kit.body_limit);
+    # the few routes that take more (a campaign, a consent import) name their own larger limit.
+    http_max_body_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     # Largest batch one consumer transaction handles; bigger batches mean fewer
     # round trips on a backfill, smaller ones a shorter wait per event.
     batch_max_records: int = Field(500, ge=1, le=10_000)
