@@ -57,6 +57,7 @@ class CampaignRequest(BaseModel):
 class CampaignRequestedV1(CloudEvent):
     EVENT_TYPE: ClassVar[str] = CAMPAIGN_REQUESTED_V1
     MAX_BYTES: ClassVar[int] = 256 * 1024
+    SEALED_AT_SOURCE: ClassVar[bool] = False  # inbound from communications tools too
     type: Literal["no.usn.alumni.campaign-requested.v1"]
     data: CampaignRequest
 

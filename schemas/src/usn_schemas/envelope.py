@@ -51,6 +51,11 @@ class CloudEvent(BaseModel):
     EVENT_TYPE: ClassVar[str]
     # Messages far over this are refused before parsing: no contract here is that big.
     MAX_BYTES: ClassVar[int] = 64 * 1024
+    # Whether the producer seals the `PersonalData` fields (crypto-shredding). True for
+    # the platform's own facts (every service publishes through the sealing outbox);
+    # False for inbound contracts from outside (FS publishes `graduated` in the clear):
+    # there a value that looks like a sealed token is data, and is never opened.
+    SEALED_AT_SOURCE: ClassVar[bool] = True
 
     specversion: Literal["1.0"]
     id: str = Field(min_length=1, max_length=200)
@@ -105,8 +110,10 @@ def parse_envelope(raw: bytes | None, contracts: dict[str, type[CloudEvent]]) ->
             return next(iter(contracts.values())).model_validate_json(raw)
     try:
         doc = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ContractError("not-json", f"the value is not JSON ({exc})") from None
+    except ValueError as exc:  # not UTF-8, not JSON, or a number of more digits than Python converts
+        raise ContractError("not-json", f"the value is not JSON ({str(exc)[:200]})") from None
+    except RecursionError:
+        raise ContractError("not-json", "the value nests deeper than a JSON parser follows") from None
     if not isinstance(doc, dict) or doc.get("specversion") is None or "type" not in doc:
         raise ContractError("not-cloudevent", "the value is not a CloudEvents 1.0 JSON object (specversion, type)")
     contract = contracts.get(str(doc["type"]))

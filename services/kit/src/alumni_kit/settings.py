@@ -26,7 +26,12 @@ class ServiceSettings(BaseSettings):
     fetch_max_wait_ms: int = Field(50, ge=1, le=10_000)
     # Offsets are committed after the effects; how often is a trade of broker round
     # trips against how much a crash redelivers (the inbox drops the repeats).
+    # Also the longest an idle partition's committed offset lags what was applied
+    # (a background flush commits it; before, only the next batch did).
     commit_interval_ms: int = Field(250, ge=0, le=60_000)
+    # A record that fails for a reason that is not transient is tried alone this many
+    # times, then dead-lettered as processing-error (docs/guarantees.md).
+    consumer_max_attempts: int = Field(3, ge=1, le=100)
     outbox_batch_size: int = Field(2000, ge=1, le=50_000)
     # The relay is woken by NOTIFY at each commit; this poll only covers a lost notification.
     outbox_poll_seconds: float = Field(1.0, gt=0, le=60)
