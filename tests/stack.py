@@ -78,6 +78,25 @@ class Stack:
         time.sleep(down_seconds)
         subprocess.run([str(ROOT / "scripts" / "postgres"), "start"], check=True, env=envs)
 
+    def _kafka(self, command: str) -> None:
+        # The same run dir, ports and version as scripts/test started it with: the broker comes
+        # back with its own data (topics, offsets, consumer groups, producer state).
+        envs = {
+            **os.environ,
+            "RUN_DIR": str(self.run_dir),
+            "KAFKA_PORT": self.bootstrap.rpartition(":")[2],
+            "KAFKA_CONTROLLER_PORT": env("KAFKA_CONTROLLER_PORT"),
+        }
+        subprocess.run([str(ROOT / "scripts" / "kafka"), command], check=True, env=envs)
+
+    def kill_kafka(self) -> None:
+        """SIGKILL the broker (`scripts/kafka kill`): no clean shutdown, as in a crash."""
+        self._kafka("kill")
+
+    def start_kafka(self) -> None:
+        """Start the broker again on its data; returns once it serves clients."""
+        self._kafka("start")
+
 
 @dataclass
 class ServiceProcess:
@@ -221,6 +240,33 @@ async def read_topic(bootstrap: str, topic: str, expected: int, timeout: float =
         return records
     finally:
         await consumer.stop()
+
+
+async def consumer_lags(bootstrap: str, group: str, topic_prefix: str) -> dict[str, int]:
+    """Per consumer group of a service (`<group>.<topic>`, see alumni_kit.runtime): how many records
+    of its topic are past its committed offsets (a partition it never committed counts from its start)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await admin.start()
+    await reader.start()
+    try:
+        groups = sorted(g[0] for g in await admin.list_consumer_groups() if str(g[0]).startswith(group + "."))
+        lags: dict[str, int] = {}
+        for name in groups:
+            topic = topic_prefix + name[len(group) + 1 :]
+            [meta] = await admin.describe_topics([topic])
+            partitions = [TopicPartition(topic, p["partition"]) for p in meta["partitions"]]
+            ends = await reader.end_offsets(partitions)
+            starts = await reader.beginning_offsets(partitions)
+            committed = await admin.list_consumer_group_offsets(name, partitions=partitions)
+            lags[name] = sum(
+                ends[tp] - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else starts[tp])
+                for tp in partitions
+            )
+        return lags
+    finally:
+        await reader.stop()
+        await admin.close()
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 60, what: str = "condition") -> Any:
