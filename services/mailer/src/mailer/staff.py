@@ -22,14 +22,14 @@ from alumni_kit.db import Conn
 from alumni_kit.outbox import OutboxMessage, add_to_outbox
 from alumni_kit.runtime import ServiceRuntime
 from alumni_kit.topics import PLATFORM_TOPICS
-from mailer import campaigns, compose
+from mailer import SOURCE, campaigns, compose
 from mailer.bodies import TemplateProblemError
 from mailer.rendering import Renderer, RendererUnavailableError
 from usn_schemas.campaign import CampaignRequest, CampaignRequestedV1
 
 CampaignId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 SENDING_ROLES = ("comms", "ak")
-SOURCE = "/usn-alumni/mailer/staff-api"
+STAFF_API_SOURCE = f"{SOURCE}/staff-api"
 
 
 def _may_send_for(who: StaffPrincipal, faculty: str) -> None:
@@ -118,7 +118,7 @@ def staff_router(
             raise HTTPException(422, exc.errors(include_url=False, include_input=False)) from None
         _may_send_for(who, request.faculty)
         _check_purpose(request, purposes)
-        event = CampaignRequestedV1.create(subject=request.campaign_id, data=request, source=SOURCE)
+        event = CampaignRequestedV1.create(subject=request.campaign_id, data=request, source=STAFF_API_SOURCE)
         message = OutboxMessage(topic="campaigns", key=request.campaign_id, event=event)
         _check_size(message)
         await _check_template(renderer, request)

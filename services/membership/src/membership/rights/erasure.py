@@ -18,11 +18,12 @@ from typing import Literal
 from alumni_kit.consent_view import forget_member
 from alumni_kit.db import Conn
 from alumni_kit.outbox import OutboxMessage, add_to_outbox
-from membership import keys, repository
+from membership import SOURCE
+from membership.members import repository
+from membership.rights import keys
 from usn_schemas.graduated import GraduatedV1
 from usn_schemas.member import MemberErasedV1, MemberErasure
 
-SOURCE = "/usn-alumni/membership"
 Requester = Literal["member", "staff"]
 
 
@@ -41,6 +42,23 @@ class Erased:
 
 def student_hash(pepper: bytes, student_number: str) -> bytes:
     return hmac.new(pepper, student_number.strip().encode(), hashlib.sha256).digest()
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Whether a member exists or was erased, and the faculties of her degrees: what
+    decides which staff may act on her rights requests."""
+
+    exists: bool
+    erased: bool
+    faculties: list[str]
+
+
+async def standing(conn: Conn, member_id: str) -> Standing:
+    faculties = await conn.fetch("SELECT DISTINCT faculty FROM programmes WHERE member_id = $1", member_id)
+    exists = await conn.fetchval("SELECT 1 FROM members WHERE member_id = $1", member_id)
+    erased = await conn.fetchval("SELECT 1 FROM erased_subjects WHERE subject_id = $1", member_id)
+    return Standing(exists is not None, erased is not None, [f["faculty"] for f in faculties])
 
 
 async def erase_member(

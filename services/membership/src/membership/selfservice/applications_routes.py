@@ -19,14 +19,14 @@ from fastapi.responses import JSONResponse, Response
 
 from alumni_kit.auth import FACULTIES, StaffPrincipal
 from alumni_kit.db import Conn
-from membership import applications
-from membership.applications import ApplicationStatus, Decision, Policy
-from membership.forms import FlowError, InvalidFieldsError, api_refusal, is_json, parse, read_body
-from membership.i18n import TEXT
-from membership.link_pages import Prompt, link_routes
-from membership.pages import SECURITY_HEADERS, Language, language, message, page
-from membership.web import Handler, Web, refused_form
-from usn_schemas.graduated import Faculty
+from membership.selfservice import applications
+from membership.selfservice.applications import ApplicationStatus, Decision, Policy
+from membership.web.flow import Handler, Web, refused_form
+from membership.web.forms import FlowError, InvalidFieldsError, api_refusal, is_json, parse, read_body
+from membership.web.i18n import TEXT
+from membership.web.link_pages import Prompt, link_routes
+from membership.web.pages import SECURITY_HEADERS, Language, language, message, page
+from usn_schemas.vocabulary import UUID_PATTERN, Faculty
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,6 @@ def _verified(_web: Web, _: None, lang: Language) -> Response:
     return message(lang, t["apply_done_title"], [t["apply_done"]])
 
 
-UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 IdParam = Annotated[str, Path(pattern=UUID_PATTERN)]
 
 

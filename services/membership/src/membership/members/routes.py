@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from alumni_kit.auth import StaffPrincipal
 from alumni_kit.http import people_reader
 from alumni_kit.runtime import ServiceRuntime
-from membership import search
-from membership.profile_rules import Interest
+from membership.members import repository, search
+from membership.profile.rules import Interest
 from usn_schemas.member import MemberStatus
+from usn_schemas.vocabulary import UUID_PATTERN, Faculty
 from usn_schemas.volunteer import OfferType
 
-FacultyParam = Literal["HH", "TNM", "HS", "HIU"]
-UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 Year = Annotated[int | None, Query(ge=1950, le=2100)]
 
 
@@ -29,7 +28,7 @@ def members_router(runtime: ServiceRuntime, staff: Callable[..., StaffPrincipal]
         member_id: Annotated[str, Path(pattern=UUID_PATTERN)], who: StaffPrincipal = Depends(staff)
     ) -> dict[str, Any]:
         async with runtime.pool.acquire() as conn:
-            exists = await conn.fetchval("SELECT true FROM members WHERE member_id = $1", member_id)
+            exists = await repository.member_exists(conn, member_id)
             found = await search.members_in_scope(conn, [member_id], who.visible_faculties(), who.unscoped)
         if not exists:
             raise HTTPException(404, "no such member")
@@ -39,7 +38,7 @@ def members_router(runtime: ServiceRuntime, staff: Callable[..., StaffPrincipal]
 
     @router.get("")
     async def search_members(
-        faculty: FacultyParam | None = None,
+        faculty: Faculty | None = None,
         programme_code: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
         graduation_year: Year = None,
         graduation_year_from: Year = None,

@@ -18,10 +18,12 @@ from pydantic import BaseModel, Field
 
 from alumni_kit.auth import StaffPrincipal, TokenSigner
 from alumni_kit.runtime import ServiceRuntime
-from membership import export, pages, sessions
-from membership.erasure import Erased, NoSuchMemberError, Requester, erase_member
-from membership.http import UUID_PATTERN
-from membership.inbound import forget_consumed_quietly
+from membership.members.repository import member_exists
+from membership.rights import export
+from membership.rights.erasure import Erased, NoSuchMemberError, Requester, erase_member, standing
+from membership.rights.inbound import forget_consumed_quietly
+from membership.web import pages, sessions
+from usn_schemas.vocabulary import UUID_PATTERN
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +75,7 @@ class RightsDeps:
 
     async def export(self, member_id: str) -> dict[str, Any]:
         async with self.runtime.pool.acquire() as conn:
-            if await conn.fetchval("SELECT 1 FROM members WHERE member_id = $1", member_id) is None:
+            if not await member_exists(conn, member_id):
                 raise HTTPException(404, "no such member")
             return await export.gather(conn, member_id, self.sections, self.services, self.signer)
 
@@ -157,12 +159,10 @@ async def _may_act_for(deps: RightsDeps, who: StaffPrincipal, member_id: str, er
     if who.role not in ("comms", "ak"):
         raise HTTPException(403, f"role {who.role} may not act on a member's rights requests")
     async with deps.runtime.pool.acquire() as conn:
-        faculties = await conn.fetch("SELECT DISTINCT faculty FROM programmes WHERE member_id = $1", member_id)
-        exists = await conn.fetchval("SELECT 1 FROM members WHERE member_id = $1", member_id)
-        erased = await conn.fetchval("SELECT 1 FROM erased_subjects WHERE subject_id = $1", member_id)
-    if not exists and not (erased_ok and erased):
+        her = await standing(conn, member_id)
+    if not her.exists and not (erased_ok and her.erased):
         raise HTTPException(404, "no such member")
-    if exists and not any(who.may_see(f["faculty"]) for f in faculties) and who.role != "comms":
+    if her.exists and not any(who.may_see(f) for f in her.faculties) and who.role != "comms":
         raise HTTPException(403, f"this member is not in your faculty ({who.faculty})")
 
 

@@ -17,8 +17,8 @@ from pydantic import BaseModel, Field
 
 from alumni_kit.runtime import ServiceRuntime
 from alumni_kit.shredding import SubjectKey
-from membership import keys
-from membership.http import UUID_PATTERN
+from membership.rights import keys
+from usn_schemas.vocabulary import UUID_PATTERN
 
 MAX_KEYS = 1000  # per request; the kit's HttpKeyRing asks in chunks of this size
 

@@ -14,11 +14,12 @@ from typing import Any
 
 from alumni_kit.db import Conn
 from alumni_kit.outbox import OutboxMessage, add_to_outbox
-from membership import keys, networks, repository, volunteering
-from membership.profile_rules import Language, ProfileInput
+from membership import SOURCE
+from membership.members import repository
+from membership.profile import networks, volunteering
+from membership.profile.rules import Language, ProfileInput
+from membership.rights import keys
 from usn_schemas.member import MemberSnapshot, MemberUpdatedData, MemberUpdatedV1
-
-SOURCE = "/usn-alumni/membership"
 
 
 class EmailTakenError(Exception):

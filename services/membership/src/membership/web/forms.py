@@ -10,8 +10,8 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 
-from membership.i18n import TEXT
-from membership.pages import SECURITY_HEADERS, Language
+from membership.web.i18n import TEXT
+from membership.web.pages import SECURITY_HEADERS, Language
 
 Model = TypeVar("Model", bound=BaseModel)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from membership.profile_rules import FieldError, Language
+from membership.profile.rules import FieldError, Language
 
 TEXT: dict[str, dict[str, str]] = {
     "nb": {

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from alumni_kit.db import Conn
 from alumni_kit.outbox import OutboxMessage
-from membership.domain import Member
-from membership.keys import subject_key
+from membership import SOURCE
+from membership.members.domain import Member
+from membership.rights.keys import subject_key
 from usn_schemas.mail import TransactionalMail, TransactionalMailRequestedV1
 from usn_schemas.member import MemberRegisteredV1
-
-SOURCE = "/usn-alumni/membership"
 
 
 async def member_registered(conn: Conn, member: Member) -> OutboxMessage:

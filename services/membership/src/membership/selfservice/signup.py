@@ -13,17 +13,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 
 import asyncpg
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from alumni_kit.db import Conn
 from alumni_kit.outbox import add_to_outbox
-from membership import domain, mails, publishing, repository, retention
-from membership.forms import FlowError
-from membership.links import Links
+from membership.members import domain, publishing, repository
+from membership.selfservice import mails, retention
+from membership.selfservice.links import Links
+from membership.web.forms import FlowError
 from usn_schemas.ids import new_id
+from usn_schemas.vocabulary import Language
 
 
 class SignupForm(BaseModel):
@@ -33,7 +34,7 @@ class SignupForm(BaseModel):
     private_email: EmailStr = Field(max_length=254)
     given_name: str = Field(min_length=1, max_length=100)
     family_name: str = Field(min_length=1, max_length=100)
-    language: Literal["nb", "en"] = "nb"
+    language: Language = "nb"
 
 
 @dataclass(frozen=True)

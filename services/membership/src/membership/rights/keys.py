@@ -2,7 +2,7 @@
 
 Each subject's data key is stored wrapped (AES-GCM) under a key-encryption key
 (KEK) from `MEMBERSHIP_KEY_ENCRYPTION_KEYS`; the first KEK wraps new keys, all
-of them unwrap, and `python -m membership.keys rewrap` moves every row to the
+of them unwrap, and `python -m membership.rights.keys rewrap` moves every row to the
 first one, so a KEK is retired by rewrapping and then removing it. A subject's
 data key rotates by adding a version (`rotate`): new messages use the newest,
 old ones still open with theirs until erasure deletes them all.
@@ -70,7 +70,7 @@ def use_key_encryption(encryption: KeyEncryption) -> None:
 
 def _kek() -> KeyEncryption:
     if _encryption is None:
-        raise RuntimeError("membership.keys.use_key_encryption() was not called")
+        raise RuntimeError("membership.rights.keys.use_key_encryption() was not called")
     return _encryption
 
 
@@ -242,7 +242,7 @@ async def rotate_one(database_url: str, subject_id: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     from membership.settings import MembershipSettings
 
-    parser = argparse.ArgumentParser(prog="python -m membership.keys", description="Subject key maintenance.")
+    parser = argparse.ArgumentParser(prog="python -m membership.rights.keys", description="Subject key maintenance.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("rewrap", help="move every key under the first key-encryption key")
     rotate_cmd = commands.add_parser("rotate", help="give one subject a new key for new messages")

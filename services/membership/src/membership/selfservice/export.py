@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from alumni_kit.db import Conn
-from membership import repository
+from membership.members import repository
 
 
 async def export_signup(conn: Conn, member_id: str) -> dict[str, Any]:

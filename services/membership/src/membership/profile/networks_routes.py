@@ -7,7 +7,7 @@ without one it is the logged-in member's page (HTML).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
@@ -17,11 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from alumni_kit.auth import StaffPrincipal, TokenSigner
 from alumni_kit.http import people_reader
 from alumni_kit.runtime import ServiceRuntime
-from membership import networks, pages, profile, sessions
-from membership.http import UUID_PATTERN
-from membership.profile_text import TEXT
+from membership.profile import networks
+from membership.profile import repository as profile
+from membership.profile.texts import TEXT
+from membership.web import pages, sessions
+from usn_schemas.vocabulary import UUID_PATTERN, Faculty
 
-FacultyParam = Literal["HH", "TNM", "HS", "HIU"]
 NetworkId = Annotated[str, Path(pattern=UUID_PATTERN)]
 
 
@@ -29,7 +30,7 @@ class NetworkIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=2, max_length=120)
-    faculty: FacultyParam
+    faculty: Faculty
     programme_code: str | None = Field(None, pattern=r"^[A-Za-z0-9ÆØÅæøå][A-Za-z0-9ÆØÅæøå-]{0,63}$")
     external_url: str | None = Field(None, max_length=500)
 
@@ -72,7 +73,7 @@ def networks_router(runtime: ServiceRuntime, staff: Callable[..., StaffPrincipal
     @router.get("", response_model=None)
     async def list_networks(
         request: Request,
-        faculty: FacultyParam | None = None,
+        faculty: Faculty | None = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
         lang: str | None = None,

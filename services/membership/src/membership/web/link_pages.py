@@ -9,21 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from alumni_kit.auth import ExpiredTokenError, InvalidTokenError
 from alumni_kit.db import Conn
-from membership.forms import FlowError
-from membership.i18n import TEXT
-from membership.links import PATHS, Purpose
-from membership.pages import Language, language, message
-from membership.sessions import refuse_cross_site
-
-if TYPE_CHECKING:  # web.py builds its own sign-up routes with this module
-    from membership.web import Handler, Web
+from membership.selfservice.links import PATHS, Purpose
+from membership.web.flow import Handler, Web
+from membership.web.forms import FlowError
+from membership.web.i18n import TEXT
+from membership.web.pages import Language, language, message
+from membership.web.sessions import refuse_cross_site
 
 T = TypeVar("T")
 

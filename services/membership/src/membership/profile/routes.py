@@ -16,10 +16,11 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from alumni_kit.auth import TokenSigner
 from alumni_kit.runtime import ServiceRuntime
-from membership import pages, profile, sessions
-from membership.profile import EmailTakenError, StoredProfile
-from membership.profile_rules import INTERESTS, FieldError, Language, UnknownChoiceError, validate_profile
-from membership.profile_text import TEXT, error_text
+from membership.profile import repository as profile
+from membership.profile.repository import EmailTakenError, StoredProfile
+from membership.profile.rules import INTERESTS, FieldError, Language, UnknownChoiceError, validate_profile
+from membership.profile.texts import TEXT, error_text
+from membership.web import pages, sessions
 from usn_schemas.volunteer import OFFER_TYPES
 
 log = logging.getLogger(__name__)

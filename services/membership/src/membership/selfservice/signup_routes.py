@@ -9,56 +9,23 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from alumni_kit.auth import TokenSigner
 from alumni_kit.db import Conn
-from alumni_kit.runtime import ServiceRuntime
-from membership import sessions, signup
-from membership.forms import FlowError, InvalidFieldsError, api_refusal, is_json, parse, read_body
-from membership.i18n import TEXT
-from membership.link_pages import Prompt, link_routes
-from membership.links import Links
-from membership.pages import SECURITY_HEADERS, Language, language, message, page
-from membership.settings import MembershipSettings
+from membership.selfservice import signup
+from membership.web import sessions
+from membership.web.flow import Handler, Web, refused_form
+from membership.web.forms import FlowError, InvalidFieldsError, is_json, parse, read_body
+from membership.web.i18n import TEXT
+from membership.web.link_pages import Prompt, link_routes
+from membership.web.pages import SECURITY_HEADERS, Language, language, message, page
 
 log = logging.getLogger(__name__)
-Handler = Callable[..., Awaitable[Response]]
-
-
-@dataclass(frozen=True)
-class Web:
-    runtime: ServiceRuntime
-    settings: MembershipSettings
-    signer: TokenSigner
-    links: Links
-
-    @property
-    def secure_cookies(self) -> bool:
-        return self.settings.public_base_url.startswith("https://")
-
-    def start_session(self, response: Response, member_id: str) -> None:
-        ttl = self.settings.session_hours * 3600
-        sessions.start_session(response, member_id, self.signer, ttl, secure=self.secure_cookies)
-
-
-def refused_form(
-    exc: FlowError | InvalidFieldsError, data: dict[str, Any], api: bool, form_page: Callable[..., Response]
-) -> Response:
-    """A refused form: JSON for the API; for a browser, `form_page(lang, status, **context)` again,
-    filled in as she sent it, with the problems."""
-    if api:
-        return api_refusal(exc)
-    lang = language(data.get("language"))
-    problems = exc.problems if isinstance(exc, InvalidFieldsError) else [exc.text(lang)]
-    status = 422 if isinstance(exc, InvalidFieldsError) else exc.status
-    return form_page(lang, status, form=data, problems=problems)
 
 
 def signup_router(web: Web) -> APIRouter:

@@ -13,10 +13,10 @@ from typing import Any, Literal
 
 from alumni_kit.db import Conn
 from alumni_kit.outbox import OutboxMessage
+from membership import SOURCE
 from usn_schemas.ids import new_id
 from usn_schemas.volunteer import OFFER_TYPES, OfferType, VolunteerFact, VolunteerOfferedV1, VolunteerWithdrawnV1
 
-SOURCE = "/usn-alumni/membership"
 OfferState = Literal["offered", "withdrawn"]
 
 _SCOPE = """

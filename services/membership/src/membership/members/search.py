@@ -18,7 +18,7 @@ from datetime import date
 from typing import Any
 
 from alumni_kit.db import Conn
-from membership import repository
+from membership.members import repository
 
 _MATCHES = """
   FROM members m

@@ -12,14 +12,14 @@ from alumni_kit.db import Conn
 from alumni_kit.outbox import OutboxMessage, add_to_outbox
 from alumni_kit.shredding import SubjectKey
 from alumni_kit.tracing import event_span
-from membership import domain, keys, repository
-from membership.domain import Change, EligibilityPolicy, Member
-from membership.erasure import old_facts_of_erased
+from membership import SOURCE
+from membership.members import domain, repository
+from membership.members.domain import Change, EligibilityPolicy, Member
+from membership.rights import keys
+from membership.rights.erasure import old_facts_of_erased
 from usn_schemas.envelope import CloudEvent
 from usn_schemas.graduated import GraduatedV1
 from usn_schemas.member import MemberRegisteredV1, MemberUpdatedData, MemberUpdatedV1
-
-SOURCE = "/usn-alumni/membership"
 
 
 class MembershipMetrics:

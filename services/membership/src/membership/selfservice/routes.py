@@ -7,11 +7,12 @@ from fastapi import APIRouter
 from alumni_kit.auth import TokenSigner
 from alumni_kit.http import staff_principal
 from alumni_kit.runtime import ServiceRuntime
-from membership.applications_http import applications_router
-from membership.links import Links
-from membership.login import login_router
+from membership.selfservice.applications_routes import applications_router
+from membership.selfservice.links import Links
+from membership.selfservice.login_routes import login_router
+from membership.selfservice.signup_routes import signup_router
 from membership.settings import MembershipSettings
-from membership.web import Web, signup_router
+from membership.web.flow import Web
 
 
 def self_service_routers(runtime: ServiceRuntime, settings: MembershipSettings, signer: TokenSigner) -> list[APIRouter]:

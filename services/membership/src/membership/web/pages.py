@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from alumni_kit.http import SECURITY_HEADERS as SECURITY_HEADERS  # the kit's page policy, re-exported
-from membership.i18n import TEXT
+from membership.web.i18n import TEXT
+from usn_schemas.vocabulary import Language as Language  # re-exported for this service
 
-Language = Literal["nb", "en"]
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"])
 )

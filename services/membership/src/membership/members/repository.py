@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from alumni_kit.db import Conn
-from membership.domain import Member
+from membership.members.domain import Member
 from usn_schemas.member import Programme
 
 _SELECT_MEMBERS = """
@@ -172,6 +172,10 @@ async def lock_student_numbers(conn: Conn, student_numbers: Iterable[str]) -> No
     """The same per-student-number locks the graduated handler takes: a sign-up and a
     graduation of one student are serialised, so neither creates a second member."""
     await conn.execute(_LOCK_STUDENTS, sorted(set(student_numbers)))
+
+
+async def member_exists(conn: Conn, member_id: str) -> bool:
+    return bool(await conn.fetchval("SELECT true FROM members WHERE member_id = $1", member_id))
 
 
 async def member_id_of_student(conn: Conn, student_number: str) -> str | None:

@@ -20,11 +20,13 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from alumni_kit.auth import FACULTIES, StaffPrincipal
 from alumni_kit.db import Conn
 from alumni_kit.outbox import add_to_outbox
-from membership import domain, mails, publishing, repository, retention
-from membership.forms import FlowError
-from membership.links import Links
+from membership.members import domain, publishing, repository
+from membership.selfservice import mails, retention
+from membership.selfservice.links import Links
+from membership.web.forms import FlowError
 from usn_schemas.graduated import Faculty
 from usn_schemas.ids import new_id
+from usn_schemas.vocabulary import Language
 
 MAX_JUSTIFICATION = 2000
 MAX_REASON = 1000
@@ -45,7 +47,7 @@ class ApplicationForm(BaseModel):
     category: str = Field(min_length=1, max_length=60)
     faculty: Faculty
     justification: str = Field(min_length=10, max_length=MAX_JUSTIFICATION)
-    language: Literal["nb", "en"] = "nb"
+    language: Language = "nb"
 
 
 class Decision(BaseModel):

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from usn_schemas.mail import MailKind, TransactionalMail
+from usn_schemas.vocabulary import Language as Language  # re-exported for this service
 
-Language = Literal["nb", "en"]
 MailText = tuple[str, str, str]  # subject, body (str.format fields), button label
 
 SIGNUP: dict[str, MailText] = {

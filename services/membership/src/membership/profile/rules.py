@@ -16,9 +16,9 @@ from typing import Literal, get_args
 
 from email_validator import EmailNotValidError, validate_email
 
+from usn_schemas.vocabulary import Language as Language  # re-exported for this service
 from usn_schemas.volunteer import OFFER_TYPES, OfferType
 
-Language = Literal["nb", "en"]
 # What members may say they want from USN (the survey's top answers); a fixed list, worded in profile_text.py.
 Interest = Literal[
     "research-news",
