@@ -19,16 +19,16 @@ from consent.handlers import make_member_handler, on_member_erased
 from consent.links import Links
 from consent.metrics import ConsentMetrics
 from consent.notices import NoticeBook
+from consent.page_routes import Web, web_router
 from consent.settings import ConsentSettings
-from consent.staff import staff_router
-from consent.web import Web, web_router
+from consent.staff_routes import staff_router
 from usn_schemas.consent import ConsentGivenV1, ConsentWithdrawnV1
 from usn_schemas.mail import TransactionalMailRequestedV1
 from usn_schemas.member import MemberErasedV1, MemberRegisteredV1, MemberUpdatedV1
 from usn_schemas.registry import TOPIC_CONTRACTS
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-# An import of IMPORT_MAX rows (consent/staff.py) is ~2 MB of JSON: room for that, not for more.
+# An import of IMPORT_MAX rows (consent/staff_routes.py) is ~2 MB of JSON: room for that, not for more.
 IMPORT_BODY_BYTES = 4 * MIB
 
 

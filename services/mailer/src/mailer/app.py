@@ -25,8 +25,9 @@ from mailer.rendering import Renderer, RenderLimits
 from mailer.retention import purge_periodically
 from mailer.sender import Sender
 from mailer.settings import MailerSettings
-from mailer.staff import staff_router
-from mailer.tracking import TrackingLinks, tracking_router
+from mailer.staff_routes import staff_router
+from mailer.tracking import TrackingLinks
+from mailer.tracking_routes import tracking_router
 from mailer.transactional import on_transactional
 from usn_schemas.campaign import (
     CampaignRequestedV1,
