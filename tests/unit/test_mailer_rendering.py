@@ -44,6 +44,9 @@ REFUSED = {
     "{{ lipsum(10 ** 6) }}": "'lipsum' is undefined",
     "{{ [1, 2]|random }}": "No filter named 'random'",
     "{{ given_name + 1 }}": "the template failed when rendered (TypeError)",
+    # The names are placeholders while rendering: what acts on them is refused, not sent as nonsense.
+    "Hei {{ given_name|lower }}": "can only be shown as they are",
+    "{{ family_name|length }} letters": "can only be shown as they are",
     "[a]: https://usn.no/x\n\n" + "[a]" * 20_000: "the HTML of the rendered text is over 262144 bytes",
 }
 

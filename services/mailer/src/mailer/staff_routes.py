@@ -3,7 +3,9 @@
 Communications staff send for USN or any faculty; an Alumnikontakt (AK) only for
 her own faculty, and her campaigns reach only its members. A created campaign is
 written to the `campaigns` topic (through the outbox), exactly as a communications
-tool would publish it, and scheduled when the mailer consumes it.
+tool would publish it, and scheduled when the mailer consumes it. Before that it is
+rendered in full for a synthetic recipient (422 with the template's line) and its
+event measured in bytes against what the topic and its consumers take (413).
 """
 
 from __future__ import annotations
