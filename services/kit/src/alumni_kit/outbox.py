@@ -373,7 +373,12 @@ class OutboxRelay:
         left to its owner; one made here is stopped when replaced.
         """
         fresh = self._make_producer()
-        await fresh.start()
+        try:
+            await fresh.start()
+        except BaseException:
+            with contextlib.suppress(Exception):  # e.g. the broker went away: the round is retried
+                await fresh.stop()
+            raise
         previous, self._own_producer = self._own_producer, fresh
         self._producer = fresh
         if previous is not None:
