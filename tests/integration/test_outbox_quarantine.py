@@ -20,7 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from alumni_kit.db import KIT_MIGRATIONS, apply_migrations
-from alumni_kit.kafka import idempotent_producer
+from alumni_kit.kafka import MAX_REQUEST_BYTES, idempotent_producer
 from alumni_kit.metrics import KitMetrics
 from alumni_kit.outbox import OutboxRelay
 from tests.stack import ROOT, Stack, eventually, read_topic
@@ -132,7 +132,9 @@ async def test_a_row_too_large_for_its_topic_is_quarantined_and_the_rows_behind_
     # The big row, then 60 ordinary ones of ~1 KB: about 20 of them share a partition,
     # so their record batches exceed the topic's 16 KiB too, although each row fits.
     behind = [("k-big" if i % 10 == 0 else f"k-{i}", f"e-{i}", 1000) for i in range(60)]
-    await _write(relay.pool, [("k-big", "the-big-one", 3 * LIMIT), *behind])
+    # And one above what the producer sends at all (4 MiB): the relay refuses it itself.
+    huge = ("k-huge", "the-huge-one", MAX_REQUEST_BYTES)
+    await _write(relay.pool, [("k-big", "the-big-one", 3 * LIMIT), *behind[:30], huge, *behind[30:]])
 
     records = await read_topic(stack.bootstrap, relay.topic, 9 + 60)
     published = _ids(records)
@@ -145,18 +147,20 @@ async def test_a_row_too_large_for_its_topic_is_quarantined_and_the_rows_behind_
         return await relay.pool.fetchval("SELECT count(*) FROM outbox") == 0
 
     await eventually(outbox_empty, 30, "the outbox to drain")
-    quarantined = await relay.pool.fetch("SELECT * FROM outbox_quarantine")
+    quarantined = await relay.pool.fetch("SELECT * FROM outbox_quarantine ORDER BY id")
     assert [(q["topic"], bytes(q["key"]), q["attempts"], q["error_class"]) for q in quarantined] == [
-        (TOPIC, b"k-big", 3, "MessageSizeTooLargeError")
+        (TOPIC, b"k-big", 3, "MessageSizeTooLargeError"),
+        (TOPIC, b"k-huge", 3, "RowTooLargeToSendError"),
     ]
     assert "error code 10" in quarantined[0]["error_reason"]
-    assert json.loads(quarantined[0]["value"])["id"] == "the-big-one"  # kept whole
-    big_id = quarantined[0]["id"]
+    assert "request limit" in quarantined[1]["error_reason"]
+    assert [json.loads(q["value"])["id"] for q in quarantined] == ["the-big-one", "the-huge-one"]  # kept whole
+    big_id, huge_id = (q["id"] for q in quarantined)
     sample = relay.metrics.registry.get_sample_value
 
     async def metrics_show_it() -> bool:
         counted = sample("alumni_outbox_rows_quarantined_total", {"topic": TOPIC})
-        return (counted, sample("alumni_outbox_quarantined_rows", {"topic": TOPIC})) == (1, 1)
+        return (counted, sample("alumni_outbox_quarantined_rows", {"topic": TOPIC})) == (2, 2)
 
     await eventually(metrics_show_it, 10, "the quarantine's counter and gauge")
     assert sample("alumni_messages_produced_total", {"topic": TOPIC}) >= 69
@@ -171,7 +175,7 @@ async def test_a_row_too_large_for_its_topic_is_quarantined_and_the_rows_behind_
     assert "k-big" in shown
     assert "MessageSizeTooLargeError ×3" in shown
     assert "no.usn.test.probe.v1 the-big-one" in shown
-    assert "1 rows in quarantine" in shown
+    assert "2 rows in quarantine" in shown
     assert MARKER not in shown
 
     # Fixed (the topic accepts larger records now) and put back: it is published.
@@ -179,11 +183,11 @@ async def test_a_row_too_large_for_its_topic_is_quarantined_and_the_rows_behind_
     assert f"put back into the outbox: {big_id}" in await _tool("retry", str(big_id), "--database-url", relay.dsn)
     assert "the-big-one" in _ids(await read_topic(stack.bootstrap, relay.topic, 9 + 60 + 1))
 
-    async def quarantine_empty() -> bool:
-        empty = await relay.pool.fetchval("SELECT count(*) FROM outbox_quarantine") == 0
-        return empty and sample("alumni_outbox_quarantined_rows", {"topic": TOPIC}) == 0
+    async def only_the_huge_one_left() -> bool:
+        left = [r[0] for r in await relay.pool.fetch("SELECT id FROM outbox_quarantine")]
+        return left == [huge_id] and sample("alumni_outbox_quarantined_rows", {"topic": TOPIC}) == 1
 
-    await eventually(quarantine_empty, 30, "the quarantine to empty and its gauge to follow")
+    await eventually(only_the_huge_one_left, 30, "the quarantine to lose the fixed row and its gauge to follow")
     assert await relay.pool.fetchval("SELECT count(*) FROM outbox") == 0
 
 
