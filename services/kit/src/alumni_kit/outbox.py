@@ -387,7 +387,7 @@ class OutboxRelay:
 
         An idempotent producer counts a refused batch into its sequence for that
         partition although the broker never wrote it, so every later batch there
-        is refused as out of order (measured on Kafka 3.9). The shared producer is
+        is refused as out of order (seen on Kafka 3.9.1 and 4.4.0). The shared producer is
         left to its owner; one made here is stopped when replaced.
         """
         fresh = self._make_producer()
