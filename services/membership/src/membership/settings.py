@@ -14,7 +14,7 @@ class MembershipSettings(ServiceSettings):
 
     database_url: str = "postgresql://membership:membership-dev@127.0.0.1:55432/membership"
     http_port: int = 8101
-    # The eligibility policy (ARCHITECTURE.md §1): which completed degrees make a member.
+    # The eligibility policy (docs/architecture.md §1): which completed degrees make a member.
     # USN decides; exchange students are a candidate group, off by default.
     eligible_degree_levels: frozenset[DegreeLevel] = Field(
         frozenset({"bachelor", "master", "phd", "evu"}), min_length=1
@@ -23,7 +23,7 @@ class MembershipSettings(ServiceSettings):
 
     # ---- crypto-shredding and erasure (docs/erasure.md) ----
     # Key-encryption keys wrapping every per-subject key ("kid:secret,..."; the first
-    # wraps, all unwrap; rotate by prepending a new one and running `python -m membership.keys rewrap`).
+    # wraps, all unwrap; rotate by prepending a new one and running `python -m membership.rights.keys rewrap`).
     key_encryption_keys: SecretStr = SecretStr("dev:local-development-only-key-encryption-key-change-me")
     # Secret pepper of the HMAC under which an erased member's student number is
     # kept, so replayed old graduations are recognised without keeping the number.
