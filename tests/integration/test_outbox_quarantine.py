@@ -1,13 +1,12 @@
 """The outbox relay on the real broker and database: a row the broker refuses for good
 (larger than its topic's max.message.bytes) is quarantined after the bounded attempts
-and the rows behind it are published; a broker outage quarantines nothing."""
+and the rows behind it are published; a broker outage (kill -9, restart) quarantines nothing."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-import os
 import subprocess
 import sys
 import uuid
@@ -23,7 +22,7 @@ from alumni_kit.db import KIT_MIGRATIONS, apply_migrations
 from alumni_kit.kafka import MAX_REQUEST_BYTES, idempotent_producer
 from alumni_kit.metrics import KitMetrics
 from alumni_kit.outbox import OutboxRelay
-from tests.stack import ROOT, Stack, eventually, read_topic
+from tests.stack import Stack, eventually, read_topic
 
 pytestmark = pytest.mark.real
 
@@ -207,14 +206,9 @@ async def test_a_row_too_large_for_its_topic_is_quarantined_and_the_rows_behind_
 
 @pytest.fixture
 def kafka_control(stack: Stack) -> Iterator[None]:
-    """Lets a test stop the suite's broker; it is running again afterwards whatever happened."""
+    """Lets a test kill the suite's broker; it is running again afterwards whatever happened."""
     yield
-    _kafka("start")
-
-
-def _kafka(command: str) -> None:
-    # scripts/test exported the broker's ports, version and RUN_DIR to this process.
-    subprocess.run([str(ROOT / "scripts" / "kafka"), command], check=True, env=os.environ, capture_output=True)
+    stack.start_kafka()
 
 
 async def _relay_lock_held(pool: asyncpg.Pool) -> bool:
@@ -226,17 +220,19 @@ async def _relay_lock_held(pool: asyncpg.Pool) -> bool:
 
 
 @pytest.mark.parametrize("relay", [1], indirect=True)  # one refusal would quarantine at once
-async def test_a_broker_outage_quarantines_nothing(stack: Stack, relay: Relay, kafka_control: None) -> None:
+async def test_a_broker_killed_and_restarted_quarantines_nothing(
+    stack: Stack, relay: Relay, kafka_control: None
+) -> None:
     await _write(relay.pool, [(f"warm-{i}", f"warm-{i}", 10) for i in range(3)])
     assert len(await read_topic(stack.bootstrap, relay.topic, 3)) == 3
 
-    await asyncio.to_thread(_kafka, "stop")
+    await asyncio.to_thread(stack.kill_kafka)
     rows = [(f"k-{i}", f"during-{uuid.uuid4().hex[:6]}-{i}", 100) for i in range(20)]
     await _write(relay.pool, rows)
     # The relay is in a round (it holds its lock) publishing into the outage.
     await eventually(lambda: _relay_lock_held(relay.pool), 30, "the relay to try publishing")
     assert await relay.pool.fetchval("SELECT count(*) FROM outbox") == 20
-    await asyncio.to_thread(_kafka, "start")
+    await asyncio.to_thread(stack.start_kafka)
 
     await _published(stack, relay.topic, {e for _, e, _ in rows}, timeout=90)
 
