@@ -249,6 +249,8 @@ class ServiceRuntime:
             batch_size=s.outbox_batch_size,
             poll_seconds=s.outbox_poll_seconds,
             topic_prefix=s.topic_prefix,
+            max_attempts=s.outbox_max_attempts,
+            producer_factory=lambda: idempotent_producer(s.kafka_bootstrap, f"{self.name}-outbox-relay"),
         )
         self._relay_task = asyncio.create_task(self._relay.run(), name=f"{self.name}-outbox-relay")
         await self.broker.start()
