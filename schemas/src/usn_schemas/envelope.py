@@ -105,14 +105,18 @@ def parse_envelope(raw: bytes | None, contracts: dict[str, type[CloudEvent]]) ->
             return next(iter(contracts.values())).model_validate_json(raw)
     try:
         doc = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ContractError("not-json", f"the value is not JSON ({exc})") from None
+    except (ValueError, RecursionError) as exc:
+        # ValueError: not JSON, not UTF-8, or an integer past Python's 4,300-digit limit;
+        # RecursionError: nested deeper than the parser goes. Bad input all, never a crash.
+        raise ContractError("not-json", f"the value is not JSON ({str(exc)[:200]})") from None
     if not isinstance(doc, dict) or doc.get("specversion") is None or "type" not in doc:
         raise ContractError("not-cloudevent", "the value is not a CloudEvents 1.0 JSON object (specversion, type)")
-    contract = contracts.get(str(doc["type"]))
+    contract = contracts.get(doc["type"]) if isinstance(doc["type"], str) else None
     if contract is None:
         known = ", ".join(sorted(contracts))
-        raise ContractError("unknown-type", f"type {str(doc['type'])[:120]!r} is not one of: {known}")
+        given = doc["type"]
+        shown = repr(given[:120]) if isinstance(given, str) else f"of JSON type {type(given).__name__}"
+        raise ContractError("unknown-type", f"type {shown} is not one of: {known}")
     try:
         return contract.model_validate(doc)
     except ValidationError as exc:
