@@ -1,4 +1,4 @@
-"""Membership backfill benchmark (ARCHITECTURE.md §6), figures beside baselines from the same run.
+"""Membership backfill benchmark (docs/architecture.md §6), figures beside baselines from the same run.
 
 1. Publishes N synthetic `graduated` events (default 227,000) with a plain producer.
 2. Baseline A: Kafka's own consumer (`ConsumerPerformance`, same jars) reading the topic.

@@ -18,6 +18,15 @@ from tests.smtp import SmtpSink
 from tests.stack import SIGNING_KEYS, ServiceProcess, Stack, free_port, membership_process, service_process
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark what needs the Kafka broker (`broker`): every e2e test, and any test that
+    makes topics. `scripts/test --fast` runs the rest, with PostgreSQL only."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if "/tests/e2e/" in str(item.path) or "/tests/fuzz/" in str(item.path) or "topic_prefix" in fixtures:
+            item.add_marker(pytest.mark.broker)
+
+
 @pytest.fixture(scope="session")
 def stack() -> Stack:
     return Stack.from_env()

@@ -20,7 +20,8 @@ from typing import Any
 
 import asyncpg
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from alumni_kit.auth import TokenSigner, parse_keys
 from alumni_kit.keyring_http import HttpKeyRing
@@ -76,6 +77,25 @@ class Stack:
         subprocess.run([str(ROOT / "scripts" / "postgres"), "stop"], check=True, env=envs)
         time.sleep(down_seconds)
         subprocess.run([str(ROOT / "scripts" / "postgres"), "start"], check=True, env=envs)
+
+    def _kafka(self, command: str) -> None:
+        # The same run dir, ports and version as scripts/test started it with: the broker comes
+        # back with its own data (topics, offsets, consumer groups, producer state).
+        envs = {
+            **os.environ,
+            "RUN_DIR": str(self.run_dir),
+            "KAFKA_PORT": self.bootstrap.rpartition(":")[2],
+            "KAFKA_CONTROLLER_PORT": env("KAFKA_CONTROLLER_PORT"),
+        }
+        subprocess.run([str(ROOT / "scripts" / "kafka"), command], check=True, env=envs)
+
+    def kill_kafka(self) -> None:
+        """SIGKILL the broker (`scripts/kafka kill`): no clean shutdown, as in a crash."""
+        self._kafka("kill")
+
+    def start_kafka(self) -> None:
+        """Start the broker again on its data; returns once it serves clients."""
+        self._kafka("start")
 
 
 @dataclass
@@ -222,6 +242,33 @@ async def read_topic(bootstrap: str, topic: str, expected: int, timeout: float =
         await consumer.stop()
 
 
+async def consumer_lags(bootstrap: str, group: str, topic_prefix: str) -> dict[str, int]:
+    """Per consumer group of a service (`<group>.<topic>`, see alumni_kit.runtime): how many records
+    of its topic are past its committed offsets (a partition it never committed counts from its start)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await admin.start()
+    await reader.start()
+    try:
+        groups = sorted(g[0] for g in await admin.list_consumer_groups() if str(g[0]).startswith(group + "."))
+        lags: dict[str, int] = {}
+        for name in groups:
+            topic = topic_prefix + name[len(group) + 1 :]
+            [meta] = await admin.describe_topics([topic])
+            partitions = [TopicPartition(topic, p["partition"]) for p in meta["partitions"]]
+            ends = await reader.end_offsets(partitions)
+            starts = await reader.beginning_offsets(partitions)
+            committed = await admin.list_consumer_group_offsets(name, partitions=partitions)
+            lags[name] = sum(
+                ends[tp] - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else starts[tp])
+                for tp in partitions
+            )
+        return lags
+    finally:
+        await reader.stop()
+        await admin.close()
+
+
 async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 60, what: str = "condition") -> Any:
     """Poll `check` until it returns a truthy value; fail with the last value seen."""
     deadline = time.monotonic() + timeout
@@ -232,3 +279,52 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 60, w
             return last
         await asyncio.sleep(0.2)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+
+
+async def group_lag(bootstrap: str, group: str, topic: str) -> int:
+    """Records of `topic` that consumer group `group` has not committed (all, where it committed none)."""
+    partitions = await partitions_of(bootstrap, topic)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+    finally:
+        await admin.close()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    return sum(end - max(committed[tp].offset, 0) if tp in committed else end for tp, end in ends.items())
+
+
+async def records_now(bootstrap: str, topic: str) -> list[Any]:
+    """Every record on `topic` now, from each partition's start to its end offset (no group)."""
+    partitions = await partitions_of(bootstrap, topic)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        records: list[Any] = []
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                records.extend(batch)
+        return [r for r in records if r.offset < ends[TopicPartition(r.topic, r.partition)]]
+    finally:
+        await consumer.stop()
+
+
+async def partitions_of(bootstrap: str, topic: str) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+        return [TopicPartition(topic, p["partition"]) for p in sorted(described["partitions"], key=_partition_no)]
+    finally:
+        await admin.close()
+
+
+def _partition_no(p: dict[str, Any]) -> int:
+    return int(p["partition"])

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One database and one login role per service (ARCHITECTURE.md §2: a service
+# One database and one login role per service (docs/architecture.md §2: a service
 # never reads another's tables), as `scripts/postgres ensure-service NAME` does
 # for the local stack. The postgres image runs this once, on first start with an
 # empty data volume; it is idempotent all the same.

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 import asyncpg
 
 from alumni_kit.errors import InputRefusedError
-from alumni_kit.logs import processing_failure
+from alumni_kit.logs import RepeatFilter, processing_failure
 
 
 def test_failure_logs_name_the_place_not_the_message() -> None:
@@ -31,3 +33,27 @@ def test_dead_letter_reasons_never_quote_the_failing_data() -> None:
     assert "CheckViolationError at test_logs.py" in reason
     refused = InputRefusedError("unknown purpose 'lottery'")
     assert processing_failure(refused) == "InputRefusedError: unknown purpose 'lottery'"
+
+
+def test_a_kafka_client_repeating_itself_is_logged_once_per_window_with_the_count() -> None:
+    """A broker outage makes every client log the same failure ten times a second."""
+
+    def record(name: str, node: int) -> logging.LogRecord:
+        return logging.LogRecord(name, logging.ERROR, "x.py", 1, "Unable connect to node with id %s", (node,), None)
+
+    now = [100.0]
+    quiet = RepeatFilter("aiokafka", window_seconds=10.0, clock=lambda: now[0])
+    first = record("aiokafka", 1)
+    assert quiet.filter(first)
+    assert [quiet.filter(record("aiokafka", n)) for n in range(5)] == [False] * 5
+    assert quiet.filter(record("aiokafka.consumer.fetcher", 1)), "another logger is another line"
+    assert quiet.filter(record("alumni.broker", 1)), "only the prefix's loggers are filtered"
+    assert quiet.filter(record("aiokafkax", 1))
+
+    now[0] += 9.9
+    assert not quiet.filter(record("aiokafka", 1))
+    now[0] += 0.2
+    after = record("aiokafka", 7)
+    assert quiet.filter(after)
+    assert after.getMessage() == "Unable connect to node with id 7 [6 more like this in the last 10 s]"
+    assert first.getMessage() == "Unable connect to node with id 1"

@@ -14,6 +14,7 @@ from alumni_kit.outbox import OutboxMessage
 from alumni_kit.shredding import (
     ERASED,
     KeyId,
+    KeyRequestRefusedError,
     SealedFieldError,
     SubjectKey,
     new_key,
@@ -21,6 +22,7 @@ from alumni_kit.shredding import (
     open_event,
     seal_event,
 )
+from tests.e2e.graduations import graduation
 from usn_schemas.envelope import personal_fields
 from usn_schemas.member import MemberRegisteredV1, MemberSnapshot, Programme
 from usn_schemas.registry import TOPIC_CONTRACTS
@@ -129,3 +131,90 @@ def test_personal_data_sits_at_the_top_level_of_data(topic: str) -> None:
         for field in data_model.model_fields.values():
             for nested in _nested_models(field.annotation):
                 assert not personal_fields(nested), f"{topic}: {nested.__name__} holds personal data below the top"
+
+
+@pytest.mark.parametrize(
+    ("token", "why"),
+    [
+        ("pd1.x.1.AAAA", "no valid subject id"),
+        (f"pd1.{MEMBER.upper()}.1.AAAA", "no valid subject id"),
+        (f"pd1.{MEMBER}.0.{'A' * 40}", "out of range"),
+        (f"pd1.{MEMBER}.2147483648.{'A' * 40}", "out of range"),
+        (f"pd1.{MEMBER}.-1.{'A' * 40}", "out of range"),
+        (f"pd1.{MEMBER}.1.{'A' * 39}=", "not base64url"),
+        (f"pd1.{MEMBER}.1.{'A' * 41}", "not base64url"),  # 41 % 4 == 1: no whole byte
+        (f"pd1.{MEMBER}.1.AAAA+AAA", "not base64url"),
+        (f"pd1.{MEMBER}.1.AAAA", "too short"),
+        (f"pd1.{MEMBER}.1", "malformed"),
+    ],
+)
+def test_a_malformed_token_is_the_messages_fault_before_any_key_lookup(token: str, why: str) -> None:
+    doc = json.loads(seal_event(registered(), new_key(MEMBER)))
+    doc["data"]["given_name"] = token
+    ring = CountingKeyRing()
+    [out] = asyncio.run(open_batch([json.dumps(doc).encode()], ring, TOPIC_CONTRACTS["member-registered"]))
+    assert isinstance(out, SealedFieldError)
+    assert why in str(out)
+    assert "pd1" not in str(out)  # the reason never quotes the token
+
+
+def test_a_graduation_whose_name_looks_like_a_token_is_data() -> None:
+    """FS publishes in the clear: `graduated` is never opened, whatever its values look like."""
+    event = graduation("look-alike", "5550001", given_name="pd1.x.1.AAAA")
+    event["data"]["family_name"] = f"pd1.{MEMBER}.1.{'A' * 40}"
+    raw = json.dumps(event).encode()
+    ring = CountingKeyRing()
+    assert asyncio.run(open_batch([raw], ring, TOPIC_CONTRACTS["graduated"])) == [raw]
+    assert asyncio.run(open_batch([raw], ring)) == [raw]  # by type, with every registered contract
+    assert ring.lookups == 0
+
+
+def test_only_declared_personal_fields_are_opened() -> None:
+    """A token-like value in a field that is not personal data stays as it is."""
+    key = new_key(MEMBER)
+    doc = json.loads(seal_event(registered(), key))
+    doc["data"]["faculties"] = ["pd1.x.1.AAAA"]
+    doc["source"] = "pd1.x.1.AAAA"
+    [out] = asyncio.run(open_batch([json.dumps(doc).encode()], StaticKeyRing(key)))
+    assert isinstance(out, bytes)
+    opened = json.loads(out)
+    assert opened["data"]["given_name"] == "Kari Æsa"
+    assert opened["source"] == "pd1.x.1.AAAA"
+    assert opened["data"]["faculties"] == ["pd1.x.1.AAAA"]
+
+
+def test_a_key_request_the_key_service_refuses_marks_only_the_messages_it_concerns() -> None:
+    key, refused = new_key(MEMBER), new_key("6f1c2a4e-0000-4000-8000-00000000000f")
+    ring = RefusingKeyRing(refused.subject_id, key)
+    values: list[bytes | None] = [seal_event(registered(), key), seal_event(registered_as(refused), refused)]
+    out = asyncio.run(open_batch(values, ring))
+    assert isinstance(out[0], bytes)
+    assert b"Nordmann" in out[0]
+    assert isinstance(out[1], SealedFieldError)
+    assert "refused" in str(out[1])
+
+
+def registered_as(key: SubjectKey) -> MemberRegisteredV1:
+    event = registered()
+    return event.model_copy(update={"subject": key.subject_id})
+
+
+class CountingKeyRing(StaticKeyRing):
+    lookups = 0
+
+    async def lookup(self, wanted: set[KeyId]) -> dict[KeyId, bytes]:
+        self.lookups += 1
+        return await super().lookup(wanted)
+
+
+class RefusingKeyRing(StaticKeyRing):
+    """Answers as the key service does when a request names a subject it refuses (HTTP 4xx)."""
+
+    def __init__(self, refused_subject: str, *keys: SubjectKey) -> None:
+        super().__init__(*keys)
+        self.refused = refused_subject
+
+    async def lookup(self, wanted: set[KeyId]) -> dict[KeyId, bytes]:
+        if any(subject == self.refused for subject, _ in wanted):
+            raise KeyRequestRefusedError("HTTP 422")
+        return await super().lookup(wanted)

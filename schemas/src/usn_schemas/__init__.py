@@ -1,4 +1,4 @@
-"""The one copy of every USN Alumni event contract (ARCHITECTURE.md §3)."""
+"""The one copy of every USN Alumni event contract (docs/architecture.md §3)."""
 
 from usn_schemas.envelope import CloudEvent, ContractError, PersonalData, personal_fields
 from usn_schemas.graduated import GRADUATED_V1, FieldDefect, GraduatedV1

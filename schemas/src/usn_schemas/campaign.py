@@ -57,6 +57,7 @@ class CampaignRequest(BaseModel):
 class CampaignRequestedV1(CloudEvent):
     EVENT_TYPE: ClassVar[str] = CAMPAIGN_REQUESTED_V1
     MAX_BYTES: ClassVar[int] = 256 * 1024
+    SEALED_AT_SOURCE: ClassVar[bool] = False  # inbound from communications tools too
     type: Literal["no.usn.alumni.campaign-requested.v1"]
     data: CampaignRequest
 
@@ -122,7 +123,9 @@ class EmailClickedV1(CloudEvent):
     data: EmailEngagement
 
 
-CampaignState = Literal["scheduled", "sending", "paused", "done", "cancelled"]
+# `failed`: the campaign could not be rendered (its template fails or exceeds the mailer's
+# bounds); `reason` says where and why. Added before any consumer of campaign-status existed.
+CampaignState = Literal["scheduled", "sending", "paused", "done", "cancelled", "failed"]
 
 
 class CampaignStatus(BaseModel):
@@ -140,6 +143,8 @@ class CampaignStatus(BaseModel):
     failed: int = 0
     # killed between the relay's acceptance and the commit: neither resent nor counted sent
     uncertain: int = 0
+    # Why a failed campaign failed (the template's line and problem; never personal data).
+    reason: str | None = Field(None, max_length=1000)
     at: datetime
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, Self
 
@@ -51,6 +52,11 @@ class CloudEvent(BaseModel):
     EVENT_TYPE: ClassVar[str]
     # Messages far over this are refused before parsing: no contract here is that big.
     MAX_BYTES: ClassVar[int] = 64 * 1024
+    # Whether the producer seals the `PersonalData` fields (crypto-shredding). True for
+    # the platform's own facts (every service publishes through the sealing outbox);
+    # False for inbound contracts from outside (FS publishes `graduated` in the clear):
+    # there a value that looks like a sealed token is data, and is never opened.
+    SEALED_AT_SOURCE: ClassVar[bool] = True
 
     specversion: Literal["1.0"]
     id: str = Field(min_length=1, max_length=200)
@@ -91,6 +97,42 @@ class CloudEvent(BaseModel):
         return self.model_dump_json(exclude_none=True).encode()
 
 
+BINARY_PREFIX = "ce_"  # the CloudEvents Kafka binding's attribute headers (binary content mode)
+
+
+def is_binary_mode(headers: Sequence[tuple[str, bytes]] | None) -> bool:
+    return any(name == "ce_specversion" for name, _ in headers or ())
+
+
+def structured_from_binary(headers: Sequence[tuple[str, bytes]], value: bytes | None) -> bytes:
+    """A binary-mode CloudEvent (attributes in `ce_*` headers, data as the value) as the
+    structured JSON document the contracts parse; ContractError when it cannot be one.
+
+    The platform publishes structured mode; this lets any producer use the binding's
+    other mode (the CloudEvents SDKs' default), on every consumed topic alike.
+    """
+    doc: dict[str, Any] = {}
+    for name, raw in headers:
+        if name.startswith(BINARY_PREFIX) or name == "content-type":
+            attribute = "datacontenttype" if name == "content-type" else name[len(BINARY_PREFIX) :]
+            try:
+                doc[attribute] = raw.decode()
+            except (UnicodeDecodeError, AttributeError):
+                raise ContractError("not-cloudevent", f"header {name[:40]!r} is not UTF-8 text") from None
+    if value is not None and doc.get("datacontenttype", "application/json").split(";")[0].strip() == "application/json":
+        try:
+            doc["data"] = json.loads(value)
+        except ValueError as exc:
+            raise ContractError("not-json", f"the data is not JSON ({str(exc)[:200]})") from None
+        except RecursionError:
+            raise ContractError("not-json", "the data nests deeper than a JSON parser follows") from None
+    else:
+        doc["data"] = None if value is None else value.decode(errors="replace")
+    if isinstance(doc.get("datacontenttype"), str):
+        doc["datacontenttype"] = doc["datacontenttype"].split(";")[0].strip()
+    return json.dumps(doc, ensure_ascii=False).encode()
+
+
 def parse_envelope(raw: bytes | None, contracts: dict[str, type[CloudEvent]]) -> CloudEvent:
     """Parse `raw` into the contract its `type` names, or raise ContractError saying why."""
     if raw is None:
@@ -105,10 +147,10 @@ def parse_envelope(raw: bytes | None, contracts: dict[str, type[CloudEvent]]) ->
             return next(iter(contracts.values())).model_validate_json(raw)
     try:
         doc = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        # ValueError: not JSON, not UTF-8, or an integer past Python's 4,300-digit limit;
-        # RecursionError: nested deeper than the parser goes. Bad input all, never a crash.
+    except ValueError as exc:  # not UTF-8, not JSON, or a number of more digits than Python converts
         raise ContractError("not-json", f"the value is not JSON ({str(exc)[:200]})") from None
+    except RecursionError:
+        raise ContractError("not-json", "the value nests deeper than a JSON parser follows") from None
     if not isinstance(doc, dict) or doc.get("specversion") is None or "type" not in doc:
         raise ContractError("not-cloudevent", "the value is not a CloudEvents 1.0 JSON object (specversion, type)")
     contract = contracts.get(doc["type"]) if isinstance(doc["type"], str) else None

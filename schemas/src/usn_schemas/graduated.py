@@ -109,6 +109,7 @@ class GraduatedV1(CloudEvent):
     """topic `graduated`, key = student number, subject = student number."""
 
     EVENT_TYPE: ClassVar[str] = GRADUATED_V1
+    SEALED_AT_SOURCE: ClassVar[bool] = False  # FS publishes in the clear
     type: Literal["no.usn.fs.graduated.v1"]
     data: GraduatedData
 

@@ -1,4 +1,4 @@
-"""A deterministic synthetic FS export shaped like USN (ARCHITECTURE.md §1).
+"""A deterministic synthetic FS export shaped like USN (docs/architecture.md §1).
 
 Four faculties with realistic programmes (the four pilot programmes among
 them), seven campuses, graduation years 2010-2025, Norwegian names with æøå and

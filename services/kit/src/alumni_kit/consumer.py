@@ -1,22 +1,31 @@
 """Batch consumption with per-event guarantees.
 
-For each batch the broker delivers: every record is parsed against its topic's
+For each batch the broker delivers: events in the CloudEvents binary content
+mode are turned into structured mode; sealed fields are opened (only on topics
+whose producer seals them), every record is parsed against its topic's
 contracts; the ones that fail go to the DLQ; the rest are applied in ONE
-database transaction together with their inbox entries; only then is the Kafka
-offset committed. Duplicates (by event id) are skipped by the inbox, so a
-redelivery after a crash changes nothing. Transient failures are retried and
-never dead-lettered; if a batch fails for another reason, its events are
-applied one by one so that only the event at fault is dead-lettered.
+database transaction together with their inbox entries and the positions
+reached (`positions.py`); only then is the Kafka offset committed. Duplicates
+(by event id) are skipped by the inbox, so a redelivery after a crash changes
+nothing.
+
+Every failure is one of two kinds. Transient (database or broker down,
+`errors.is_transient`): retried with back-off for as long as it lasts, never
+dead-lettered. Anything else is attributed to one record: the batch is taken
+apart, each record is tried alone at most `max_attempts` times, and the one
+that still fails is dead-lettered as `processing-error` while the rest go on.
+So no record can stop its partition (docs/guarantees.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import TypeAlias
+from typing import TypeAlias, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -27,13 +36,16 @@ from alumni_kit.dlq import Rejection, dead_letter
 from alumni_kit.inbox import claim_new
 from alumni_kit.logs import processing_failure, where_it_failed
 from alumni_kit.metrics import KitMetrics
+from alumni_kit.positions import record_positions
 from alumni_kit.retry import retry_transient
 from alumni_kit.shredding import ERASED, KeyRing, SealedFieldError, open_batch
 from alumni_kit.tracing import trace_headers
-from usn_schemas.envelope import CloudEvent, ContractError, parse_envelope
+from usn_schemas.envelope import CloudEvent, ContractError, is_binary_mode, parse_envelope, structured_from_binary
 
 log = logging.getLogger(__name__)
 Record: TypeAlias = ConsumerRecord
+T = TypeVar("T")
+Opened: TypeAlias = "bytes | SealedFieldError | None"
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,16 @@ class Incoming:
 BatchHandler: TypeAlias = Callable[[Conn, list[Incoming]], Awaitable[None]]
 
 
+class _GaveUp:
+    """A record that failed `max_attempts` times and was dead-lettered."""
+
+
+GAVE_UP = _GaveUp()
+# First pause between two attempts at one record; doubled each time. Short: a
+# failure that is not transient rarely heals by waiting, and the partition waits too.
+FIRST_RETRY_DELAY = 0.1
+
+
 class EventConsumer:
     def __init__(
         self,
@@ -61,41 +83,80 @@ class EventConsumer:
         producer: AIOKafkaProducer,
         metrics: KitMetrics,
         keyring: KeyRing | None = None,
+        max_attempts: int = 3,
     ) -> None:
         self.topic, self.group = topic, group
         self._contracts, self._handler = contracts, handler
         self._pool, self._producer, self._metrics = pool, producer, metrics
         self._keyring = keyring
+        self._max_attempts = max_attempts
 
     async def handle_batch(self, records: Sequence[Record]) -> None:
         """Process `records`; returns only when each is applied, skipped or dead-lettered."""
         started = time.perf_counter()
+        readable = [r for r in [await self._structured(record) for record in records] if r is not None]
         valid: list[Incoming] = []
-        opened = await retry_transient(
-            lambda: open_batch([r.value for r in records], self._keyring), self._metrics, "subject_keys"
-        )
-        for record, value in zip(records, opened, strict=True):
-            if isinstance(value, SealedFieldError):
-                await self._reject(record, Rejection("SealedFieldError", "sealed-field", str(value)))
-                continue
-            if value is ERASED and record.value is not None:
-                # Her key was deleted: the message is unreadable by design. Nothing to apply.
-                self._metrics.consumed.labels(self.topic, "erased_subject").inc()
-                continue
-            try:
-                event = parse_envelope(value, self._contracts)
-            except ContractError as exc:
-                await self._reject(record, Rejection("ContractError", exc.kind, exc.reason))
-                continue
-            valid.append(Incoming(record, event, trace_headers(record.headers)))
+        for (record, _), value in zip(readable, await self._open(readable), strict=True):
+            event = await self._parse(record, value)
+            if event is not None:
+                valid.append(Incoming(record, event, trace_headers(record.headers)))
         if valid:
             await self._apply(valid)
         self._metrics.batch_size.labels(self.topic).observe(len(records))
         self._metrics.handler_seconds.labels(self.topic).observe(time.perf_counter() - started)
 
+    async def _structured(self, record: Record) -> tuple[Record, bytes | None] | None:
+        """The record with its value in structured mode (binary-mode events are converted);
+        None when it was dead-lettered because it cannot be one."""
+        if not is_binary_mode(record.headers):
+            return record, record.value
+        try:
+            return record, structured_from_binary(record.headers, record.value)
+        except ContractError as exc:
+            await self._reject(record, Rejection("ContractError", exc.kind, exc.reason))
+            return None
+
+    async def _open(self, readable: Sequence[tuple[Record, bytes | None]]) -> list[Opened | _GaveUp]:
+        """Each value with its sealed fields opened (one key lookup for the batch)."""
+        try:
+            return list(await self._open_values([value for _, value in readable]))
+        except Exception as exc:
+            log.error(
+                "opening a batch of %d on %s failed (%s); one by one", len(readable), self.topic, where_it_failed(exc)
+            )
+        opened: list[Opened | _GaveUp] = []
+        for record, value in readable:
+            one = await self._with_attempts(record, partial(self._open_values, [value]))
+            opened.append(one if isinstance(one, _GaveUp) else one[0])
+        return opened
+
+    async def _open_values(self, values: list[bytes | None]) -> list[Opened]:
+        return await retry_transient(
+            lambda: open_batch(values, self._keyring, self._contracts), self._metrics, "subject_keys"
+        )
+
+    async def _parse(self, record: Record, value: Opened | _GaveUp) -> CloudEvent | None:
+        """The record's event, or None when it is skipped or dead-lettered."""
+        if isinstance(value, _GaveUp):
+            return None
+        if isinstance(value, SealedFieldError):
+            await self._reject(record, Rejection("SealedFieldError", "sealed-field", str(value)))
+            return None
+        if value is ERASED and record.value is not None:
+            # Her key was deleted: the message is unreadable by design. Nothing to apply.
+            self._metrics.consumed.labels(self.topic, "erased_subject").inc()
+            return None
+        try:
+            return parse_envelope(value, self._contracts)
+        except ContractError as exc:
+            await self._reject(record, Rejection("ContractError", exc.kind, exc.reason))
+        except Exception as exc:  # a validator that raised something else: still this record's fault
+            await self._reject(record, Rejection(type(exc).__name__, "invalid", processing_failure(exc)))
+        return None
+
     async def _apply(self, events: list[Incoming]) -> None:
         try:
-            fresh = await retry_transient(lambda: self._apply_in_transaction(events), self._metrics, self.topic)
+            fresh = await self._apply_now(events)
         except Exception as exc:
             log.error(
                 "batch of %d on %s failed (%s); applying its events one by one",
@@ -103,20 +164,43 @@ class EventConsumer:
                 self.topic,
                 where_it_failed(exc),
             )
-            await self._apply_one_by_one(events)
+            for one in events:
+                result = await self._with_attempts(one.record, partial(self._apply_now, [one]))
+                if not isinstance(result, _GaveUp):
+                    self._count(processed=result, duplicates=1 - result)
             return
         self._count(processed=fresh, duplicates=len(events) - fresh)
         log.debug("applied %d events (%d new) from %s", len(events), fresh, self.topic)
 
-    async def _apply_one_by_one(self, events: list[Incoming]) -> None:
-        for one in events:
+    async def _apply_now(self, events: list[Incoming]) -> int:
+        return await retry_transient(partial(self._apply_in_transaction, events), self._metrics, self.topic)
+
+    async def _with_attempts(self, record: Record, operation: Callable[[], Awaitable[T]]) -> T | _GaveUp:
+        """`operation`'s result; after `max_attempts` failures the record is dead-lettered.
+
+        Transient failures are retried inside `operation` and never count as attempts.
+        """
+        delay = FIRST_RETRY_DELAY
+        for attempt in range(1, self._max_attempts + 1):
             try:
-                fresh = await retry_transient(partial(self._apply_in_transaction, [one]), self._metrics, self.topic)
+                return await operation()
             except Exception as exc:
-                reason = processing_failure(exc)
-                await self._reject(one.record, Rejection(type(exc).__name__, "processing-error", reason))
-                continue
-            self._count(processed=fresh, duplicates=1 - fresh)
+                failure = exc
+            self._metrics.failed_attempts.labels(self.topic).inc()
+            log.warning(
+                "%s[%d]@%d: attempt %d of %d failed (%s)",
+                record.topic,
+                record.partition,
+                record.offset,
+                attempt,
+                self._max_attempts,
+                where_it_failed(failure),
+            )
+            if attempt < self._max_attempts:
+                await asyncio.sleep(delay)
+                delay *= 2
+        await self._reject(record, Rejection(type(failure).__name__, "processing-error", processing_failure(failure)))
+        return GAVE_UP
 
     def _count(self, processed: int, duplicates: int) -> None:
         self._metrics.consumed.labels(self.topic, "processed").inc(processed)
@@ -128,6 +212,7 @@ class EventConsumer:
             fresh = _first_of_each(e for e in events if e.event.id in new_ids)
             if fresh:
                 await self._handler(conn, fresh)
+            await record_positions(conn, self.group, [e.record for e in events])
         return len(fresh)
 
     async def _reject(self, record: Record, rejection: Rejection) -> None:

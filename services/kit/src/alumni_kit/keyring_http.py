@@ -16,14 +16,15 @@ from typing import TypeVar
 import httpx
 
 from alumni_kit.auth import TokenSigner, issue_service_token
-from alumni_kit.shredding import KeyId, SubjectKey
+from alumni_kit.shredding import KeyId, KeyRequestRefusedError, SubjectKey
 
 CHUNK = 1000
 T = TypeVar("T")
 
 
 class KeyServiceUnavailableError(OSError):
-    """Membership did not answer: transient (an OSError), so consumers retry and never dead-letter."""
+    """Membership did not answer, or answered 5xx: transient (an OSError), so consumers
+    retry and never dead-letter."""
 
 
 class HttpKeyRing:
@@ -68,7 +69,10 @@ class HttpKeyRing:
             raise KeyServiceUnavailableError(f"membership keys: {type(exc).__name__}") from None
         if response.status_code >= 500:
             raise KeyServiceUnavailableError(f"membership keys: HTTP {response.status_code}")
-        response.raise_for_status()  # 4xx: our token or request is wrong, a bug to see, not to retry
+        if response.status_code >= 400:
+            # 4xx: the request is wrong (a key id the service refuses, our token): trying the
+            # same again cannot help, so the message that asked is dead-lettered instead.
+            raise KeyRequestRefusedError(f"HTTP {response.status_code}")
         return [_key(item) for item in response.json()["keys"]]
 
 

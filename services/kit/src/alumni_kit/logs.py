@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import math
 import sys
+import time
 import traceback
+from collections.abc import Callable
 
 import asyncpg
 
@@ -16,6 +19,40 @@ def setup_logging(service: str, level: str = "INFO") -> None:
     logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr, force=True)
     # aiokafka logs every (re)connection at INFO; keep its warnings only.
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RepeatFilter("aiokafka", window_seconds=10.0))
+
+
+class RepeatFilter(logging.Filter):
+    """One line per logger and message every `window_seconds` from loggers under `prefix`.
+
+    While the broker is down every Kafka client of a process logs the same connection
+    failure at each retry, about ten a second each (a 20 s broker outage wrote 3,000 to
+    7,000 ERROR lines per service). The first line says it at once; the next one after
+    the window says how many were left out meanwhile. Messages are grouped by their
+    template, so "node 1 unreachable" and "node 2 unreachable" count as one.
+    """
+
+    def __init__(self, prefix: str, window_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        # A handler filter (logger filters do not see the records of child loggers).
+        super().__init__()
+        self._prefix, self._window, self._clock = prefix, window_seconds, clock
+        self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}  # → (last shown, left out since)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name != self._prefix and not record.name.startswith(self._prefix + "."):
+            return True
+        key = (record.name, record.levelno, str(record.msg))
+        now = self._clock()
+        shown, left_out = self._seen.get(key, (-math.inf, 0))
+        if now - shown < self._window:
+            self._seen[key] = (shown, left_out + 1)
+            return False
+        self._seen[key] = (now, 0)
+        if left_out:
+            # Appended to the template (no % in it): the record's args still fill the rest.
+            record.msg = f"{record.msg} [{left_out} more like this in the last {now - shown:.0f} s]"
+        return True
 
 
 def where_it_failed(exc: BaseException) -> str:

@@ -46,6 +46,31 @@ class KitMetrics:
             buckets=(1, 5, 10, 50, 100, 250, 500, 1000, 5000),
         )
         self.outbox_backlog = Gauge("alumni_outbox_backlog_messages", "Outbox rows not yet published.", registry=r)
+        self.failed_attempts = Counter(
+            "alumni_consumer_failed_attempts",
+            "Attempts at one record that failed for a reason that is not transient; after"
+            " the consumer's max attempts the record is dead-lettered (processing-error).",
+            ["topic"],
+            registry=r,
+        )
+        self.rewinds = Counter(
+            "alumni_consumer_rewinds",
+            "Batches rewound because dead-lettering itself failed: the partition is not advancing.",
+            ["topic"],
+            registry=r,
+        )
+        self.outbox_quarantined = Counter(
+            "alumni_outbox_rows_quarantined",
+            "Outbox rows moved to the quarantine after the broker refused them max_attempts times.",
+            ["topic"],
+            registry=r,
+        )
+        self.outbox_quarantine = Gauge(
+            "alumni_outbox_quarantined_rows",
+            "Rows now in the outbox quarantine (refused by the broker), awaiting an operator.",
+            ["topic"],
+            registry=r,
+        )
         self.transient_retries = Counter(
             "alumni_transient_retries",
             "Retries after a transient failure (database or broker down).",

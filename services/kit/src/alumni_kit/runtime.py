@@ -8,14 +8,15 @@ broker's subscribers; `stop()` closes them in reverse order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
@@ -53,6 +54,19 @@ class Subscription:
     fetch_max_wait_ms: int | None = None
 
 
+@dataclass
+class _Uncommitted:
+    """Offsets one subscription has applied but not yet committed to Kafka."""
+
+    consumer: Any  # the subscriber's AIOKafkaConsumer
+    offsets: dict[TopicPartition, int] = field(default_factory=dict)
+
+    def note(self, records: tuple[Any, ...]) -> None:
+        for r in records:
+            where = TopicPartition(r.topic, r.partition)
+            self.offsets[where] = max(self.offsets.get(where, 0), r.offset + 1)
+
+
 class ServiceRuntime:
     def __init__(
         self, name: str, settings: ServiceSettings, migrations: Path, shared: dict[str, Path] | None = None
@@ -71,6 +85,9 @@ class ServiceRuntime:
         self._subscriptions: list[Subscription] = []
         self._consumers: dict[str, EventConsumer] = {}
         self._last_commit: dict[str, float] = {}
+        self._uncommitted: dict[str, _Uncommitted] = {}
+        self._rewound: dict[str, float] = {}  # topic -> when its last batch was rewound
+        self._commit_task: asyncio.Task[None] | None = None
         self._pool: asyncpg.Pool | None = None
         self._producer: AIOKafkaProducer | None = None
         self._relay: OutboxRelay | None = None
@@ -132,29 +149,60 @@ class ServiceRuntime:
         try:
             await self._consumers[topic].handle_batch(records)
         except Exception as exc:
-            # Not bad input (that is dead-lettered) and not transient (that is retried):
-            # a bug. Rewind so nothing is skipped, and try again after a pause.
+            # The consumer attributes every failure to a record and dead-letters it, so
+            # only a failure to dead-letter (or a bug in the kit) gets here. Rewind so
+            # nothing is skipped; the metric and /readyz's neighbours make it visible.
             log.error("unexpected failure on %s (%s); rewinding the batch", topic, where_it_failed(exc))
+            self.metrics.rewinds.labels(topic).inc()
+            self._rewound[topic] = time.monotonic()
             await message.nack()
             await asyncio.sleep(1)
             return
-        await self._commit_offsets(topic, message)
+        self._rewound.pop(topic, None)
+        pending = self._uncommitted.setdefault(topic, _Uncommitted(message.consumer))
+        pending.consumer = message.consumer
+        pending.note(records)
+        if time.monotonic() - self._last_commit.get(topic, 0.0) >= self.settings.commit_interval_ms / 1000:
+            await self._commit(topic)
 
-    async def _commit_offsets(self, topic: str, message: KafkaMessage) -> None:
-        """Commit the consumed offsets, at most every `commit_interval_ms`.
+    async def _commit(self, topic: str) -> None:
+        """Commit the offsets `topic`'s consumer has applied, partition by partition.
 
         Effects are already committed with their inbox entries, so a later offset
         commit only means a crash redelivers a little more, which the inbox drops;
-        meanwhile a trickle of events saves a broker round trip per batch.
+        meanwhile a trickle of events saves a broker round trip per batch. Explicit
+        offsets, not the consumer's position: the flush may run while a batch that
+        was fetched is still being applied.
         """
-        now = time.monotonic()
-        if now - self._last_commit.get(topic, 0.0) < self.settings.commit_interval_ms / 1000:
+        pending = self._uncommitted.get(topic)
+        if pending is None:
             return
+        assigned = pending.consumer.assignment()
+        # A partition taken away by a rebalance is its new owner's to commit.
+        for gone in [tp for tp in pending.offsets if tp not in assigned]:
+            del pending.offsets[gone]
+        if not pending.offsets:
+            return
+        snapshot = dict(pending.offsets)
         try:
-            await message.ack()
-            self._last_commit[topic] = now
+            await pending.consumer.commit(snapshot)
         except Exception as exc:  # e.g. a rebalance: the inbox makes the redelivery harmless
             log.warning("offset commit on %s failed (%s); events will be redelivered", topic, type(exc).__name__)
+            return
+        self._last_commit[topic] = time.monotonic()
+        for tp, offset in snapshot.items():
+            if pending.offsets.get(tp) == offset:  # not advanced by a batch applied meanwhile
+                del pending.offsets[tp]
+
+    async def _flush_commits(self) -> None:
+        """Commit applied offsets also when no further batch arrives: an idle partition
+        shows lag 0 within the commit interval, and erasure and lag figures rely on it."""
+        interval = max(self.settings.commit_interval_ms, 50) / 1000
+        while True:
+            await asyncio.sleep(interval)
+            for topic in list(self._uncommitted):
+                if time.monotonic() - self._last_commit.get(topic, 0.0) >= interval:
+                    await self._commit(topic)
 
     async def start(self) -> None:
         s = self.settings
@@ -177,6 +225,7 @@ class ServiceRuntime:
                 producer=self._producer,
                 metrics=self.metrics,
                 keyring=self.keyring,
+                max_attempts=s.consumer_max_attempts,
             )
         self._relay = OutboxRelay(
             self._pool,
@@ -188,10 +237,17 @@ class ServiceRuntime:
         )
         self._relay_task = asyncio.create_task(self._relay.run(), name=f"{self.name}-outbox-relay")
         await self.broker.start()
+        self._commit_task = asyncio.create_task(self._flush_commits(), name=f"{self.name}-offset-commits")
         tune_gc_for_batches()
         log.info("%s started", self.name)
 
     async def stop(self) -> None:
+        if self._commit_task:
+            self._commit_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._commit_task
+            for topic in list(self._uncommitted):  # a clean stop leaves no lag behind
+                await self._commit(topic)
         await self.broker.stop()
         if self._relay and self._relay_task:
             self._relay.stop()
@@ -213,6 +269,8 @@ class ServiceRuntime:
             except Exception:
                 pass
         checks["kafka"] = self._producer is not None and await self._broker_answers()
+        # A consumer whose batch was rewound and has not got past it since is not advancing.
+        checks["consumers"] = not self._rewound
         return checks
 
     async def _broker_answers(self) -> bool:

@@ -10,6 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from alumni_kit.auth import TokenSigner, parse_keys
+from alumni_kit.body_limit import limit_bodies
 from alumni_kit.consent_view import CONSENT_VIEW_MIGRATIONS, consent_view_handler
 from alumni_kit.consumer import BatchHandler
 from alumni_kit.http import ops_router, service_caller, staff_principal
@@ -95,6 +96,7 @@ def create_app(settings: MembershipSettings | None = None) -> FastAPI:
             await runtime.stop()
 
     app = FastAPI(title="USN Alumni membership", lifespan=lifespan)
+    limit_bodies(app, settings.http_max_body_bytes)
     app.state.runtime = runtime
     app.include_router(ops_router(runtime.metrics.registry, runtime.readiness))
     app.include_router(members_router(runtime, staff_principal(signer)))

@@ -84,7 +84,7 @@ class RightsDeps:
             s = self.runtime.settings
             graduated = s.topic_prefix + "graduated"
             await forget_consumed_quietly(
-                s.kafka_bootstrap, graduated, f"{self.group}.graduated", erased.student_number
+                s.kafka_bootstrap, graduated, f"{self.group}.graduated", erased.student_number, self.runtime.pool
             )
         return erased
 

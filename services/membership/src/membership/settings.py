@@ -14,7 +14,7 @@ class MembershipSettings(ServiceSettings):
 
     database_url: str = "postgresql://membership:membership-dev@127.0.0.1:55432/membership"
     http_port: int = 8101
-    # The eligibility policy (ARCHITECTURE.md §1): which completed degrees make a member.
+    # The eligibility policy (docs/architecture.md §1): which completed degrees make a member.
     # USN decides; exchange students are a candidate group, off by default.
     eligible_degree_levels: frozenset[DegreeLevel] = Field(
         frozenset({"bachelor", "master", "phd", "evu"}), min_length=1

@@ -1,0 +1,240 @@
+"""The Kafka broker itself dies (SIGKILL) and comes back on its data, while the services run on.
+
+No service process is restarted: each must ride out the outage on its own (producers retry,
+consumers rejoin their groups and resume from their committed offsets, the outbox holds what
+could not be published) and catch up: nothing lost, nothing applied or mailed twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka.errors import KafkaError
+
+from tests.e2e.consent_helpers import staff_headers, started
+from tests.e2e.expect import expected_members, expected_programmes, member_count, stored_programmes
+from tests.e2e.mailer_helpers import campaign, campaign_state, consent_fact, load, members, until_done, values
+from tests.smtp import SmtpSink
+from tests.stack import (
+    ServiceProcess,
+    Stack,
+    consumer_lags,
+    event_bytes,
+    eventually,
+    publish,
+    read_topic,
+)
+from usn_tools.dlq import read_dead_letters
+from usn_tools.fs_demo import graduation_events
+
+pytestmark = pytest.mark.real
+STREAM = 20_000
+# Published after the restart: FS goes on publishing once the broker is back.
+AFTER_RESTART = 4_000
+# How long the broker stays down: longer than a consumer's session timeout (10 s) would make
+# the test slower without testing more; the services notice within a second.
+DOWN_SECONDS = 3.0
+
+
+def _group(service: ServiceProcess) -> str:
+    return service.env[service.module.upper() + "_GROUP_ID"]
+
+
+@dataclass(frozen=True)
+class Lags:
+    """Records past each consumer group's committed offsets; true once every group is at 0,
+    so that eventually() names the groups still behind when it gives up."""
+
+    behind: dict[str, int]
+
+    def __bool__(self) -> bool:
+        return bool(self.behind) and not any(self.behind.values())
+
+
+async def _caught_up(stack: Stack, prefix: str, *services: ServiceProcess) -> Lags:
+    lags: dict[str, int] = {}
+    try:
+        for service in services:
+            lags |= await consumer_lags(stack.bootstrap, _group(service), prefix)
+    except KafkaError as exc:  # the coordinator may still be loading the groups after the restart
+        return Lags({type(exc).__name__: -1})
+    return Lags(lags)
+
+
+def _alive_as_before(pids: dict[str, int], *services: ServiceProcess) -> None:
+    for service in services:
+        assert service.proc is not None
+        assert service.proc.poll() is None, f"{service.module} died with the broker\n{service.tail()}"
+        assert service.proc.pid == pids[service.module], f"{service.module} was restarted"
+
+
+def _ids_per_subject(records: list[Any]) -> dict[str, set[str]]:
+    """Distinct event ids per envelope subject (the envelope is plain; personal fields are sealed)."""
+    out: dict[str, set[str]] = {}
+    for record in records:
+        envelope = json.loads(record.value)
+        out.setdefault(envelope["subject"], set()).add(envelope["id"])
+    return out
+
+
+async def _crash_the_broker(stack: Stack) -> None:
+    await asyncio.to_thread(stack.kill_kafka)
+    # The outage itself, not a poll: the services must live through it without the broker.
+    await asyncio.sleep(DOWN_SECONDS)
+    await asyncio.to_thread(stack.start_kafka)
+
+
+# ---- 20,000 graduations: membership → member-registered → consent → invitations ------------------------
+
+
+async def test_broker_killed_mid_stream_loses_and_duplicates_no_member_and_every_service_catches_up(
+    stack: Stack,
+    topic_prefix: str,
+    membership_service: ServiceProcess,
+    consent_service: ServiceProcess,
+    membership_conn: asyncpg.Connection,
+    consent_conn: asyncpg.Connection,
+) -> None:
+    events = list(graduation_events(STREAM, seed=30))
+    before, after = events[:-AFTER_RESTART], events[-AFTER_RESTART:]
+    await started(membership_service)
+    await started(consent_service)
+    pids = {s.module: s.proc.pid for s in (membership_service, consent_service) if s.proc}
+    # A plain producer, as FS publishes; it has finished before the broker dies (what FS does
+    # with an outage of its own is not the platform's to test).
+    await publish(stack.bootstrap, topic_prefix + "graduated", [event_bytes(e) for e in before])
+
+    async def under_way() -> bool:
+        return await member_count(membership_conn) >= 2000
+
+    await eventually(under_way, timeout=90, what="the stream under way")
+    assert await member_count(membership_conn) < len(expected_members(before)), "the crash must land mid-stream"
+    await _crash_the_broker(stack)
+    _alive_as_before(pids, membership_service, consent_service)
+    await publish(stack.bootstrap, topic_prefix + "graduated", [event_bytes(e) for e in after])
+
+    # Membership: every programme of every graduate once, no member twice.
+    want = expected_programmes(events)
+
+    async def all_there() -> bool:
+        return await stored_programmes(membership_conn) == want
+
+    await eventually(all_there, timeout=150, what="every programme after the broker's restart")
+    rows = await membership_conn.fetch("SELECT student_number, member_id, email FROM members")
+    assert {r[0] for r in rows} == expected_members(events)
+    assert len(rows) == len(expected_members(events)), "a graduate became two members"
+    member_ids = {str(r[1]) for r in rows}
+
+    # member-registered: one fact per member (a republished record carries the same event id).
+    registered = await read_topic(stack.bootstrap, topic_prefix + "member-registered", len(member_ids), timeout=60)
+    facts = _ids_per_subject(registered)
+    assert set(facts) == member_ids
+    assert max(len(ids) for ids in facts.values()) == 1, "a member was registered twice"
+
+    # Consent: a copy of every member, and one invitation for each member with an address.
+    with_address = {str(r[1]) for r in rows if r[2] is not None}
+
+    async def consent_has_all() -> bool:
+        known = await consent_conn.fetchval("SELECT count(*) FROM subjects")
+        invited = await consent_conn.fetchval("SELECT count(*) FROM subjects WHERE invited_at IS NOT NULL")
+        pending = await consent_conn.fetchval("SELECT count(*) FROM outbox")
+        return bool(known == len(member_ids) and invited == len(with_address) and pending == 0)
+
+    await eventually(consent_has_all, timeout=90, what="consent's copies and invitations")
+    assert {r[0] for r in await consent_conn.fetch("SELECT member_id FROM subjects")} == member_ids
+    requested = await read_topic(
+        stack.bootstrap, topic_prefix + "transactional-mail-requested", len(with_address), timeout=60
+    )
+    invitations = _ids_per_subject(requested)
+    assert set(invitations) == with_address, "every member with an address is invited"
+    assert max(len(ids) for ids in invitations.values()) == 1, "a member was invited twice"
+
+    # Caught up without a restart: nothing left unconsumed, nothing dead-lettered for the outage.
+    services = (membership_service, consent_service)
+    await eventually(lambda: _caught_up(stack, topic_prefix, *services), timeout=30, what="consumer lag 0")
+    _alive_as_before(pids, membership_service, consent_service)
+    for topic in ("graduated.dlq", "member-registered.dlq"):
+        assert await read_dead_letters(stack.bootstrap, topic_prefix + topic) == [], f"an outage went to {topic}"
+
+
+# ---- a newsletter campaign: mailer (SMTP, outbox → newsletter-sent, campaign-status) -------------------
+
+
+async def test_broker_killed_mid_campaign_mails_no_one_twice_and_the_mailer_goes_on(
+    stack: Stack,
+    topic_prefix: str,
+    mailer_service: ServiceProcess,
+    mailer_conn: asyncpg.Connection,
+    smtp_sink: SmtpSink,
+) -> None:
+    mailer_service.env["MAILER_RATE_LIMIT_PER_SECOND"] = "250"  # 4,000 in about 16 s: the crash lands inside
+    await started(mailer_service)
+    pids = {"mailer": mailer_service.proc.pid} if mailer_service.proc else {}
+    people = members(4000, "HH", "hh")
+    await load(stack, topic_prefix, mailer_conn, people, people)
+    await publish(stack.bootstrap, topic_prefix + "campaigns", [event_bytes(campaign("hh-broker", "HH"))])
+    await smtp_sink.wait_for(600, timeout=120)
+
+    await asyncio.to_thread(stack.kill_kafka)
+    at_kill = smtp_sink.count()
+    # Sending needs the database and the relay only: it goes on; its facts wait in the outbox.
+    await smtp_sink.wait_for(at_kill + 500, timeout=30)
+    await asyncio.to_thread(stack.start_kafka)
+    assert await campaign_state(mailer_conn, "hh-broker") == "sending", "the restart must land mid-campaign"
+    _alive_as_before(pids, mailer_service)
+    await until_done(mailer_conn, "hh-broker", timeout=120)
+
+    # Everyone once; none uncertain: the mailer's policy (docs/mailer.md) marks a delivery uncertain
+    # only when the SMTP transfer broke or the sender died, and neither happened.
+    counts = smtp_sink.recipient_counts()
+    assert max(counts.values()) == 1, "someone got the newsletter twice"
+    assert set(counts) == {p["data"]["email"] for p in people}
+    uncertain = httpx.get(f"{mailer_service.url}/campaigns/hh-broker/uncertain", headers=staff_headers("comms")).json()[
+        "uncertain"
+    ]
+    assert uncertain == []
+
+    # What the outbox held during the outage reached the topics: one newsletter-sent per recipient.
+    sent = values(await read_topic(stack.bootstrap, topic_prefix + "newsletter-sent", len(people), timeout=60))
+    per_member = Counter(s["data"]["member_id"] for s in {e["id"]: e for e in sent}.values())
+    assert set(per_member) == {p["data"]["member_id"] for p in people}
+    assert max(per_member.values()) == 1
+
+    async def reported_done() -> bool:
+        statuses = values(await read_topic(stack.bootstrap, topic_prefix + "campaign-status", 1, timeout=1))
+        return any(s["subject"] == "hh-broker" and s["data"]["status"] == "done" for s in statuses)
+
+    await eventually(reported_done, timeout=30, what="campaign-status done")
+
+    # The mailer goes on: new members and consent reach it, and a campaign created through its
+    # staff API (its outbox → campaigns → its consumer) is delivered.
+    newcomers = members(200, "TNM", "tnm")
+    await publish(stack.bootstrap, topic_prefix + "member-registered", [event_bytes(p) for p in newcomers])
+    facts = [consent_fact(p["data"]["member_id"], 1, "given") for p in newcomers]
+    await publish(stack.bootstrap, topic_prefix + "consent-given", [event_bytes(f) for f in facts])
+
+    async def knows_newcomers() -> bool:
+        n = await mailer_conn.fetchval(
+            "SELECT count(*) FROM consent_view WHERE member_id = any($1::text[])",
+            [p["data"]["member_id"] for p in newcomers],
+        )
+        return bool(n == len(newcomers))
+
+    await eventually(knows_newcomers, timeout=60, what="the newcomers' consent at the mailer")
+    body = {k: v for k, v in campaign("tnm-after", "TNM")["data"].items() if k != "requested_by"}
+    created = httpx.post(f"{mailer_service.url}/campaigns", json=body, headers=staff_headers("comms"))
+    assert created.status_code == 202, created.text
+    await until_done(mailer_conn, "tnm-after", timeout=60)
+    counts = smtp_sink.recipient_counts()
+    assert all(counts[p["data"]["email"]] == 1 for p in newcomers)
+    assert max(counts.values()) == 1
+
+    await eventually(lambda: _caught_up(stack, topic_prefix, mailer_service), timeout=30, what="consumer lag 0")
+    _alive_as_before(pids, mailer_service)
