@@ -29,7 +29,13 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from tests.fuzz.values import RawJson, aware_datetimes, big_or_deep, dumps, fixed_uuid, free_text, nasty, random_json
-from usn_schemas.envelope import ContractError, parse_envelope, personal_fields
+from usn_schemas.envelope import (
+    ContractError,
+    is_binary_mode,
+    parse_envelope,
+    personal_fields,
+    structured_from_binary,
+)
 from usn_schemas.registry import TOPIC_CONTRACTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,6 +66,8 @@ class Message:
     partition: int = -1
     offset: int = -1
     duplicate_of: int | None = None
+    headers: list[tuple[str, bytes]] | None = None
+    detail: str = ""  # what was changed, for the failure report (synthetic data only)
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,7 @@ class Draft:
     path: tuple[str | int, ...] = ()
     value: Any = None
     raw: bytes | None = None
+    header: tuple[str, bytes] | None = None  # binary mode: one attribute header replaced
 
 
 def _example(topic: str, name: str) -> dict[str, Any]:
@@ -331,48 +340,69 @@ BY_NAME = {t.name: t for t in TOPICS}
 
 OTHER_TYPES = sorted({t for contracts in TOPIC_CONTRACTS.values() for t in contracts})
 KINDS = ["valid"] * 8 + ["repeat"] + ["data-field"] * 6 + ["envelope-field"] * 3 + ["type"] * 2
-KINDS += ["garbage"] * 2 + ["json", "extra", "big"]
+KINDS += ["garbage"] * 2 + ["json", "extra", "big"] + ["binary"] * 2
+BINARY_ATTRIBUTES = ["ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "ce_subject", "content-type"]
 
 
 def _drafts(topic: Topic) -> st.SearchStrategy[Draft]:
+    """One message's draft; the strategies are built once (a flatmap that builds
+    new ones per draw makes Hypothesis validate them each time)."""
     examples = st.integers(0, len(topic.examples) - 1)
+    index = st.integers(0, 10_000)  # which field: taken modulo the example's fields in `build`
+    version = st.sampled_from([".v0", ".v2", ".v10", "", ".V1", ".v1 ", ".v1.1"])
+    other_type = st.one_of(
+        st.sampled_from(OTHER_TYPES),
+        version.map(lambda v: topic.event_type.rsplit(".", 1)[0] + v),
+        st.text(max_size=40),
+        nasty,
+    )
+    extra = st.dictionaries(st.text(string.ascii_lowercase + "_", min_size=1, max_size=12), nasty, max_size=4)
+    not_an_event = st.one_of(
+        random_json, st.dictionaries(st.sampled_from(["specversion", "type", "id", "data"]), random_json)
+    ).map(dumps)
+    garbage = st.one_of(
+        st.binary(max_size=300),
+        st.binary(max_size=100).map(lambda b: b"\xff\xfe" + b + b"\xc3"),  # never UTF-8
+        st.text(max_size=200).map(str.encode),
+        st.just(b""),
+        st.none(),
+    )
+    hostile = st.one_of(nasty, st.just(DELETE))
+    header = st.sampled_from(BINARY_ATTRIBUTES)
+    header_value = st.one_of(nasty.map(lambda v: str(v).encode(errors="surrogatepass")), st.binary(max_size=20))
+    by_kind: dict[str, st.SearchStrategy[Draft]] = {
+        "valid": st.builds(Draft, st.just("valid"), examples, VALID[topic.valid]),
+        "repeat": st.builds(Draft, st.just("repeat"), examples, VALID[topic.valid]),
+        "data-field": st.builds(
+            lambda e, i, v: Draft("data-field", e, path=(i,), value=v),
+            examples,
+            index,
+            hostile,
+        ),
+        "envelope-field": st.builds(
+            lambda e, i, v: Draft("envelope-field", e, path=(i,), value=v),
+            examples,
+            index,
+            hostile,
+        ),
+        "big": st.builds(lambda e, i, v: Draft("big", e, path=(i,), value=v), examples, index, big_or_deep),
+        "type": st.builds(lambda e, t: Draft("type", e, path=("type",), value=t), examples, other_type),
+        "extra": st.builds(lambda e, x: Draft("extra", e, overrides=x), examples, extra),
+        "json": st.builds(lambda raw: Draft("json", raw=raw), not_an_event),
+        "garbage": st.builds(lambda raw: Draft("garbage", raw=raw), garbage),
+        # CloudEvents binary content mode: attributes in ce_* headers, data as the value;
+        # valid, or with one attribute header set to something hostile.
+        "binary": st.builds(
+            lambda e, o, h: Draft("binary", e, overrides=o, header=h),
+            examples,
+            VALID[topic.valid],
+            st.one_of(st.none(), st.tuples(header, header_value)),
+        ),
+    }
+    return st.sampled_from(KINDS).flatmap(by_kind.__getitem__)
 
-    def by_kind(kind: str) -> st.SearchStrategy[Draft]:
-        if kind in ("valid", "repeat"):
-            return st.builds(Draft, st.just(kind), examples, VALID[topic.valid])
-        if kind in ("data-field", "envelope-field", "big"):
-            value = big_or_deep if kind == "big" else st.one_of(nasty, st.just(DELETE))
-            index = st.integers(0, 10_000)  # which path: taken modulo the example's paths in build
-            return st.builds(lambda e, i, v: Draft(kind, e, path=(i,), value=v), examples, index, value)
-        if kind == "type":
-            version = st.sampled_from([".v0", ".v2", ".v10", "", ".V1", ".v1 ", ".v1.1"])
-            name = st.one_of(
-                st.sampled_from(OTHER_TYPES),
-                version.map(lambda v: topic.event_type.rsplit(".", 1)[0] + v),
-                st.text(max_size=40),
-                nasty,
-            )
-            return st.builds(lambda e, t: Draft(kind, e, path=("type",), value=t), examples, name)
-        if kind == "extra":
-            extra = st.dictionaries(st.text(string.ascii_lowercase + "_", min_size=1, max_size=12), nasty, max_size=4)
-            return st.builds(lambda e, x: Draft(kind, e, overrides=x), examples, extra)
-        if kind == "json":
-            return st.builds(
-                lambda d: Draft(kind, raw=dumps(d)),
-                st.one_of(
-                    random_json, st.dictionaries(st.sampled_from(["specversion", "type", "id", "data"]), random_json)
-                ),
-            )
-        garbage = st.one_of(
-            st.binary(max_size=300),
-            st.binary(max_size=100).map(lambda b: b"\xff\xfe" + b + b"\xc3"),  # never UTF-8
-            st.text(max_size=200).map(str.encode),
-            st.just(b""),
-            st.none(),
-        )
-        return st.builds(lambda b: Draft(kind, raw=b), garbage)
 
-    return st.sampled_from(KINDS).flatmap(by_kind)
+BATCH = 25  # drafts per Hypothesis example: the engine's cost is per example
 
 
 def draw_drafts(topic: Topic, count: int) -> list[Draft]:
@@ -380,63 +410,86 @@ def draw_drafts(topic: Topic, count: int) -> list[Draft]:
     drawn: list[Draft] = []
 
     @settings(
-        max_examples=count,
+        max_examples=-(-count // BATCH),
         derandomize=True,
         database=None,
         deadline=None,
         phases=[Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    @given(_drafts(topic))
-    def collect(draft: Draft) -> None:
-        drawn.append(draft)
+    @given(st.lists(_drafts(topic), min_size=BATCH, max_size=BATCH))
+    def collect(drafts: list[Draft]) -> None:
+        drawn.extend(drafts)
 
     collect()
-    return drawn
+    return drawn[:count]
 
 
 def build(topic: Topic, drafts: list[Draft]) -> list[Message]:
+    """The messages of `drafts`, in order, each with fresh ids and its expected outcome."""
     out: list[Message] = []
     valid_so_far: list[Message] = []
+    used_ids: set[Any] = set()
     for n, draft in enumerate(drafts):
         if draft.kind in ("garbage", "json"):
             # Some without a key (any partition); a message without a value needs one.
             key = None if n % 3 and draft.raw is not None else f"fz-{n}".encode()
-            out.append(Message(topic.name, n, draft.kind, key, draft.raw, None, None))
-            continue
-        if draft.kind == "repeat" and valid_so_far:
+            message = Message(topic.name, n, draft.kind, key, draft.raw, None, None)
+        elif draft.kind == "repeat" and valid_so_far:
             first = valid_so_far[n % len(valid_so_far)]
-            out.append(
-                Message(topic.name, n, "repeat", first.key, first.value, first.doc, first.entity, duplicate_of=first.n)
-            )
-            out[-1].event = first.event
-            continue
-        doc = topic.base(draft.example)
-        subject_key, entity = topic.freshen(doc, n)
-        entity_or_none: str | None = entity
-        if draft.kind in ("valid", "repeat"):
-            doc["data"].update(copy.deepcopy(draft.overrides))
-            if topic.name == "member-updated":
-                doc["data"].setdefault("changed", ["programmes"])
-        elif draft.kind == "extra":
-            doc["data"].update(draft.overrides)
-            doc.update({f"x{k}": v for k, v in draft.overrides.items()})
+            message = copy.copy(first)
+            message.n, message.kind, message.duplicate_of, message.detail = n, "repeat", first.n, f"of #{first.n}"
         else:
-            path = draft.path if draft.kind == "type" else _pick(topic.paths(doc, draft.kind), draft.path[0])
-            _set(doc, path, draft.value)
-            if path == topic.entity_path or path[:1] == topic.entity_path[:1] == ("id",):
-                entity_or_none = None
-        message = Message(topic.name, n, draft.kind, subject_key.encode(), dumps(doc), doc, entity_or_none)
-        message.outcome, message.event = expected_outcome(topic.name, message.value)
+            message = _event_message(topic, n, draft, used_ids)
+        if message.duplicate_of is None:
+            message.outcome, message.event = expected_outcome(topic.name, message.value, message.headers)
         if message.outcome == "apply" and draft.kind in ("valid", "repeat"):
             valid_so_far.append(message)
         out.append(message)
-    for m in out:
-        if m.duplicate_of is not None:
-            m.outcome = out[m.duplicate_of].outcome
-        elif m.doc is None:
-            m.outcome, m.event = expected_outcome(topic.name, m.value)
     return out
+
+
+def _event_message(topic: Topic, n: int, draft: Draft, used_ids: set[Any]) -> Message:
+    doc = topic.base(draft.example)
+    subject_key, entity = topic.freshen(doc, n)
+    entity_or_none: str | None = entity
+    detail = ""
+    if draft.kind in ("valid", "repeat", "binary"):
+        doc["data"].update(copy.deepcopy(draft.overrides))
+        if topic.name == "member-updated":
+            doc["data"].setdefault("changed", ["programmes"])
+    elif draft.kind == "extra":
+        doc["data"].update(draft.overrides)
+        doc.update({f"x{k}": v for k, v in draft.overrides.items()})
+    else:
+        path = draft.path if draft.kind == "type" else _pick(topic.paths(doc, draft.kind), draft.path[0])
+        _set(doc, path, draft.value)
+        detail = f"{'.'.join(map(str, path))}={'(removed)' if draft.value is DELETE else _short(draft.value)}"
+        if path == topic.entity_path or path[:1] == topic.entity_path[:1] == ("id",):
+            entity_or_none = None
+    # Each message its own event id: two that share one are one event to the inbox.
+    if isinstance(doc.get("id"), str | int) and doc["id"] in used_ids:
+        doc["id"] = f"{doc['id']}~{n}"
+    used_ids.add(doc.get("id") if isinstance(doc.get("id"), str | int) else None)
+    message = Message(topic.name, n, draft.kind, subject_key.encode(), dumps(doc), doc, entity_or_none, detail=detail)
+    if draft.kind == "binary":
+        message.value, message.headers = _binary(doc, draft.header)
+        message.detail = f"header {draft.header[0]}={_short(draft.header[1])}" if draft.header else "binary mode"
+    return message
+
+
+def _binary(doc: dict[str, Any], replaced: tuple[str, bytes] | None) -> tuple[bytes | None, list[tuple[str, bytes]]]:
+    """`doc` in CloudEvents binary content mode: attributes as ce_* headers, data as the value."""
+    headers = [(f"ce_{k}", str(v).encode()) for k, v in doc.items() if k not in ("data", "datacontenttype")]
+    headers.append(("content-type", b"application/json"))
+    if replaced is not None:
+        headers = [(k, replaced[1] if k == replaced[0] else v) for k, v in headers]
+    return dumps(doc["data"]), headers
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:80]}… ({len(text)} characters)"
 
 
 def _pick(paths: list[tuple[str | int, ...]], index: Any) -> tuple[str | int, ...]:
@@ -454,15 +507,19 @@ def _set(doc: dict[str, Any], path: tuple[str | int, ...], value: Any) -> None:
         target[last] = value
 
 
-def expected_outcome(topic: str, value: bytes | None) -> tuple[Outcome, dict[str, Any] | None]:
+def expected_outcome(
+    topic: str, value: bytes | None, headers: list[tuple[str, bytes]] | None = None
+) -> tuple[Outcome, dict[str, Any] | None]:
     """What the platform's rules say becomes of `value` on `topic` (for every consumer,
     before per-service rules such as the mailer's purposes), and the event as read."""
-    if value is None:
-        return "dlq", None
     contracts = TOPIC_CONTRACTS[topic]
-    if topic in SEALED_TOPICS and _holds_token(value, contracts):
-        return "never-applied", None
     try:
+        if headers is not None and is_binary_mode(headers):
+            value = structured_from_binary(headers, value)
+        if value is None:
+            return "dlq", None
+        if topic in SEALED_TOPICS and _holds_token(value, contracts):
+            return "never-applied", None
         event = parse_envelope(value, contracts)
     except ContractError:
         return "dlq", None

@@ -19,7 +19,9 @@ async def publish_all(bootstrap: str, prefix: str, messages: Iterable[Message]) 
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=4 * 1024 * 1024)
     await producer.start()
     try:
-        pending = [(m, await producer.send(prefix + m.topic, key=m.key, value=m.value)) for m in messages]
+        pending = [
+            (m, await producer.send(prefix + m.topic, key=m.key, value=m.value, headers=m.headers)) for m in messages
+        ]
         for message, future in pending:
             meta = await future
             message.partition, message.offset = meta.partition, meta.offset

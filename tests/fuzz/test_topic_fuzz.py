@@ -99,7 +99,7 @@ async def _check(
     for m in messages:
         outcome = outcome_for(m, service)
         letter = letters.get((group, m.partition, m.offset))
-        what = f"{topic}#{m.n} ({m.kind}) at {service}"
+        what = _what(topic, m, service)
         if outcome == "dlq" and letter is None:
             problems.append(f"{what}: invalid, but not in the DLQ")
         if outcome == "apply" and letter is not None:
@@ -115,11 +115,17 @@ async def _check(
         assert m.event is not None
         want, got = effect.expected(m.event), seen.get(entity)
         if got != want:
-            problems.append(f"{topic}#{m.n} ({m.kind}) at {service}: found {_short(got)}, expected {_short(want)}")
+            problems.append(
+                f"{topic}#{m.n} ({m.kind} {m.detail}) at {service}: found {_short(got)}, expected {_short(want)}"
+            )
     for entity, m in absent.items():
         if entity in seen:
-            problems.append(f"{topic}#{m.n} ({m.kind}) at {service}: refused, yet it has an effect")
+            problems.append(f"{_what(topic, m, service)}: refused, yet it has an effect")
     return problems
+
+
+def _what(topic: str, m: Message, service: str) -> str:
+    return f"{topic}#{m.n} ({m.kind}{' ' + m.detail if m.detail else ''}) at {service}"
 
 
 def _short(value: Any) -> str:
