@@ -473,8 +473,12 @@ def _event_message(topic: Topic, n: int, draft: Draft, used_ids: set[Any]) -> Me
     used_ids.add(doc.get("id") if isinstance(doc.get("id"), str | int) else None)
     message = Message(topic.name, n, draft.kind, subject_key.encode(), dumps(doc), doc, entity_or_none, detail=detail)
     if draft.kind == "binary":
-        message.value, message.headers = _binary(doc, draft.header)
-        message.detail = f"header {draft.header[0]}={_short(draft.header[1])}" if draft.header else "binary mode"
+        header = draft.header
+        if header is not None and header[0] == "ce_id":
+            header = ("ce_id", header[1] + f"~{n}".encode())  # its own id still (see above)
+            message.entity = None if topic.entity_path == ("id",) else message.entity
+        message.value, message.headers = _binary(doc, header)
+        message.detail = f"header {header[0]}={_short(header[1])}" if header else "binary mode"
     return message
 
 
