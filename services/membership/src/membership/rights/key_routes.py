@@ -25,7 +25,7 @@ MAX_KEYS = 1000  # per request; the kit's HttpKeyRing asks in chunks of this siz
 
 class KeyRef(BaseModel):
     subject_id: str = Field(pattern=UUID_PATTERN)
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=2**31 - 1)  # the key table's int: beyond it is a 422, not a 500
 
 
 class LookupRequest(BaseModel):
