@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from alumni_kit.auth import StaffPrincipal
 from alumni_kit.db import Conn
+from alumni_kit.http import BODY_REFUSALS, STAFF_REFUSALS, refusals
 from alumni_kit.outbox import OutboxMessage, add_to_outbox
 from alumni_kit.runtime import ServiceRuntime
 from mailer import campaigns, compose
@@ -57,7 +58,7 @@ def staff_router(
     sender: Address,
     domain: str,
 ) -> APIRouter:
-    router = APIRouter(prefix="/campaigns", tags=["campaigns (staff)"])
+    router = APIRouter(prefix="/campaigns", tags=["campaigns (staff)"], responses=STAFF_REFUSALS | refusals(404, 409))
 
     async def visible(conn: Conn, campaign_id: str, who: StaffPrincipal) -> Any:
         row = await conn.fetchrow("SELECT * FROM campaigns WHERE campaign_id = $1", campaign_id)
@@ -66,7 +67,7 @@ def staff_router(
         _may_send_for(who, row["faculty"])
         return row
 
-    @router.post("", status_code=202)
+    @router.post("", status_code=202, responses=BODY_REFUSALS)
     async def create(body: dict[str, Any], who: StaffPrincipal = Depends(staff)) -> dict[str, Any]:
         try:
             request = CampaignRequest.model_validate({**body, "requested_by": who.subject})

@@ -21,7 +21,17 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from alumni_kit.db import Conn
 from alumni_kit.outbox import add_to_outbox
 from membership import mails, publishing, sessions
-from membership.forms import FlowError, InvalidFieldsError, api_refusal, is_json, parse, read_body
+from membership.forms import (
+    FORM_REFUSALS,
+    FlowError,
+    InvalidFieldsError,
+    api_refusal,
+    form_or_json,
+    is_json,
+    page_or_json,
+    parse,
+    read_body,
+)
 from membership.i18n import TEXT
 from membership.link_pages import Prompt, link_routes
 from membership.links import Links
@@ -99,7 +109,15 @@ def _refusal(state: str) -> FlowError:
 def login_router(web: Web) -> APIRouter:
     router = APIRouter(tags=["login"])
     router.add_api_route("/login", _login_page(web), methods=["GET"], include_in_schema=False)
-    router.add_api_route("/login", _request_link(web), methods=["POST"])
+    router.add_api_route(
+        "/login",
+        _request_link(web),
+        methods=["POST"],
+        status_code=202,
+        openapi_extra=form_or_json(LoginForm),
+        # The same answer whether or not she is a member (a page, or 202 JSON).
+        responses={**page_or_json(200, "The form again, saying a link was sent if she is a member."), **FORM_REFUSALS},
+    )
     link_routes(router, web, "login", _ask_login, _use, _logged_in)
     router.add_api_route("/logout", _log_out(web), methods=["POST"], include_in_schema=False)
     return router

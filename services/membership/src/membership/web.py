@@ -21,7 +21,17 @@ from alumni_kit.auth import TokenSigner
 from alumni_kit.db import Conn
 from alumni_kit.runtime import ServiceRuntime
 from membership import sessions, signup
-from membership.forms import FlowError, InvalidFieldsError, api_refusal, is_json, parse, read_body
+from membership.forms import (
+    FORM_REFUSALS,
+    FlowError,
+    InvalidFieldsError,
+    api_refusal,
+    form_or_json,
+    is_json,
+    page_or_json,
+    parse,
+    read_body,
+)
 from membership.i18n import TEXT
 from membership.link_pages import Prompt, link_routes
 from membership.links import Links
@@ -64,7 +74,14 @@ def refused_form(
 def signup_router(web: Web) -> APIRouter:
     router = APIRouter(tags=["sign-up"])
     router.add_api_route("/signup", _signup_form(web), methods=["GET"], include_in_schema=False)
-    router.add_api_route("/signup", _request_signup(web), methods=["POST"])
+    router.add_api_route(
+        "/signup",
+        _request_signup(web),
+        methods=["POST"],
+        status_code=202,
+        openapi_extra=form_or_json(signup.SignupForm),
+        responses={**page_or_json(202, "Requested; a verification mail is on its way."), **FORM_REFUSALS},
+    )
     link_routes(router, web, "confirm-signup", _ask_confirmation, _confirm, _signed_in)
     return router
 
