@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from alumni_kit.auth import ExpiredTokenError, InvalidTokenError
-from alumni_kit.http import SECURITY_HEADERS
+from alumni_kit.http import SECURITY_HEADERS, Responses, answers_in, refusals
 from alumni_kit.outbox import add_to_outbox
 from alumni_kit.pages import Pages
 from alumni_kit.pages import language as choose_language
@@ -69,14 +69,37 @@ def link_error(web: Web, page_name: str, exc: InvalidTokenError, lang: Language)
     return message(lang, t["bad_link"], [t["bad_link_text"]], 403)
 
 
+# What a page behind a member's link answers when the link cannot act (link_error, _unknown_member).
+LINK_PAGES = answers_in(
+    "text/html",
+    {403: "A forged or altered link.", 404: "No such member (unknown, or erased).", 410: "The link has expired."},
+)
+# A posted form with a choice that is not on it (plain text: no page offers it), or too large a body.
+FORM_REFUSALS = answers_in("text/plain", {422: "A choice that is not on the form."}) | refusals(413)
+ONE_CLICK = answers_in(
+    "text/plain",
+    {
+        200: "Unsubscribed (or nothing to unsubscribe).",
+        400: "Not the RFC 8058 body List-Unsubscribe=One-Click.",
+        403: "A forged or altered link.",
+        410: "The link has expired.",
+    },
+) | refusals(413, 422)
+
+
 def web_router(web: Web) -> APIRouter:
     router = APIRouter(tags=["member pages"], include_in_schema=True)
-    router.add_api_route("/preferences", _show_preferences(web), methods=["GET"], response_class=HTMLResponse)
-    router.add_api_route("/preferences", _save_preferences(web), methods=["POST"], response_class=HTMLResponse)
-    router.add_api_route("/preferences/confirm", _show_confirmation(web), methods=["GET"], response_class=HTMLResponse)
-    router.add_api_route("/preferences/confirm", _confirm(web), methods=["POST"], response_class=HTMLResponse)
-    router.add_api_route("/unsubscribe/{token}", _unsubscribe_page(web), methods=["GET"], response_class=HTMLResponse)
-    router.add_api_route("/unsubscribe/{token}", _one_click_unsubscribe(web), methods=["POST"])
+
+    def add(path: str, handler: Handler, method: str, responses: Responses, as_page: bool = True) -> None:
+        kind = HTMLResponse if as_page else PlainTextResponse
+        router.add_api_route(path, handler, methods=[method], response_class=kind, responses=responses)
+
+    add("/preferences", _show_preferences(web), "GET", LINK_PAGES)
+    add("/preferences", _save_preferences(web), "POST", LINK_PAGES | FORM_REFUSALS)
+    add("/preferences/confirm", _show_confirmation(web), "GET", LINK_PAGES)
+    add("/preferences/confirm", _confirm(web), "POST", LINK_PAGES | FORM_REFUSALS)
+    add("/unsubscribe/{token}", _unsubscribe_page(web), "GET", LINK_PAGES)
+    add("/unsubscribe/{token}", _one_click_unsubscribe(web), "POST", ONE_CLICK, as_page=False)
     return router
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
 from alumni_kit.auth import InvalidTokenError
+from alumni_kit.http import answers_in
 from alumni_kit.runtime import ServiceRuntime
 from mailer.tracking import TrackingLinks, record_engagement
 
@@ -23,7 +24,12 @@ def tracking_router(runtime: ServiceRuntime, links: TrackingLinks) -> APIRouter:
         async with runtime.pool.acquire() as conn, conn.transaction():
             await record_engagement(conn, kind, claims, url)
 
-    @router.get("/c/{token}")
+    @router.get(
+        "/c/{token}",
+        status_code=302,  # to the link's address
+        response_class=RedirectResponse,
+        responses=answers_in("text/plain", {404: "A forged or altered link."}),
+    )
     async def click(token: str) -> Response:
         try:
             claims = links.verify(token, "click")
@@ -33,7 +39,8 @@ def tracking_router(runtime: ServiceRuntime, links: TrackingLinks) -> APIRouter:
         await record("click", claims, url)
         return RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
 
-    @router.get("/o/{token}")
+    # Always the pixel, also for a bad token: a broken image must not show in the mail.
+    @router.get("/o/{token}", responses=answers_in("image/gif", {200: "A 1x1 transparent GIF."}))
     async def pixel(token: str) -> Response:
         try:
             claims = links.verify(token, "open")
