@@ -98,7 +98,7 @@ async def test_unknown_member_is_404_and_a_malformed_id_is_422(three_members: Se
 async def test_health_readiness_and_metrics(three_members: ServiceProcess) -> None:
     assert httpx.get(f"{three_members.url}/healthz").json() == {"status": "ok"}
     ready = httpx.get(f"{three_members.url}/readyz").json()
-    assert ready == {"ready": True, "checks": {"database": True, "kafka": True}}
+    assert ready == {"ready": True, "checks": {"database": True, "kafka": True, "consumers": True}}
     metrics = httpx.get(f"{three_members.url}/metrics").text
     assert 'membership_member_changes_total{kind="registered"} 3.0' in metrics
     assert "alumni_outbox_backlog_messages" in metrics

@@ -12,6 +12,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from usn_schemas.envelope import CloudEvent, PersonalData
+from usn_schemas.vocabulary import Language
 
 CAMPAIGN_REQUESTED_V1 = "no.usn.alumni.campaign-requested.v1"
 NEWSLETTER_SENT_V1 = "no.usn.alumni.newsletter-sent.v1"
@@ -48,7 +49,7 @@ class CampaignRequest(BaseModel):
     audience: Audience = Audience()
     subject: str = Field(min_length=1, max_length=300)
     body_markdown: str = Field(min_length=1, max_length=200_000)
-    language: Literal["nb", "en"] = "nb"
+    language: Language = "nb"
     send_at: AwareDatetime | None = None
     # Extension (optional, off by default): a tracking pixel for opens.
     track_opens: bool = False
@@ -123,7 +124,9 @@ class EmailClickedV1(CloudEvent):
     data: EmailEngagement
 
 
-CampaignState = Literal["scheduled", "sending", "paused", "done", "cancelled"]
+# `failed`: the campaign could not be rendered (its template fails or exceeds the mailer's
+# bounds); `reason` says where and why. Added before any consumer of campaign-status existed.
+CampaignState = Literal["scheduled", "sending", "paused", "done", "cancelled", "failed"]
 
 
 class CampaignStatus(BaseModel):
@@ -141,6 +144,8 @@ class CampaignStatus(BaseModel):
     failed: int = 0
     # killed between the relay's acceptance and the commit: neither resent nor counted sent
     uncertain: int = 0
+    # Why a failed campaign failed (the template's line and problem; never personal data).
+    reason: str | None = Field(None, max_length=1000)
     at: datetime
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, Self
 
@@ -94,6 +95,42 @@ class CloudEvent(BaseModel):
 
     def to_json(self) -> bytes:
         return self.model_dump_json(exclude_none=True).encode()
+
+
+BINARY_PREFIX = "ce_"  # the CloudEvents Kafka binding's attribute headers (binary content mode)
+
+
+def is_binary_mode(headers: Sequence[tuple[str, bytes]] | None) -> bool:
+    return any(name == "ce_specversion" for name, _ in headers or ())
+
+
+def structured_from_binary(headers: Sequence[tuple[str, bytes]], value: bytes | None) -> bytes:
+    """A binary-mode CloudEvent (attributes in `ce_*` headers, data as the value) as the
+    structured JSON document the contracts parse; ContractError when it cannot be one.
+
+    The platform publishes structured mode; this lets any producer use the binding's
+    other mode (the CloudEvents SDKs' default), on every consumed topic alike.
+    """
+    doc: dict[str, Any] = {}
+    for name, raw in headers:
+        if name.startswith(BINARY_PREFIX) or name == "content-type":
+            attribute = "datacontenttype" if name == "content-type" else name[len(BINARY_PREFIX) :]
+            try:
+                doc[attribute] = raw.decode()
+            except (UnicodeDecodeError, AttributeError):
+                raise ContractError("not-cloudevent", f"header {name[:40]!r} is not UTF-8 text") from None
+    if value is not None and doc.get("datacontenttype", "application/json").split(";")[0].strip() == "application/json":
+        try:
+            doc["data"] = json.loads(value)
+        except ValueError as exc:
+            raise ContractError("not-json", f"the data is not JSON ({str(exc)[:200]})") from None
+        except RecursionError:
+            raise ContractError("not-json", "the data nests deeper than a JSON parser follows") from None
+    else:
+        doc["data"] = None if value is None else value.decode(errors="replace")
+    if isinstance(doc.get("datacontenttype"), str):
+        doc["datacontenttype"] = doc["datacontenttype"].split(";")[0].strip()
+    return json.dumps(doc, ensure_ascii=False).encode()
 
 
 def parse_envelope(raw: bytes | None, contracts: dict[str, type[CloudEvent]]) -> CloudEvent:

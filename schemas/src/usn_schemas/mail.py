@@ -16,6 +16,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from usn_schemas.envelope import CloudEvent, PersonalData
+from usn_schemas.vocabulary import Language
 
 TRANSACTIONAL_MAIL_REQUESTED_V1 = "no.usn.alumni.transactional-mail-requested.v1"
 
@@ -36,7 +37,7 @@ class TransactionalMail(BaseModel):
     member_id: str | None = None
     to_address: EmailStr = PersonalData()
     to_name: str | None = PersonalData(None, max_length=200)
-    language: Literal["nb", "en"] = "nb"
+    language: Language = "nb"
     subject: str = Field(min_length=1, max_length=200)
     # Plain text; the mailer renders the HTML part from it. Holds personal links.
     body_text: str = PersonalData(min_length=1, max_length=20_000)

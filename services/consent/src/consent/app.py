@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from alumni_kit.access_export import export_router
 from alumni_kit.auth import TokenSigner, parse_keys
+from alumni_kit.body_limit import MIB, limit_bodies
 from alumni_kit.http import ops_router, service_caller, staff_principal
 from alumni_kit.runtime import ServiceRuntime, Subscription
 from consent import ledger
@@ -27,6 +28,8 @@ from usn_schemas.member import MemberErasedV1, MemberRegisteredV1, MemberUpdated
 from usn_schemas.registry import TOPIC_CONTRACTS
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# An import of IMPORT_MAX rows (consent/staff.py) is ~2 MB of JSON: room for that, not for more.
+IMPORT_BODY_BYTES = 4 * MIB
 
 
 def create_runtime(settings: ConsentSettings, links: Links) -> ServiceRuntime:
@@ -78,6 +81,7 @@ def create_app(settings: ConsentSettings | None = None) -> FastAPI:
             await runtime.stop()
 
     app = FastAPI(title="USN Alumni consent", lifespan=lifespan)
+    limit_bodies(app, settings.http_max_body_bytes, {"/consent/import": IMPORT_BODY_BYTES})
     app.state.runtime = runtime
     app.include_router(ops_router(runtime.metrics.registry, runtime.readiness))
     app.include_router(staff_router(runtime, staff_principal(signer), notices, metrics))

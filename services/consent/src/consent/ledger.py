@@ -17,11 +17,11 @@ from typing import Any
 
 from alumni_kit.db import Conn
 from alumni_kit.outbox import OutboxMessage, add_to_outbox
+from consent import SOURCE
 from consent.notices import Notice, NoticeRef
 from usn_schemas.consent import Channel, ConsentFact, ConsentGivenV1, ConsentState, ConsentWithdrawnV1, Source
 from usn_schemas.ids import new_id
 
-SOURCE = "/usn-alumni/consent"
 Key = tuple[str, str, str]  # member, channel, purpose
 
 

@@ -1,6 +1,7 @@
 """Batch consumption with per-event guarantees.
 
-For each batch the broker delivers: sealed fields are opened (only on topics
+For each batch the broker delivers: events in the CloudEvents binary content
+mode are turned into structured mode; sealed fields are opened (only on topics
 whose producer seals them), every record is parsed against its topic's
 contracts; the ones that fail go to the DLQ; the rest are applied in ONE
 database transaction together with their inbox entries and the positions
@@ -39,7 +40,7 @@ from alumni_kit.positions import record_positions
 from alumni_kit.retry import retry_transient
 from alumni_kit.shredding import ERASED, KeyRing, SealedFieldError, open_batch
 from alumni_kit.tracing import trace_headers
-from usn_schemas.envelope import CloudEvent, ContractError, parse_envelope
+from usn_schemas.envelope import CloudEvent, ContractError, is_binary_mode, parse_envelope, structured_from_binary
 
 log = logging.getLogger(__name__)
 Record: TypeAlias = ConsumerRecord
@@ -93,8 +94,9 @@ class EventConsumer:
     async def handle_batch(self, records: Sequence[Record]) -> None:
         """Process `records`; returns only when each is applied, skipped or dead-lettered."""
         started = time.perf_counter()
+        readable = [r for r in [await self._structured(record) for record in records] if r is not None]
         valid: list[Incoming] = []
-        for record, value in zip(records, await self._open(records), strict=True):
+        for (record, _), value in zip(readable, await self._open(readable), strict=True):
             event = await self._parse(record, value)
             if event is not None:
                 valid.append(Incoming(record, event, trace_headers(record.headers)))
@@ -103,22 +105,32 @@ class EventConsumer:
         self._metrics.batch_size.labels(self.topic).observe(len(records))
         self._metrics.handler_seconds.labels(self.topic).observe(time.perf_counter() - started)
 
-    async def _open(self, records: Sequence[Record]) -> list[Opened | _GaveUp]:
-        """Each record's value with its sealed fields opened (one key lookup for the batch)."""
+    async def _structured(self, record: Record) -> tuple[Record, bytes | None] | None:
+        """The record with its value in structured mode (binary-mode events are converted);
+        None when it was dead-lettered because it cannot be one."""
+        if not is_binary_mode(record.headers):
+            return record, record.value
         try:
-            return list(await self._open_values(records))
+            return record, structured_from_binary(record.headers, record.value)
+        except ContractError as exc:
+            await self._reject(record, Rejection("ContractError", exc.kind, exc.reason))
+            return None
+
+    async def _open(self, readable: Sequence[tuple[Record, bytes | None]]) -> list[Opened | _GaveUp]:
+        """Each value with its sealed fields opened (one key lookup for the batch)."""
+        try:
+            return list(await self._open_values([value for _, value in readable]))
         except Exception as exc:
             log.error(
-                "opening a batch of %d on %s failed (%s); one by one", len(records), self.topic, where_it_failed(exc)
+                "opening a batch of %d on %s failed (%s); one by one", len(readable), self.topic, where_it_failed(exc)
             )
         opened: list[Opened | _GaveUp] = []
-        for record in records:
-            one = await self._with_attempts(record, partial(self._open_values, [record]))
+        for record, value in readable:
+            one = await self._with_attempts(record, partial(self._open_values, [value]))
             opened.append(one if isinstance(one, _GaveUp) else one[0])
         return opened
 
-    async def _open_values(self, records: Sequence[Record]) -> list[Opened]:
-        values = [r.value for r in records]
+    async def _open_values(self, values: list[bytes | None]) -> list[Opened]:
         return await retry_transient(
             lambda: open_batch(values, self._keyring, self._contracts), self._metrics, "subject_keys"
         )

@@ -59,6 +59,18 @@ class KitMetrics:
             ["topic"],
             registry=r,
         )
+        self.outbox_quarantined = Counter(
+            "alumni_outbox_rows_quarantined",
+            "Outbox rows moved to the quarantine after the broker refused them max_attempts times.",
+            ["topic"],
+            registry=r,
+        )
+        self.outbox_quarantine = Gauge(
+            "alumni_outbox_quarantined_rows",
+            "Rows now in the outbox quarantine (refused by the broker), awaiting an operator.",
+            ["topic"],
+            registry=r,
+        )
         self.transient_retries = Counter(
             "alumni_transient_retries",
             "Retries after a transient failure (database or broker down).",

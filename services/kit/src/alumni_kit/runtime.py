@@ -86,6 +86,7 @@ class ServiceRuntime:
         self._consumers: dict[str, EventConsumer] = {}
         self._last_commit: dict[str, float] = {}
         self._uncommitted: dict[str, _Uncommitted] = {}
+        self._rewound: dict[str, float] = {}  # topic -> when its last batch was rewound
         self._commit_task: asyncio.Task[None] | None = None
         self._pool: asyncpg.Pool | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -153,9 +154,11 @@ class ServiceRuntime:
             # nothing is skipped; the metric and /readyz's neighbours make it visible.
             log.error("unexpected failure on %s (%s); rewinding the batch", topic, where_it_failed(exc))
             self.metrics.rewinds.labels(topic).inc()
+            self._rewound[topic] = time.monotonic()
             await message.nack()
             await asyncio.sleep(1)
             return
+        self._rewound.pop(topic, None)
         pending = self._uncommitted.setdefault(topic, _Uncommitted(message.consumer))
         pending.consumer = message.consumer
         pending.note(records)
@@ -266,6 +269,8 @@ class ServiceRuntime:
             except Exception:
                 pass
         checks["kafka"] = self._producer is not None and await self._broker_answers()
+        # A consumer whose batch was rewound and has not got past it since is not advancing.
+        checks["consumers"] = not self._rewound
         return checks
 
     async def _broker_answers(self) -> bool:

@@ -15,6 +15,9 @@ class ServiceSettings(BaseSettings):
     database_url: str = "postgresql://127.0.0.1:55432/postgres"
     http_host: str = "127.0.0.1"
     http_port: int = 8100
+    # Request bodies over this are answered 413 without being read whole (alumni_kit.body_limit);
+    # the few routes that take more (a campaign, a consent import) name their own larger limit.
+    http_max_body_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     # Largest batch one consumer transaction handles; bigger batches mean fewer
     # round trips on a backfill, smaller ones a shorter wait per event.
     batch_max_records: int = Field(500, ge=1, le=10_000)
@@ -35,6 +38,9 @@ class ServiceSettings(BaseSettings):
     outbox_batch_size: int = Field(2000, ge=1, le=50_000)
     # The relay is woken by NOTIFY at each commit; this poll only covers a lost notification.
     outbox_poll_seconds: float = Field(1.0, gt=0, le=60)
+    # Times the broker may refuse one outbox row (too large for its topic, invalid)
+    # before the relay quarantines it and publishes the rows behind it.
+    outbox_max_attempts: int = Field(3, ge=1, le=100)
     db_pool_max: int = Field(8, ge=2, le=100)
     # HMAC keys for member links and staff tokens ("kid:secret,kid:secret"); the
     # first signs, all verify, so keys can be rotated without logging anyone out.

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from alumni_kit.access_export import export_router
 from alumni_kit.auth import TokenSigner, parse_keys
+from alumni_kit.body_limit import MIB, limit_bodies
 from alumni_kit.consent_view import CONSENT_VIEW_MIGRATIONS, consent_view_handler
 from alumni_kit.http import ops_router, service_caller, staff_principal
 from alumni_kit.runtime import ServiceRuntime, Subscription
@@ -20,6 +21,7 @@ from mailer.bounce_ingest import BounceIngest
 from mailer.campaigns import make_campaign_handler
 from mailer.members import on_member, on_member_erased
 from mailer.metrics import MailerMetrics
+from mailer.rendering import Renderer, RenderLimits
 from mailer.retention import purge_periodically
 from mailer.sender import Sender
 from mailer.settings import MailerSettings
@@ -40,15 +42,30 @@ from usn_schemas.member import MemberErasedV1, MemberRegisteredV1, MemberUpdated
 from usn_schemas.registry import TOPIC_CONTRACTS
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# A campaign must fit the `campaigns` topic (1 MiB a record, alumni_kit/topics.py); a request
+# somewhat over that still gets its precise refusal from the staff API rather than a bare 413.
+CAMPAIGN_BODY_BYTES = 4 * MIB
 
 
-def create_runtime(settings: MailerSettings) -> ServiceRuntime:
-    """The broker, its subscriptions and publications (also the AsyncAPI source)."""
+def render_limits(settings: MailerSettings) -> RenderLimits:
+    return RenderLimits(settings.render_timeout_seconds, settings.render_max_bytes, settings.render_memory_mib)
+
+
+def from_address(settings: MailerSettings) -> Address:
+    return Address(display_name=settings.from_name, addr_spec=settings.from_address)
+
+
+def create_runtime(settings: MailerSettings, intake: Renderer | None = None) -> ServiceRuntime:
+    """The broker, its subscriptions and publications (also the AsyncAPI source).
+
+    `intake` checks arriving campaigns (a worker starts only when one arrives)."""
+    intake = intake or Renderer(render_limits(settings), from_address(settings), "intake render")
     runtime = ServiceRuntime("mailer", settings, MIGRATIONS, shared=CONSENT_VIEW_MIGRATIONS)
     group = settings.group_id
     consumed = [
-        ("campaigns", make_campaign_handler(settings.purposes), CampaignRequestedV1,
-         "Campaign requests (pinned contract v1); a repeated campaign id has no effect."),
+        ("campaigns", make_campaign_handler(settings.purposes, intake), CampaignRequestedV1,
+         "Campaign requests (pinned contract v1); a repeated campaign id has no effect; one whose template"
+         " cannot be rendered is failed (campaign-status)."),
         ("transactional-mail-requested", on_transactional, TransactionalMailRequestedV1,
          "Mail the other services need sent: opt-in confirmations, magic links."),
         ("member-registered", on_member, MemberRegisteredV1, "The mailer's copy of members (audiences, names)."),
@@ -64,19 +81,23 @@ def create_runtime(settings: MailerSettings) -> ServiceRuntime:
     runtime.publishes("email-bounced", EmailBouncedV1, "Hard bounces (and soft ones past the threshold): suppressed.")
     runtime.publishes("email-opened", EmailOpenedV1, "Open pixel fetched (campaigns that track opens).")
     runtime.publishes("email-clicked", EmailClickedV1, "Tracked link followed.")
-    runtime.publishes("campaign-status", CampaignStatusV1, "Scheduled, sending, paused, done, cancelled, with counts.")
+    runtime.publishes(
+        "campaign-status", CampaignStatusV1, "Scheduled, sending, paused, done, cancelled or failed, with counts."
+    )
     return runtime
 
 
 def create_app(settings: MailerSettings | None = None) -> FastAPI:
     settings = settings or MailerSettings()
     signer = TokenSigner(parse_keys(settings.signing_keys.get_secret_value()))
-    runtime = create_runtime(settings)
+    # Two render workers: checking requests (staff API, topic) never waits on sending, nor the reverse.
+    intake = Renderer(render_limits(settings), from_address(settings), "intake render")
+    sending_renderer = Renderer(render_limits(settings), from_address(settings), "sender render")
+    runtime = create_runtime(settings, intake)
     metrics = MailerMetrics(runtime.metrics.registry)
     tracking = TrackingLinks(signer, settings.public_base_url)
-    sender = Sender(runtime, settings, signer, tracking, metrics)
+    sender = Sender(runtime, settings, signer, tracking, metrics, sending_renderer)
     bounces = BounceIngest(runtime, settings, signer.derived_keys("verp")[0], metrics)
-    from_address = Address(display_name=settings.from_name, addr_spec=settings.from_address)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -96,13 +117,16 @@ def create_app(settings: MailerSettings | None = None) -> FastAPI:
             await sending
             await bounces.stop()
             await runtime.stop()
+            await intake.close()
+            await sending_renderer.close()
 
     app = FastAPI(title="USN Alumni mailer", lifespan=lifespan)
+    limit_bodies(app, settings.http_max_body_bytes, {"/campaigns": CAMPAIGN_BODY_BYTES})
     app.state.runtime = runtime
     app.include_router(ops_router(runtime.metrics.registry, runtime.readiness))
     app.include_router(tracking_router(runtime, tracking))
     app.include_router(export_router(runtime, service_caller(signer), EXPORT_QUERIES))
     app.include_router(
-        staff_router(runtime, staff_principal(signer), settings.purposes, from_address, settings.message_id_domain)
+        staff_router(runtime, staff_principal(signer), settings.purposes, intake, settings.message_id_domain)
     )
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,33 +11,62 @@ from alumni_kit.consumer import BatchHandler, Incoming
 from alumni_kit.db import Conn
 from alumni_kit.errors import InputRefusedError
 from alumni_kit.outbox import OutboxMessage, add_to_outbox
+from mailer import SOURCE, compose
+from mailer.bodies import TemplateProblemError
+from mailer.rendering import Renderer
 from usn_schemas.campaign import Audience, CampaignRequest, CampaignRequestedV1, CampaignStatus, CampaignStatusV1
 
-SOURCE = "/usn-alumni/mailer"
+log = logging.getLogger(__name__)
+# A failed campaign's reason as stored and published (the contract allows 1000).
+REASON_CHARS = 500
 
 
 class CampaignRefusedError(InputRefusedError):
     """A well-formed request the mailer cannot accept (dead-lettered with this reason)."""
 
 
-def make_campaign_handler(purposes: tuple[str, ...]) -> BatchHandler:
+def content_of(request: CampaignRequest) -> compose.Campaign:
+    return compose.Campaign(
+        request.campaign_id,
+        request.faculty,
+        request.subject,
+        request.body_markdown,
+        request.language,
+        request.track_opens,
+    )
+
+
+def make_campaign_handler(purposes: tuple[str, ...], renderer: Renderer) -> BatchHandler:
     async def on_campaigns(conn: Conn, events: list[Incoming]) -> None:
         for incoming in events:
             assert isinstance(incoming.event, CampaignRequestedV1)
             request = incoming.event.data
             if request.purpose not in purposes:
                 raise CampaignRefusedError(f"unknown purpose {request.purpose!r}; allowed: {', '.join(purposes)}")
+            if await conn.fetchval("SELECT 1 FROM campaigns WHERE campaign_id = $1", request.campaign_id):
+                continue  # a repeated request has no effect (and costs no rendering)
+            # Rendered in full for a synthetic recipient before it is accepted: a template that
+            # fails is this campaign's failure alone (the staff API has checked the same already;
+            # other tools may not have). RendererUnavailableError is transient: retried.
+            try:
+                await renderer.prepare(content_of(request))
+            except TemplateProblemError as exc:
+                log.warning("campaign %s refused: template %s", request.campaign_id, exc)
+                await schedule(conn, request, failure=f"template {exc}")
+                continue
             await schedule(conn, request)
 
     return on_campaigns
 
 
-async def schedule(conn: Conn, request: CampaignRequest) -> bool:
-    """Store a campaign once; a second request with the same id has no effect (False)."""
+async def schedule(conn: Conn, request: CampaignRequest, failure: str | None = None) -> bool:
+    """Store a campaign once (as `failed` with the reason if it cannot be rendered); a
+    second request with the same id has no effect (False)."""
     inserted = await conn.fetchval(
         """INSERT INTO campaigns (campaign_id, requested_by, faculty, purpose, audience, subject, body_markdown,
-                                  language, track_opens, send_at)
-           VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10)
+                                  language, track_opens, send_at, status, failure_reason, finished_at)
+           VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, $12,
+                   CASE WHEN $12::text IS NULL THEN NULL ELSE now() END)
            ON CONFLICT (campaign_id) DO NOTHING RETURNING true""",
         request.campaign_id,
         request.requested_by,
@@ -48,10 +78,32 @@ async def schedule(conn: Conn, request: CampaignRequest) -> bool:
         request.language,
         request.track_opens,
         request.send_at or datetime.now(UTC),
+        "scheduled" if failure is None else "failed",
+        failure and failure[:REASON_CHARS],
     )
     if inserted:
         await publish_status(conn, request.campaign_id)
     return bool(inserted)
+
+
+async def fail(conn: Conn, campaign_id: str, reason: str) -> int:
+    """A sending campaign that cannot be rendered: failed with the reason, its pending
+    deliveries skipped (`campaign-failed`); nothing else is touched. Returns how many."""
+    updated = await conn.fetchval(
+        "UPDATE campaigns SET status = 'failed', failure_reason = $2, finished_at = now()"
+        " WHERE campaign_id = $1 AND status IN ('scheduled', 'sending') RETURNING true",
+        campaign_id,
+        reason[:REASON_CHARS],
+    )
+    if not updated:
+        return 0
+    skipped = await conn.fetchval(
+        "WITH s AS (UPDATE deliveries SET state = 'skipped', reason = 'campaign-failed', updated_at = now()"
+        " WHERE campaign_id = $1 AND state = 'pending' RETURNING 1) SELECT count(*) FROM s",
+        campaign_id,
+    )
+    await publish_status(conn, campaign_id)
+    return int(skipped or 0)
 
 
 def audience_query(faculty: str, audience: Audience) -> tuple[str, list[Any]]:
@@ -111,7 +163,9 @@ async def resolve_audience(conn: Conn, campaign_id: str) -> int:
 
 
 async def status_of(conn: Conn, campaign_id: str) -> CampaignStatus | None:
-    campaign = await conn.fetchrow("SELECT faculty, purpose, status FROM campaigns WHERE campaign_id = $1", campaign_id)
+    campaign = await conn.fetchrow(
+        "SELECT faculty, purpose, status, failure_reason FROM campaigns WHERE campaign_id = $1", campaign_id
+    )
     if campaign is None:
         return None
     counts = await conn.fetch(
@@ -136,6 +190,7 @@ async def status_of(conn: Conn, campaign_id: str) -> CampaignStatus | None:
         bounced=by_state.get("bounced", 0),
         failed=by_state.get("failed", 0),
         uncertain=by_state.get("uncertain", 0),
+        reason=campaign["failure_reason"],
         at=datetime.now(UTC),
     )
 

@@ -5,24 +5,25 @@ and no way for any field to inject a header."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr, formatdate, make_msgid
-from functools import lru_cache
 from html import escape as escape_html
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateSyntaxError, UndefinedError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markdown_it import MarkdownIt
+
+from mailer.bodies import TemplateProblemError, render_body
 
 FACULTY_NAMES = {
     "HH": (
@@ -39,9 +40,8 @@ FACULTY_NAMES = {
 }
 # Each faculty's newsletters carry its own accent colour and name (the per-faculty template).
 FACULTY_COLOURS = {"HH": "#8a3b12", "TNM": "#0b4f6c", "HS": "#5b2a86", "HIU": "#1f6b3a", "USN": "#0b6d6a"}
-# Campaign bodies are written by staff, but still run sandboxed: a template can
-# read the variables it is given and nothing else.
-_BODIES = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+# Campaign bodies are sandboxed Jinja templates, rendered only in the render worker
+# (bodies.py, render_worker.py; docs/mailer.md: the bounds).
 # No auto_reload: a template edited on disk under a running process must not meet code that predates it.
 _PAGES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -52,14 +52,6 @@ _PAGES = Environment(
 # No raw HTML from Markdown: whatever a name or body holds is shown, never run.
 _MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-
-
-class TemplateProblemError(ValueError):
-    """The campaign body is not a valid template; says where."""
-
-    def __init__(self, line: int | None, message: str) -> None:
-        super().__init__(f"line {line}: {message}" if line else message)
-        self.line = line
 
 
 @dataclass(frozen=True)
@@ -93,80 +85,112 @@ def one_line(text: str) -> str:
     return _CONTROL.sub(" ", text).strip()
 
 
-@lru_cache(maxsize=64)
-def compile_body(body_markdown: str) -> Any:
-    """The campaign body as a template; a syntax error names its line."""
-    try:
-        return _BODIES.from_string(body_markdown)
-    except TemplateSyntaxError as exc:
-        raise TemplateProblemError(exc.lineno, exc.message or "template syntax error") from None
+@dataclass(frozen=True)
+class PreparedParts:
+    """A campaign rendered once with placeholders for the recipient: what the render
+    worker hands back (plain data, so it crosses the process boundary as JSON)."""
+
+    campaign: Campaign
+    mark: str
+    urls: tuple[str, ...]
+    text: str
+    html: str
+    head: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PreparedParts:
+        return cls(**{**data, "campaign": Campaign(**data["campaign"]), "urls": tuple(data["urls"])})
 
 
-def render_markdown(body_markdown: str, recipient: Recipient) -> str:
-    variables = {"given_name": one_line(recipient.given_name), "family_name": one_line(recipient.family_name)}
-    try:
-        return str(compile_body(body_markdown).render(**variables))
-    except UndefinedError as exc:
-        raise TemplateProblemError(_line_of(exc), f"{exc.message}; available: given_name, family_name") from None
+# Who a campaign is rendered for when it is checked: the longest plausible values, and
+# letters that are two bytes in UTF-8, so the size checked is not below a real one.
+SYNTHETIC_RECIPIENT = Recipient("00000000-0000-4000-8000-000000000000", "aase.odegard@example.invalid",
+                                "Åse Marie Ødegård-Sæther", "Brænne-Østby")  # fmt: skip
+_SYNTHETIC_LINK = "https://alumni.usn.no/t/x/" + "x" * 300
 
 
-def _line_of(exc: Exception) -> int | None:
-    # Jinja reports the template line in the traceback of the rendering frame.
-    tb = exc.__traceback__
-    line = None
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename == "<template>":
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return line
+def synthetic_links() -> Links:
+    """Links as long as the signed ones (a click token carries its URL in base64) and then some."""
+
+    def click(url: str) -> str:
+        return _SYNTHETIC_LINK + "x" * (len(url) * 4 // 3)
+
+    return Links(_SYNTHETIC_LINK, "unsubscribe@example.invalid", click, _SYNTHETIC_LINK)
+
+
+def prepare(campaign: Campaign, sender: Address, max_bytes: int) -> PreparedParts:
+    """Render the campaign once with placeholders, bounded by `max_bytes`; raises TemplateProblemError.
+
+    Runs in the render worker only (render_worker.py): a template's cost is bounded there.
+    """
+    # The placeholders' mark depends on the body alone, so a body renders the same when it
+    # is checked and when it is sent; no body can contain the hash of itself.
+    mark = hashlib.sha256(campaign.body_markdown.encode()).hexdigest()[:12].upper()
+    slot = {k: f"QQ{k}{mark}QQ" for k in ("GIVEN", "FAMILY", "UNSUB", "PIXEL")}
+    variables = {"given_name": slot["GIVEN"], "family_name": slot["FAMILY"]}
+    markdown = render_body(campaign.body_markdown, variables, max_bytes)
+    language = campaign.language if campaign.language in ("nb", "en") else "nb"
+    names = FACULTY_NAMES.get(campaign.faculty, FACULTY_NAMES["USN"])
+    faculty_name = names[0 if language == "nb" else 1]
+    urls: list[str] = []
+    html = _PAGES.get_template("newsletter.html").render(
+        lang=language,
+        faculty=campaign.faculty,
+        faculty_name=faculty_name,
+        accent=FACULTY_COLOURS.get(campaign.faculty, FACULTY_COLOURS["USN"]),
+        subject=one_line(campaign.subject),
+        body=_html_body(markdown, mark, urls),
+        unsubscribe_url=slot["UNSUB"],
+        open_pixel=slot["PIXEL"] if campaign.track_opens else None,
+    )
+    if len(html.encode()) > max_bytes:
+        raise TemplateProblemError(None, f"the HTML of the rendered text is over {max_bytes} bytes")
+    footer = {"nb": "Meld deg av", "en": "Unsubscribe"}[language]
+    text = f"{markdown.rstrip()}\n\n-- \n{faculty_name}\n{footer}: {slot['UNSUB']}\n"
+    head = (
+        f"From: {formataddr((sender.display_name, sender.addr_spec), 'utf-8')}\r\n"
+        f"Subject: {Header(one_line(campaign.subject), 'utf-8', maxlinelen=76).encode(linesep=CRLF)}\r\n"
+        f"Content-Language: {language}\r\nMIME-Version: 1.0\r\n"
+    )
+    return PreparedParts(campaign, mark, tuple(urls), text, html, head)
+
+
+def check(campaign: Campaign, sender: Address, max_bytes: int) -> PreparedParts:
+    """`prepare`, then the whole message for a synthetic recipient: what is accepted can be sent."""
+    parts = prepare(campaign, sender, max_bytes)
+    message = Prepared(parts).render(SYNTHETIC_RECIPIENT, synthetic_links(), "<check@example.invalid>")
+    if len(message) > max_bytes:
+        raise TemplateProblemError(None, f"the message would be {len(message)} bytes; at most {max_bytes}")
+    return parts
+
+
+def _html_body(markdown: str, mark: str, urls: list[str]) -> str:
+    tokens = _MARKDOWN.parse(markdown)
+    for token in tokens:
+        for child in token.children or []:
+            href = str(child.attrGet("href") or "") if child.type == "link_open" else ""
+            if href.startswith(("http://", "https://")):
+                child.attrSet("href", f"QQCLICK{len(urls)}{mark}QQ")
+                urls.append(href)
+    return str(_MARKDOWN.renderer.render(tokens, _MARKDOWN.options, {}))
 
 
 class Prepared:
     """A campaign rendered once, with placeholders; `render()` fills in one recipient.
 
     Markdown, Jinja and the MIME machinery of the `email` package cost about 8 ms a
-    message; done once per campaign and finished per recipient by substitution and
-    base64, a message costs a fraction of a millisecond (bench/run mailer).
+    message; done once per campaign (by the render worker) and finished per recipient
+    by substitution and base64, a message costs a fraction of a millisecond (bench/run mailer).
     """
 
-    def __init__(self, campaign: Campaign, sender: Address) -> None:
-        self.campaign = campaign
-        mark = secrets.token_hex(6).upper()
-        self._slot = {k: f"QQ{k}{mark}QQ" for k in ("GIVEN", "FAMILY", "UNSUB", "PIXEL")}
-        self._urls: list[str] = []
-        self._pattern = re.compile(rf"QQ(GIVEN|FAMILY|UNSUB|PIXEL|CLICK\d+){mark}QQ")
-        recipient = Recipient("", "", self._slot["GIVEN"], self._slot["FAMILY"])
-        markdown = render_markdown(campaign.body_markdown, recipient)
-        language = campaign.language if campaign.language in ("nb", "en") else "nb"
-        names = FACULTY_NAMES.get(campaign.faculty, FACULTY_NAMES["USN"])
-        faculty_name = names[0 if language == "nb" else 1]
-        self._html = _PAGES.get_template("newsletter.html").render(
-            lang=language,
-            faculty=campaign.faculty,
-            faculty_name=faculty_name,
-            accent=FACULTY_COLOURS.get(campaign.faculty, FACULTY_COLOURS["USN"]),
-            subject=one_line(campaign.subject),
-            body=self._html_body(markdown, mark),
-            unsubscribe_url=self._slot["UNSUB"],
-            open_pixel=self._slot["PIXEL"] if campaign.track_opens else None,
-        )
-        footer = {"nb": "Meld deg av", "en": "Unsubscribe"}[language]
-        self._text = f"{markdown.rstrip()}\n\n-- \n{faculty_name}\n{footer}: {self._slot['UNSUB']}\n"
-        self._head = (
-            f"From: {formataddr((sender.display_name, sender.addr_spec), 'utf-8')}\r\n"
-            f"Subject: {Header(one_line(campaign.subject), 'utf-8', maxlinelen=76).encode(linesep=CRLF)}\r\n"
-            f"Content-Language: {language}\r\nMIME-Version: 1.0\r\n"
-        )
-
-    def _html_body(self, markdown: str, mark: str) -> str:
-        tokens = _MARKDOWN.parse(markdown)
-        for token in tokens:
-            for child in token.children or []:
-                href = str(child.attrGet("href") or "") if child.type == "link_open" else ""
-                if href.startswith(("http://", "https://")):
-                    child.attrSet("href", f"QQCLICK{len(self._urls)}{mark}QQ")
-                    self._urls.append(href)
-        return str(_MARKDOWN.renderer.render(tokens, _MARKDOWN.options, {}))
+    def __init__(self, parts: PreparedParts) -> None:
+        self.campaign = parts.campaign
+        self._urls = parts.urls
+        self._text, self._html, self._head = parts.text, parts.html, parts.head
+        self._pattern = re.compile(rf"QQ(GIVEN|FAMILY|UNSUB|PIXEL|CLICK\d+){parts.mark}QQ")
 
     def render(self, recipient: Recipient, links: Links, message_id: str) -> bytes:
         """The whole message, CRLF line ends, ready for SMTP DATA."""

@@ -36,10 +36,12 @@ from alumni_kit.db import Conn
 from alumni_kit.logs import where_it_failed
 from alumni_kit.runtime import ServiceRuntime
 from mailer import bounces, campaigns, compose
+from mailer.bodies import TemplateProblemError
 from mailer.delivery import Delivery, campaign_delivery, skip_reason, transactional_skip_reason
 from mailer.metrics import MailerMetrics
 from mailer.recheck import ConsentRecheck
 from mailer.recording import Recorder, enhanced_status
+from mailer.rendering import Renderer, RendererUnavailableError
 from mailer.settings import MailerSettings
 from mailer.smtp import (
     PermanentRejectionError,
@@ -59,6 +61,7 @@ _CLAIM = """
 WITH due AS (
     SELECT d.id FROM deliveries d JOIN campaigns c USING (campaign_id)
      WHERE d.state = 'pending' AND d.next_attempt_at <= now() AND c.status = 'sending'
+       AND c.campaign_id = any($2::text[])
      ORDER BY d.next_attempt_at, d.id
      LIMIT $1
      FOR UPDATE OF d SKIP LOCKED)
@@ -86,8 +89,6 @@ SELECT t.id, t.member_id, t.mail, (e.member_id IS NOT NULL) AS erased, (s.addres
   LEFT JOIN suppressions s ON s.address = lower(t.mail->>'to_address')
 """
 
-Content = compose.Prepared | compose.TemplateProblemError
-
 
 class Sender:
     def __init__(
@@ -97,14 +98,17 @@ class Sender:
         signer: TokenSigner,
         tracking: TrackingLinks,
         metrics: MailerMetrics,
+        renderer: Renderer,
     ) -> None:
         self._runtime, self._s, self._signer, self._tracking = runtime, settings, signer, tracking
+        self._renderer = renderer
         self._metrics = metrics
         self._recorder = Recorder(settings, metrics, runtime.keyring)
         self._smtp = SmtpPool(settings)
         self._stopping = asyncio.Event()
         self._paused_backoff = 0.0
-        self._prepared: dict[str, Content] = {}
+        # Each sending campaign rendered once; only these campaigns' deliveries are claimed.
+        self._prepared: dict[str, compose.Prepared] = {}
         self._from = Address(display_name=settings.from_name, addr_spec=settings.from_address)
         self._bounce_key = signer.derived_keys("verp")[0]
         # The flight: claimed and not yet recorded = queued + on a connection + done.
@@ -249,6 +253,35 @@ class Sender:
             for row in due:
                 count = await campaigns.resolve_audience(conn, row["campaign_id"])
                 log.info("campaign %s: %d recipients", row["campaign_id"], count)
+        await self._prepare_campaigns()
+
+    async def _prepare_campaigns(self) -> None:
+        """Render each sending campaign once, before any of its deliveries is claimed, outside
+        any transaction (the render worker bounds the wait: MAILER_RENDER_TIMEOUT_SECONDS).
+
+        A campaign that cannot be rendered (accepted before it was checked, or over a bound
+        at send time) is failed alone: the claim never takes its deliveries, so it cannot
+        stop other campaigns or transactional mail."""
+        async with self._runtime.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT campaign_id, faculty, subject, body_markdown, language, track_opens FROM campaigns"
+                " WHERE status = 'sending' AND NOT (campaign_id = any($1::text[]))",
+                list(self._prepared),
+            )
+        for r in rows:
+            campaign = compose.Campaign(**dict(r))
+            try:
+                self._prepared[campaign.campaign_id] = await self._renderer.prepare(campaign)
+            except TemplateProblemError as exc:
+                await self._fail_campaign(campaign.campaign_id, f"template {exc}")
+            except RendererUnavailableError as exc:  # the mailer's trouble: tried again next round
+                log.warning("campaign %s cannot be rendered now (%s)", campaign.campaign_id, exc)
+
+    async def _fail_campaign(self, campaign_id: str, reason: str) -> None:
+        async with self._runtime.pool.acquire() as conn, conn.transaction():
+            skipped = await campaigns.fail(conn, campaign_id, reason)
+        log.error("campaign %s failed (%s): %d deliveries not sent", campaign_id, reason, skipped)
+        self._metrics.skipped.labels("campaign-failed").inc(skipped)
 
     async def _finish_campaigns(self) -> None:
         async with self._runtime.pool.acquire() as conn, conn.transaction():
@@ -280,7 +313,6 @@ class Sender:
         async with self._runtime.pool.acquire() as conn, conn.transaction():
             transactional = await self._claim_transactional(conn, room)
             claimed = transactional + await self._claim_campaign_deliveries(conn, room - len(transactional))
-            await self._load_content(conn, {d.campaign_id for d in claimed if d.campaign_id})
         if not claimed:
             return 0
         # Committed: from here on nothing waits before they are in flight (and recorded in the end).
@@ -294,7 +326,7 @@ class Sender:
     async def _claim_campaign_deliveries(self, conn: Conn, limit: int) -> list[Delivery]:
         if limit <= 0:
             return []
-        rows = await conn.fetch(_CLAIM, limit)
+        rows = await conn.fetch(_CLAIM, limit, list(self._prepared))
         skipped = [(r["id"], reason) for r in rows if (reason := skip_reason(r))]
         chosen = [campaign_delivery(r) for r in rows if not skip_reason(r)]
         await self._mark(conn, "deliveries", skipped, chosen)
@@ -331,22 +363,6 @@ class Sender:
                 [d.message_id for d in chosen],
             )
 
-    async def _load_content(self, conn: Conn, ids: set[str]) -> None:
-        """Each campaign rendered once (kept while it sends), or why it cannot be."""
-        missing = ids - self._prepared.keys()
-        if not missing:
-            return
-        rows = await conn.fetch(
-            "SELECT campaign_id, faculty, subject, body_markdown, language, track_opens FROM campaigns"
-            " WHERE campaign_id = any($1::text[])",
-            list(missing),
-        )
-        for r in rows:
-            try:
-                self._prepared[r["campaign_id"]] = compose.Prepared(compose.Campaign(**dict(r)), self._from)
-            except compose.TemplateProblemError as exc:
-                self._prepared[r["campaign_id"]] = exc
-
     # ---- sending: one worker per SMTP connection ---------------------------------------------------------
 
     async def _connection(self) -> None:
@@ -369,8 +385,8 @@ class Sender:
             d.outcome, d.detail = "unavailable", "the relay is down"
             return
         campaign = self._prepared.get(d.campaign_id or "")
-        if isinstance(campaign, compose.TemplateProblemError):
-            d.outcome, d.detail = "failed", f"template {campaign}"
+        if d.mail is None and campaign is None:  # not claimed so; back to pending untried
+            d.outcome, d.detail = "deferred", "the campaign is not rendered"
             return
         data = await self._message(d, campaign)
         if data is None:

@@ -40,6 +40,14 @@ class MailerSettings(ServiceSettings):
     # Deliveries claimed per round; twice this bounds the "uncertain" ones after a kill.
     claim_batch: int = Field(64, ge=1, le=5000)
 
+    # --- campaign bodies are rendered in a child process under these bounds (rendering.py)
+    # Wall-clock time for one campaign (normally a few milliseconds).
+    render_timeout_seconds: float = Field(2.0, gt=0, le=60)
+    # Rendered output, and the whole message for one recipient, at most this many bytes.
+    render_max_bytes: int = Field(2 * 1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
+    # Address space of the render worker.
+    render_memory_mib: int = Field(512, ge=256, le=16384)
+
     # --- what the messages say about themselves
     from_address: str = "alumni@usn.no"
     from_name: str = "USN Alumni"

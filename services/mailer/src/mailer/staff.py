@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from email import message_from_bytes
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import default
 from typing import Annotated, Any
@@ -22,12 +21,15 @@ from alumni_kit.auth import StaffPrincipal
 from alumni_kit.db import Conn
 from alumni_kit.outbox import OutboxMessage, add_to_outbox
 from alumni_kit.runtime import ServiceRuntime
-from mailer import campaigns, compose
+from alumni_kit.topics import PLATFORM_TOPICS
+from mailer import SOURCE, campaigns, compose
+from mailer.bodies import TemplateProblemError
+from mailer.rendering import Renderer, RendererUnavailableError
 from usn_schemas.campaign import CampaignRequest, CampaignRequestedV1
 
 CampaignId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 SENDING_ROLES = ("comms", "ak")
-SOURCE = "/usn-alumni/mailer/staff-api"
+STAFF_API_SOURCE = f"{SOURCE}/staff-api"
 
 
 def _may_send_for(who: StaffPrincipal, faculty: str) -> None:
@@ -37,24 +39,66 @@ def _may_send_for(who: StaffPrincipal, faculty: str) -> None:
         raise HTTPException(403, f"an Alumnikontakt sends for her own faculty only ({who.faculty})")
 
 
-def _check(request: CampaignRequest, purposes: tuple[str, ...]) -> None:
+def _check_purpose(request: CampaignRequest, purposes: tuple[str, ...]) -> None:
     if request.purpose not in purposes:
         raise HTTPException(
             422,
             [{"loc": ["body", "purpose"], "msg": f"unknown purpose; allowed: {', '.join(purposes)}",
               "type": "enum", "ctx": {"expected": list(purposes)}}],
         )  # fmt: skip
+
+
+def _event_limit() -> int:
+    """The largest `campaigns` event value that every part of the way accepts, in bytes:
+    the contract (the consumer refuses more) and the topic (less room for key and headers)."""
+    topic = next(t for t in PLATFORM_TOPICS if t.name == "campaigns")
+    return min(CampaignRequestedV1.MAX_BYTES, topic.max_message_bytes - _RECORD_HEADROOM)
+
+
+# Key, headers (traceparent) and the record batch's own bytes, within the topic's limit.
+_RECORD_HEADROOM = 16 * 1024
+EVENT_LIMIT = _event_limit()
+
+
+def _check_size(message: OutboxMessage) -> None:
+    size = len(message.record()[2])  # the bytes the relay will publish (UTF-8: 'ø' is two)
+    if size > EVENT_LIMIT:
+        raise HTTPException(
+            413,
+            [{"loc": ["body"], "type": "too_large", "ctx": {"limit": EVENT_LIMIT, "size": size},
+              "msg": f"the campaign's event would be {size} bytes (UTF-8); the campaigns topic takes at most"
+                     f" {EVENT_LIMIT} bytes"}],
+        )  # fmt: skip
+
+
+async def _check_template(renderer: Renderer, request: CampaignRequest) -> None:
+    """Rendered in full for a synthetic recipient before it is accepted (in the render worker,
+    bounded in time and size). The message names the line and the problem; it can quote
+    nothing but the template itself, never a member's data (none is rendered)."""
     try:
-        compose.compile_body(request.body_markdown)
-    except compose.TemplateProblemError as exc:
-        raise HTTPException(422, [{"loc": ["body", "body_markdown"], "msg": str(exc), "line": exc.line}]) from None
+        await renderer.prepare(campaigns.content_of(request))
+    except TemplateProblemError as exc:
+        raise HTTPException(
+            422, [{"loc": ["body", "body_markdown"], "msg": str(exc), "type": "template", "line": exc.line}]
+        ) from None
+    except RendererUnavailableError:
+        raise HTTPException(503, "campaigns cannot be checked right now; try again") from None
+
+
+_CREATE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    403: {"description": "this role may not send for this faculty"},
+    409: {"description": "a campaign with this id exists"},
+    413: {"description": "the campaign's event would exceed the campaigns topic's limit (bytes, in `ctx.limit`)"},
+    422: {"description": "invalid request, unknown purpose (`ctx.expected`) or a template error (`line`)"},
+    503: {"description": "the template could not be checked now"},
+}
 
 
 def staff_router(
     runtime: ServiceRuntime,
     staff: Callable[..., StaffPrincipal],
     purposes: tuple[str, ...],
-    sender: Address,
+    renderer: Renderer,
     domain: str,
 ) -> APIRouter:
     router = APIRouter(prefix="/campaigns", tags=["campaigns (staff)"])
@@ -66,19 +110,22 @@ def staff_router(
         _may_send_for(who, row["faculty"])
         return row
 
-    @router.post("", status_code=202)
+    @router.post("", status_code=202, responses=_CREATE_RESPONSES)
     async def create(body: dict[str, Any], who: StaffPrincipal = Depends(staff)) -> dict[str, Any]:
         try:
             request = CampaignRequest.model_validate({**body, "requested_by": who.subject})
         except ValidationError as exc:
             raise HTTPException(422, exc.errors(include_url=False, include_input=False)) from None
         _may_send_for(who, request.faculty)
-        _check(request, purposes)
+        _check_purpose(request, purposes)
+        event = CampaignRequestedV1.create(subject=request.campaign_id, data=request, source=STAFF_API_SOURCE)
+        message = OutboxMessage(topic="campaigns", key=request.campaign_id, event=event)
+        _check_size(message)
+        await _check_template(renderer, request)
         async with runtime.pool.acquire() as conn, conn.transaction():
             if await conn.fetchval("SELECT 1 FROM campaigns WHERE campaign_id = $1", request.campaign_id):
                 raise HTTPException(409, "a campaign with this id exists; a second request would have no effect")
-            event = CampaignRequestedV1.create(subject=request.campaign_id, data=request, source=SOURCE)
-            await add_to_outbox(conn, [OutboxMessage(topic="campaigns", key=request.campaign_id, event=event)])
+            await add_to_outbox(conn, [message])
         return {"campaign_id": request.campaign_id, "status": "requested"}
 
     @router.get("/{campaign_id}")
@@ -93,7 +140,7 @@ def staff_router(
     async def cancel(campaign_id: CampaignId, who: StaffPrincipal = Depends(staff)) -> dict[str, Any]:
         async with runtime.pool.acquire() as conn, conn.transaction():
             row = await visible(conn, campaign_id, who)
-            if row["status"] in ("done", "cancelled"):
+            if row["status"] in ("done", "cancelled", "failed"):
                 raise HTTPException(409, f"the campaign is {row['status']}")
             await conn.execute("UPDATE campaigns SET status = 'cancelled' WHERE campaign_id = $1", campaign_id)
             skipped = await conn.fetchval(
@@ -130,9 +177,12 @@ def staff_router(
         recipient = compose.Recipient(member_id, member["email"] or "", member["given_name"], member["family_name"])
         links = compose.Links("https://preview.invalid/unsubscribe", "unsubscribe@preview.invalid", lambda u: u, None)
         try:
-            raw = compose.Prepared(content, sender).render(recipient, links, compose.new_message_id(domain))
-        except compose.TemplateProblemError as exc:
+            prepared = await renderer.prepare(content)
+        except TemplateProblemError as exc:
             raise HTTPException(422, {"msg": str(exc), "line": exc.line}) from None
+        except RendererUnavailableError:
+            raise HTTPException(503, "the campaign cannot be rendered right now; try again") from None
+        raw = prepared.render(recipient, links, compose.new_message_id(domain))
         message = message_from_bytes(raw, policy=default)
         assert isinstance(message, EmailMessage)
         parts = {p.get_content_type(): p.get_content() for p in message.iter_parts()}

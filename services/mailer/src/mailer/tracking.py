@@ -18,10 +18,10 @@ from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from alumni_kit.auth import InvalidTokenError, TokenSigner
 from alumni_kit.outbox import OutboxMessage, add_to_outbox
 from alumni_kit.runtime import ServiceRuntime
+from mailer import SOURCE
 from usn_schemas.campaign import EmailClickedV1, EmailEngagement, EmailOpenedV1
 
 log = logging.getLogger(__name__)
-SOURCE = "/usn-alumni/mailer"
 TRACKING_DAYS = 400
 # The smallest transparent GIF.
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")

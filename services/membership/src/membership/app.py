@@ -10,24 +10,25 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from alumni_kit.auth import TokenSigner, parse_keys
+from alumni_kit.body_limit import limit_bodies
 from alumni_kit.consent_view import CONSENT_VIEW_MIGRATIONS, consent_view_handler
 from alumni_kit.consumer import BatchHandler
 from alumni_kit.http import ops_router, service_caller, staff_principal
 from alumni_kit.runtime import ServiceRuntime, Subscription
-from membership import keys
-from membership.domain import EligibilityPolicy
-from membership.export import member_section
-from membership.handlers import MembershipMetrics, make_graduated_handler
-from membership.http import members_router
-from membership.key_api import key_router
-from membership.keys import KeyEncryption, LocalKeyRing
-from membership.networks_http import networks_router
-from membership.profile import export_profile
-from membership.profile_web import profile_router
-from membership.rights import RightsDeps, member_rights_router, staff_rights_router
+from membership.members.domain import EligibilityPolicy
+from membership.members.handlers import MembershipMetrics, make_graduated_handler
+from membership.members.routes import members_router
+from membership.profile.networks_routes import networks_router
+from membership.profile.repository import export_profile
+from membership.profile.routes import profile_router
+from membership.rights import keys
+from membership.rights.export import member_section
+from membership.rights.key_routes import key_router
+from membership.rights.keys import KeyEncryption, LocalKeyRing
+from membership.rights.routes import RightsDeps, member_rights_router, staff_rights_router
+from membership.selfservice.export import export_signup
+from membership.selfservice.routes import self_service_routers
 from membership.settings import MembershipSettings
-from membership.signup_export import export_signup
-from membership.signup_web import self_service_routers
 from usn_schemas.consent import ConsentGivenV1, ConsentWithdrawnV1
 from usn_schemas.graduated import GraduatedV1
 from usn_schemas.member import MemberErasedV1, MemberRegisteredV1, MemberUpdatedV1
@@ -95,6 +96,7 @@ def create_app(settings: MembershipSettings | None = None) -> FastAPI:
             await runtime.stop()
 
     app = FastAPI(title="USN Alumni membership", lifespan=lifespan)
+    limit_bodies(app, settings.http_max_body_bytes)
     app.state.runtime = runtime
     app.include_router(ops_router(runtime.metrics.registry, runtime.readiness))
     app.include_router(members_router(runtime, staff_principal(signer)))
