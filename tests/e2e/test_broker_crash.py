@@ -17,6 +17,7 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka.errors import KafkaError
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.consent_helpers import staff_headers, started
 from tests.e2e.expect import expected_members, expected_programmes, member_count, stored_programmes
@@ -48,24 +49,25 @@ def _group(service: ServiceProcess) -> str:
 
 
 @dataclass(frozen=True)
-class Lags:
-    """Records past each consumer group's committed offsets; true once every group is at 0,
-    so that eventually() names the groups still behind when it gives up."""
+class Seen:
+    """What a check saw; true once `ok`, so that eventually() names the values when it gives up."""
 
-    behind: dict[str, int]
+    ok: bool
+    values: dict[str, float]
 
     def __bool__(self) -> bool:
-        return bool(self.behind) and not any(self.behind.values())
+        return self.ok
 
 
-async def _caught_up(stack: Stack, prefix: str, *services: ServiceProcess) -> Lags:
-    lags: dict[str, int] = {}
+async def _caught_up(stack: Stack, prefix: str, *services: ServiceProcess) -> Seen:
+    """Every consumer group of `services` has committed all its topic holds (lag 0)."""
+    lags: dict[str, float] = {}
     try:
         for service in services:
             lags |= await consumer_lags(stack.bootstrap, _group(service), prefix)
     except KafkaError as exc:  # the coordinator may still be loading the groups after the restart
-        return Lags({type(exc).__name__: -1})
-    return Lags(lags)
+        return Seen(False, {type(exc).__name__: -1})
+    return Seen(bool(lags) and not any(lags.values()), lags)
 
 
 def _alive_as_before(pids: dict[str, int], *services: ServiceProcess) -> None:
@@ -178,6 +180,24 @@ def _addresses(people: list[dict[str, Any]]) -> set[str]:
     return {p["data"]["email"] for p in people}
 
 
+def _metric(service: ServiceProcess, name: str, **labels: str) -> float:
+    for family in text_string_to_metric_families(httpx.get(f"{service.url}/metrics").text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
+
+
+async def _outage_shows(service: ServiceProcess) -> Seen:
+    """Not ready, and the relay's wait for the broker on the metrics the outbox alerts watch."""
+    seen = {
+        "ready": float(httpx.get(f"{service.url}/readyz").status_code == 200),
+        "backlog": _metric(service, "alumni_outbox_backlog_messages"),
+        "relay_waits": _metric(service, "alumni_transient_retries_total", operation="outbox_relay"),
+    }
+    return Seen(not seen["ready"] and seen["backlog"] > 0 and seen["relay_waits"] > 0, seen)
+
+
 async def _one_sent_fact_each(stack: Stack, prefix: str, people: list[dict[str, Any]]) -> None:
     """What the outbox held during the outage reached the topic: one newsletter-sent per recipient
     (a republished record carries the same event id)."""
@@ -208,6 +228,7 @@ async def test_broker_killed_mid_campaign_mails_no_one_twice_and_the_mailer_goes
     # Sending needs the database and the relay only: it goes on; its facts wait in the outbox.
     # So does the staff API: a campaign created now is published once the broker is back.
     _create_campaign(mailer_service, "hs-during", "HS")
+    await eventually(lambda: _outage_shows(mailer_service), timeout=30, what="the outage in /readyz and /metrics")
     await smtp_sink.wait_for(at_kill + 200, timeout=30)
     await asyncio.to_thread(stack.start_kafka)
     assert await campaign_state(mailer_conn, "hh-broker") == "sending", "the restart must land mid-campaign"
