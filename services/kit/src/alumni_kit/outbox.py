@@ -76,6 +76,8 @@ SELECT id, topic, key, value, headers, created_at, $2, $3, $4 FROM moved
 _QUARANTINE_COUNTS = "SELECT topic, count(*) AS n FROM outbox_quarantine GROUP BY topic"
 # How often a relay waiting for the broker's acknowledgements says so (`_watched`).
 _WAIT_REPORT_SECONDS = 2.0
+# How long stopping a producer of the relay's own may take (its unsent batches are still outbox rows).
+_STOP_SECONDS = 5.0
 T = TypeVar("T")
 
 
@@ -188,8 +190,10 @@ class OutboxRelay:
                 self._work.clear()
         await self._unlisten()
         if self._own_producer is not None:
+            # A producer's stop waits until its pending batches are sent: for ever while the
+            # broker is down. What it held is still in the outbox, so the stop is bounded.
             with contextlib.suppress(Exception):
-                await self._own_producer.stop()
+                await asyncio.wait_for(self._own_producer.stop(), timeout=_STOP_SECONDS)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -266,9 +270,10 @@ class OutboxRelay:
         finally:
             for pending in (task, stopping):
                 pending.cancel()  # nothing for one that is done
+        result = task.result()  # a round that failed meanwhile (e.g. a send timed out) is tried again by run()
         if waited:
             log.info("outbox relay: the broker acknowledged after %.0f s", waited)
-        return task.result()
+        return result
 
     async def _report_waiting(self, waited: float) -> None:
         self._metrics.transient_retries.labels("outbox_relay").inc()
@@ -425,7 +430,7 @@ class OutboxRelay:
         self._producer = fresh
         if previous is not None:
             with contextlib.suppress(Exception):
-                await previous.stop()
+                await asyncio.wait_for(previous.stop(), timeout=_STOP_SECONDS)
 
     async def _refresh_quarantine_gauge(self) -> None:
         """Rows now in quarantine, per topic; every replica reports it (not only the lock holder)."""
