@@ -21,9 +21,9 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -89,6 +89,15 @@ INSERT INTO outbox_quarantine (id, topic, key, value, headers, created_at, attem
 SELECT id, topic, key, value, headers, created_at, $2, $3, $4 FROM moved
 """
 _QUARANTINE_COUNTS = "SELECT topic, count(*) AS n FROM outbox_quarantine GROUP BY topic"
+# How often a relay waiting for the broker's acknowledgements says so (`_watched`).
+_WAIT_REPORT_SECONDS = 2.0
+# How long stopping a producer of the relay's own may take (its unsent batches are still outbox rows).
+_STOP_SECONDS = 5.0
+T = TypeVar("T")
+
+
+class RelayStoppedError(Exception):
+    """The relay was stopped in the middle of a round; the round's rows stay in the outbox."""
 
 
 @dataclass(frozen=True)
@@ -177,6 +186,8 @@ class OutboxRelay:
                 published = await self.publish_once()
                 await self._refresh_quarantine_gauge()
                 backoff = 0.1
+            except RelayStoppedError:
+                break
             except Exception as exc:  # the relay must outlive broker and database outages
                 if not is_transient(exc):
                     log.error("outbox relay failed (%s); retrying", where_it_failed(exc))
@@ -194,8 +205,10 @@ class OutboxRelay:
                 self._work.clear()
         await self._unlisten()
         if self._own_producer is not None:
+            # A producer's stop waits until its pending batches are sent: for ever while the
+            # broker is down. What it held is still in the outbox, so the stop is bounded.
             with contextlib.suppress(Exception):
-                await self._own_producer.stop()
+                await asyncio.wait_for(self._own_producer.stop(), timeout=_STOP_SECONDS)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -236,7 +249,7 @@ class OutboxRelay:
             if not rows:
                 self._metrics.outbox_backlog.set(0)
                 return 0
-            published = await self._publish(conn, rows)
+            published = await self._watched(self._publish(conn, rows))
             await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in published])
             # A full batch means more may wait. Rows leave in id order, so the id span
             # estimates the backlog from the primary key alone (a count(*) would scan
@@ -247,6 +260,45 @@ class OutboxRelay:
             self._metrics.produced.labels(topic).inc(count)
         self._report_quarantined()
         return len(published)
+
+    async def _watched(self, publishing: Coroutine[Any, Any, T]) -> T:
+        """Await a round's sends and acknowledgements, saying so while the broker does not answer.
+
+        While the broker is unreachable the producer keeps the round's batches and
+        resends them itself (an idempotent producer never expires a batch; a copy
+        sent from here would only be a duplicate), so the relay waits. Not silently:
+        every `_WAIT_REPORT_SECONDS` the backlog gauge is refreshed and the wait is
+        counted as a transient retry of `outbox_relay`, what the outbox alerts watch
+        (without this the gauge kept its last value, often 0, through a broker
+        outage). A stop abandons the round: its rows stay in the outbox, for this
+        relay's successor to publish.
+        """
+        task = asyncio.ensure_future(publishing)
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        waited = 0.0
+        try:
+            while not (await asyncio.wait({task, stopping}, timeout=_WAIT_REPORT_SECONDS))[0]:
+                waited += _WAIT_REPORT_SECONDS
+                await self._report_waiting(waited)
+            if not task.done():
+                raise RelayStoppedError("stopped while waiting for the broker")
+        finally:
+            for pending in (task, stopping):
+                pending.cancel()  # nothing for one that is done
+        result = task.result()  # a round that failed meanwhile (e.g. a send timed out) is tried again by run()
+        if waited:
+            log.info("outbox relay: the broker acknowledged after %.0f s", waited)
+        return result
+
+    async def _report_waiting(self, waited: float) -> None:
+        self._metrics.transient_retries.labels("outbox_relay").inc()
+        # Another connection: the round's own may be in use by a quarantine. An estimate
+        # that cannot be had now (the database is down too) waits for the next report.
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(_WAIT_REPORT_SECONDS):
+                self._metrics.outbox_backlog.set(await self._pool.fetchval(_BACKLOG))
+        if waited <= _WAIT_REPORT_SECONDS:
+            log.warning("outbox relay: no acknowledgement from the broker for %.0f s; the producer retries", waited)
 
     async def _publish(self, conn: Conn, rows: list[asyncpg.Record]) -> list[asyncpg.Record]:
         """Publish `rows`; returns those the broker acknowledged.
@@ -401,7 +453,7 @@ class OutboxRelay:
         self._producer = fresh
         if previous is not None:
             with contextlib.suppress(Exception):
-                await previous.stop()
+                await asyncio.wait_for(previous.stop(), timeout=_STOP_SECONDS)
 
     async def _refresh_quarantine_gauge(self) -> None:
         """Rows now in quarantine, per topic; every replica reports it (not only the lock holder)."""
