@@ -105,6 +105,32 @@ def consent_service(
 
 
 @pytest.fixture
+async def events_db(stack: Stack) -> str:
+    return await stack.create_database(owner="events")
+
+
+@pytest.fixture
+async def events_conn(stack: Stack, events_db: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(stack.service_dsn("events", events_db))
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+def events_service(stack: Stack, topic_prefix: str, events_db: str, tmp_path: Path) -> Iterator[ServiceProcess]:
+    """The events service as its own process, not yet started. It needs no keys from
+    membership: nothing it consumes (member-erased) carries sealed personal data."""
+    service = service_process(
+        stack, "events", events_db, topic_prefix, f"events-{uuid.uuid4().hex[:6]}", tmp_path / "events.log"
+    )
+    service.env["ALUMNI_SIGNING_KEYS"] = SIGNING_KEYS
+    # Expired offers are found within half a second (the tests give offers seconds, not hours).
+    service.env["EVENTS_OFFER_SWEEP_SECONDS"] = "0.5"
+    yield service
+    service.stop()
+
+
+@pytest.fixture
 def smtp_sink() -> Iterator[SmtpSink]:
     """A real SMTP server (aiosmtpd) standing in for the university's relay."""
     with SmtpSink() as sink:

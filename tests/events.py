@@ -8,7 +8,7 @@ builder takes what varies and fills the rest with plausible Norwegian values.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from usn_schemas.ids import new_id
@@ -126,3 +126,25 @@ def campaign(campaign_id: str, faculty: str = "TNM", purpose: str = "newsletter"
         **data,
     }
     return cloud_event("no.usn.alumni.campaign-requested.v1", campaign_id, request, source=COMMS_TOOL)
+
+
+def event_definition(
+    organiser: str = "TNM", capacity: int = 100, hours_ahead: float = 24 * 14, **fields: Any
+) -> dict[str, Any]:
+    """The body of `POST /events` (the events service): an event `hours_ahead` from now,
+    two hours long, registration open until a day before it starts."""
+    starts = datetime.now(UTC) + timedelta(hours=hours_ahead)
+    body: dict[str, Any] = {
+        "title": "Alumnikveld på Campus Kongsberg – æøå",
+        "description": "Foredrag og mingling.",
+        "organiser": organiser,
+        "kind": "social",
+        "campus": "Kongsberg",
+        "address": "Hasbergs vei 36, 3616 Kongsberg",
+        "starts_at": starts.isoformat(),
+        "ends_at": (starts + timedelta(hours=2)).isoformat(),
+        "capacity": capacity,
+        "registration_deadline": (starts - timedelta(hours=24)).isoformat(),
+        "audience": {"faculties": [organiser]} if organiser != "USN" else {},
+    }
+    return {**body, **fields}

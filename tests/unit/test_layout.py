@@ -14,9 +14,10 @@ PACKAGES = {
     "membership": ROOT / "services/membership/src/membership",
     "consent": ROOT / "services/consent/src/consent",
     "mailer": ROOT / "services/mailer/src/mailer",
+    "events": ROOT / "services/events/src/events",
     "usn_schemas": ROOT / "schemas/src/usn_schemas",
 }
-SERVICES = ("membership", "consent", "mailer")
+SERVICES = ("membership", "consent", "mailer", "events")
 
 
 def _module_name(package: str, path: Path) -> str:

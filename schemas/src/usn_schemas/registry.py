@@ -12,6 +12,17 @@ from usn_schemas.campaign import (
 )
 from usn_schemas.consent import ConsentGivenV1, ConsentWithdrawnV1
 from usn_schemas.envelope import CloudEvent
+from usn_schemas.events import (
+    EventAttendedV1,
+    EventCancelledV1,
+    EventOfferExpiredV1,
+    EventOfferMadeV1,
+    EventPublishedV1,
+    EventRegisteredV1,
+    EventRegistrationCancelledV1,
+    EventUpdatedV1,
+    EventWaitlistedV1,
+)
 from usn_schemas.graduated import GraduatedV1
 from usn_schemas.mail import TransactionalMailRequestedV1
 from usn_schemas.member import MemberErasedV1, MemberRegisteredV1, MemberUpdatedV1
@@ -33,4 +44,13 @@ TOPIC_CONTRACTS: dict[str, dict[str, type[CloudEvent]]] = {
     "campaign-status": {CampaignStatusV1.EVENT_TYPE: CampaignStatusV1},
     "volunteer-offered": {VolunteerOfferedV1.EVENT_TYPE: VolunteerOfferedV1},
     "volunteer-withdrawn": {VolunteerWithdrawnV1.EVENT_TYPE: VolunteerWithdrawnV1},
+    "event-published": {EventPublishedV1.EVENT_TYPE: EventPublishedV1},
+    "event-updated": {EventUpdatedV1.EVENT_TYPE: EventUpdatedV1},
+    "event-cancelled": {EventCancelledV1.EVENT_TYPE: EventCancelledV1},
+    "event-registered": {EventRegisteredV1.EVENT_TYPE: EventRegisteredV1},
+    "event-waitlisted": {EventWaitlistedV1.EVENT_TYPE: EventWaitlistedV1},
+    "event-offer-made": {EventOfferMadeV1.EVENT_TYPE: EventOfferMadeV1},
+    "event-offer-expired": {EventOfferExpiredV1.EVENT_TYPE: EventOfferExpiredV1},
+    "event-registration-cancelled": {EventRegistrationCancelledV1.EVENT_TYPE: EventRegistrationCancelledV1},
+    "event-attended": {EventAttendedV1.EVENT_TYPE: EventAttendedV1},
 }

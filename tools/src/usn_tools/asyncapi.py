@@ -19,6 +19,8 @@ from alumni_kit.runtime import ServiceRuntime
 from consent.app import create_runtime as consent_runtime
 from consent.links import Links
 from consent.settings import ConsentSettings
+from events.app import create_runtime as events_runtime
+from events.settings import EventsSettings
 from mailer.app import create_runtime as mailer_runtime
 from mailer.settings import MailerSettings
 from membership.app import create_runtime as membership_runtime
@@ -38,6 +40,7 @@ SERVICES: dict[str, Callable[[], ServiceRuntime]] = {
     "membership": lambda: membership_runtime(MembershipSettings(topic_prefix="")),
     "consent": _consent,
     "mailer": lambda: mailer_runtime(MailerSettings(topic_prefix="")),
+    "events": lambda: events_runtime(EventsSettings(topic_prefix="")),
 }
 
 

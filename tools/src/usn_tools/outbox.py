@@ -31,7 +31,7 @@ import asyncpg
 
 from alumni_kit.outbox import OUTBOX_CHANNEL
 
-SERVICES = ("membership", "consent", "mailer")
+SERVICES = ("membership", "consent", "mailer", "events")
 
 _COLUMNS = """id, topic, key, octet_length(value) AS value_bytes, headers, created_at, attempts,
               error_class, error_reason, quarantined_at"""

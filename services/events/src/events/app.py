@@ -1,0 +1,96 @@
+"""The events service: `create_app(settings)` builds it, nothing connects at import."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from alumni_kit.access_export import export_router
+from alumni_kit.app import service_app
+from alumni_kit.auth import TokenSigner, parse_keys
+from alumni_kit.http import service_caller, staff_principal
+from alumni_kit.logs import where_it_failed
+from alumni_kit.runtime import ServiceRuntime, Subscription
+from events import registrations, repository
+from events.facts import TOPICS
+from events.handlers import on_member_erased
+from events.metrics import EventsMetrics
+from events.routes import member_router, staff_router
+from events.settings import EventsSettings
+from usn_schemas.member import MemberErasedV1
+from usn_schemas.registry import TOPIC_CONTRACTS
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
+
+_PUBLISHED = {
+    "event-published": "An event opened for registration (the event as published).",
+    "event-updated": "A published event changed (the event as it now stands).",
+    "event-cancelled": "An event was cancelled; nobody can register any more.",
+    "event-registered": "A member has a seat: registered directly or by accepting an offer.",
+    "event-waitlisted": "A member joined the waiting list (with her position).",
+    "event-offer-made": "A freed seat is held for the first on the waiting list until the offer expires.",
+    "event-offer-expired": "An offer ran out of time; the seat goes to the next in line.",
+    "event-registration-cancelled": "A member left: her seat, her place on the list, or her offer (or was erased).",
+    "event-attended": "A member was checked in at the event.",
+}
+
+
+def create_runtime(settings: EventsSettings) -> ServiceRuntime:
+    """The broker, its subscriptions and publications (also the AsyncAPI source)."""
+    runtime = ServiceRuntime("events", settings, MIGRATIONS)
+    runtime.subscribe(
+        Subscription("member-erased", settings.group_id, TOPIC_CONTRACTS["member-erased"], on_member_erased),
+        MemberErasedV1,
+        "Erasure (GDPR art. 17): her registrations lose every link to her; the counts stay.",
+    )
+    for topic, text in _PUBLISHED.items():
+        runtime.publishes(topic, TOPICS[topic], text)
+    return runtime
+
+
+def create_app(settings: EventsSettings | None = None) -> FastAPI:
+    settings = settings or EventsSettings()
+    signer = TokenSigner(parse_keys(settings.signing_keys.get_secret_value()))
+    runtime = create_runtime(settings)
+    metrics = EventsMetrics(runtime.metrics.registry)
+
+    async def sweep_once() -> None:
+        now = datetime.now(UTC)
+        async with runtime.pool.acquire() as conn:
+            due = await repository.events_with_expired_offers(conn, now)
+        for event_id in due:  # one transaction per event: one event's lock never holds up another's
+            async with runtime.pool.acquire() as conn, conn.transaction():
+                metrics.offers_expired.inc(await registrations.expire_offers(conn, event_id, now))
+
+    async def sweep_forever() -> None:
+        while True:
+            try:
+                await sweep_once()
+            except Exception as exc:  # the sweep must outlive database outages; the next round retries
+                metrics.sweep_failures.inc()
+                log.warning("offer sweep failed (%s); retrying next round", where_it_failed(exc))
+            await asyncio.sleep(settings.offer_sweep_seconds)
+
+    @contextlib.asynccontextmanager
+    async def offer_sweeper() -> AsyncIterator[None]:
+        task = asyncio.create_task(sweep_forever(), name="events-offer-sweep")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    routers = [
+        staff_router(runtime, staff_principal(signer)),
+        member_router(runtime, signer, metrics),
+        export_router(runtime, service_caller(signer), repository.EXPORT_QUERIES),
+    ]
+    return service_app(runtime, "USN Alumni events", routers, running=[offer_sweeper])

@@ -1,0 +1,170 @@
+"""Registration, the waiting list and offers: each flow runs in the caller's transaction
+with the event's row locked.
+
+Why a row lock (SELECT … FOR UPDATE on the event) and not an advisory lock: the event
+row is what the capacity rule is about, so locking it cannot be forgotten by a path
+that reads the event anyway; it is released at commit or rollback whatever happens
+(no session lock left behind on a pooled connection); it shows in pg_locks as the
+event's row; it also serialises the per-event counters (arrival order, fact sequence)
+kept in that row; and it needs no mapping of a UUID onto a 64-bit advisory key, where
+two events could collide. It serialises registrations per event only: other events,
+and reads of this one, do not wait. Counts are read in a statement after the lock
+(see repository.seats_and_member), so they include everything committed before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from alumni_kit.db import Conn
+from events import repository, rules
+from events.facts import Fact, about_registration, publish
+from events.repository import Event, Registration
+from usn_schemas.ids import new_id
+
+
+class RefusedError(Exception):
+    """A request the rules refuse; the route answers `status` with `detail`."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+@dataclass(frozen=True)
+class Placed:
+    status: str  # registered | waitlisted
+    waitlist_position: int | None
+
+
+async def _locked(conn: Conn, event_id: str) -> Event:
+    event = await repository.lock_event(conn, event_id)
+    if event is None or event.status == "draft":
+        raise RefusedError(404, "no such event")
+    return event
+
+
+async def register(conn: Conn, event_id: str, member_id: str, now: datetime) -> Placed:
+    """A seat if one is free and nobody waits, else the end of the waiting list; once per member."""
+    if await repository.is_erased(conn, member_id):
+        raise RefusedError(410, "this link is no longer valid")
+    event = await _locked(conn, event_id)
+    refusal = rules.registration_refusal(event.status, event.registration_deadline, event.starts_at, now)
+    if refusal is not None:
+        raise RefusedError(refusal.status, refusal.detail)
+    seats, mine = await repository.seats_and_member(conn, event, member_id)
+    if mine is not None:
+        raise RefusedError(409, _already(mine.status))
+    status = rules.placement(seats)
+    reg = await repository.add_registration(conn, new_id(), event_id, member_id, status)
+    if status == "registered":
+        await publish(conn, event_id, [about_registration("event-registered", reg, "registered", now)])
+        return Placed("registered", None)
+    position = seats.waitlisted + 1  # arrivals are in order: everyone waiting came before her
+    await publish(conn, event_id, [about_registration("event-waitlisted", reg, "waitlisted", now, position=position)])
+    return Placed("waitlisted", position)
+
+
+def _already(status: str) -> str:
+    return {
+        "registered": "already registered",
+        "waitlisted": "already on the waiting list",
+        "offered": "already offered a seat: accept or decline the offer",
+    }.get(status, "registration for this event is closed to her: she cancelled or let an offer expire")
+
+
+async def _hers(conn: Conn, event: Event, member_id: str) -> Registration:
+    _, mine = await repository.seats_and_member(conn, event, member_id)
+    if mine is None:
+        raise RefusedError(404, "not registered for this event")
+    return mine
+
+
+async def cancel(conn: Conn, event_id: str, member_id: str, now: datetime) -> None:
+    """She leaves: her seat, her place on the list or her offer; for good. A freed seat
+    goes as an offer to the first on the list."""
+    event = await _locked(conn, event_id)
+    mine = await _hers(conn, event, member_id)
+    if mine.status not in ("registered", "waitlisted", "offered"):
+        raise RefusedError(409, "already cancelled")
+    if now >= event.starts_at:
+        raise RefusedError(410, "the event has started or is over")
+    reason = "declined" if mine.status == "offered" else "member"
+    await _leave(conn, event, mine, reason, now, member_id)
+
+
+async def _leave(conn: Conn, event: Event, r: Registration, reason: str, now: datetime, member_id: str | None) -> None:
+    await repository.end_registrations(conn, [r.registration_id], "cancelled", reason, now)
+    left = about_registration("event-registration-cancelled", r, "cancelled", now, reason=reason, member_id=member_id)
+    facts = [left]
+    if r.status != "waitlisted":  # she held a seat
+        facts += await _offer_free_seats(conn, event, now)
+    await publish(conn, event.event_id, facts)
+
+
+async def decline(conn: Conn, event_id: str, member_id: str, now: datetime) -> None:
+    event = await _locked(conn, event_id)
+    mine = await _hers(conn, event, member_id)
+    if mine.status != "offered":
+        raise RefusedError(409, "no open offer to decline")
+    await _leave(conn, event, mine, "declined", now, member_id)
+
+
+async def accept(conn: Conn, event_id: str, member_id: str, now: datetime) -> None:
+    event = await _locked(conn, event_id)
+    mine = await _hers(conn, event, member_id)
+    if mine.status != "offered":
+        raise RefusedError(409, "no open offer to accept")
+    assert mine.offer_expires_at is not None
+    if now >= mine.offer_expires_at:
+        raise RefusedError(410, "the offer has expired")
+    if event.status == "cancelled":
+        raise RefusedError(410, "the event is cancelled")
+    await repository.set_registered(conn, mine.registration_id)
+    await publish(conn, event_id, [about_registration("event-registered", mine, "registered", now, reason="offer")])
+
+
+async def _offer_free_seats(conn: Conn, event: Event, now: datetime) -> list[Fact]:
+    """Offers to the first on the list for every free seat: none once the deadline passed."""
+    if event.status != "published":
+        return []
+    until = rules.offer_expiry(now, event.offer_hours, event.registration_deadline, event.starts_at)
+    if until is None:
+        return []
+    due = rules.offers_due(await repository.seats(conn, event))
+    if due == 0:
+        return []
+    first = await repository.first_waiting(conn, event.event_id, due)
+    await repository.make_offers(conn, [r.registration_id for r in first], now, until)
+    return [about_registration("event-offer-made", r, "offered", now, offer_expires_at=until) for r in first]
+
+
+async def expire_offers(conn: Conn, event_id: str, now: datetime) -> int:
+    """Offers of the event past their time end (she is off the list for good) and their seats
+    go to the next in line. Returns how many expired (0 when another replica was first)."""
+    event = await repository.lock_event(conn, event_id)
+    if event is None:
+        return 0
+    expired = await repository.expired_offers(conn, event_id, now)  # read again under the lock
+    if not expired:
+        return 0
+    await repository.end_registrations(conn, [r.registration_id for r in expired], "expired", "expired", now)
+    facts = [about_registration("event-offer-expired", r, "expired", now, reason="expired") for r in expired]
+    await publish(conn, event_id, facts + await _offer_free_seats(conn, event, now))
+    return len(expired)
+
+
+async def erase_member(conn: Conn, member_id: str, erased_at: datetime, now: datetime) -> None:
+    """Her registrations lose every link to her; a seat stays counted, a place on the list or
+    an offer is given up (nobody could take it) and a held seat goes to the next in line.
+    Events are locked in id order, so two erasures cannot deadlock."""
+    await repository.remember_erased(conn, member_id, erased_at)
+    for event_id in await repository.events_of_member(conn, member_id):
+        event = await repository.lock_event(conn, event_id)
+        assert event is not None
+        _, mine = await repository.seats_and_member(conn, event, member_id)
+        await repository.forget_member(conn, event_id, member_id)
+        if mine is not None and mine.status in ("waitlisted", "offered"):
+            anonymous = Registration(mine.registration_id, event_id, None, mine.status, mine.arrival, None)
+            await _leave(conn, event, anonymous, "erased", now, None)

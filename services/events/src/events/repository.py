@@ -1,0 +1,248 @@
+"""The events service's SQL: events, registrations, the waiting list, offers.
+
+Every change to an event's registrations runs with the event's row locked
+(`lock_event`, SELECT … FOR UPDATE): see events/registrations.py for why a row lock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from alumni_kit.db import Conn
+from events.rules import Seats
+from usn_schemas.events import EventDefinition
+
+_EVENT_COLUMNS = (
+    "event_id::text, organiser, definition::text, starts_at, ends_at, registration_deadline, capacity, offer_hours,"
+    " status, created_by, created_at, published_at, cancelled_at"
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    event_id: str
+    organiser: str
+    definition: EventDefinition
+    starts_at: datetime
+    ends_at: datetime
+    registration_deadline: datetime
+    capacity: int
+    offer_hours: float
+    status: str
+    created_by: str
+    created_at: datetime
+    published_at: datetime | None
+    cancelled_at: datetime | None
+
+
+def _event(row: Any) -> Event:
+    values = dict(row)
+    values["definition"] = EventDefinition.model_validate_json(values["definition"])
+    return Event(**values)
+
+
+@dataclass(frozen=True)
+class Registration:
+    registration_id: str
+    event_id: str
+    member_id: str | None
+    status: str
+    arrival: int
+    offer_expires_at: datetime | None
+
+
+_REGISTRATION_COLUMNS = "registration_id::text, event_id::text, member_id::text, status, arrival, offer_expires_at"
+
+
+async def create_event(
+    conn: Conn, event_id: str, definition: EventDefinition, deadline: datetime, created_by: str
+) -> None:
+    d = definition
+    await conn.execute(
+        "INSERT INTO events (event_id, organiser, definition, starts_at, ends_at, registration_deadline, capacity,"
+        " offer_hours, created_by) VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9)",
+        event_id,
+        d.organiser,
+        d.model_dump_json(),
+        d.starts_at,
+        d.ends_at,
+        deadline,
+        d.capacity,
+        d.offer_hours,
+        created_by,
+    )
+
+
+async def get_event(conn: Conn, event_id: str) -> Event | None:
+    row = await conn.fetchrow(f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_id = $1", event_id)
+    return _event(row) if row else None
+
+
+async def lock_event(conn: Conn, event_id: str) -> Event | None:
+    """The event, its row locked until the transaction ends: every change to its
+    registrations, and the counts they depend on, happen one at a time per event."""
+    row = await conn.fetchrow(f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_id = $1 FOR UPDATE", event_id)
+    return _event(row) if row else None
+
+
+async def set_event_status(conn: Conn, event_id: str, status: str, at: datetime) -> None:
+    column = {"published": "published_at", "cancelled": "cancelled_at"}[status]
+    await conn.execute(f"UPDATE events SET status = $2, {column} = $3 WHERE event_id = $1", event_id, status, at)
+
+
+async def next_sequences(conn: Conn, event_id: str, n: int) -> int:
+    """Reserve `n` sequence numbers for facts about the event; returns the first.
+    Called with the event locked, so the numbers follow commit order."""
+    last = await conn.fetchval(
+        "UPDATE events SET last_sequence = last_sequence + $2 WHERE event_id = $1 RETURNING last_sequence", event_id, n
+    )
+    return int(last) - n + 1
+
+
+_COUNTS = """
+SELECT count(*) FILTER (WHERE status = 'registered') AS registered,
+       count(*) FILTER (WHERE status = 'offered') AS offered,
+       count(*) FILTER (WHERE status = 'waitlisted') AS waitlisted,
+       count(*) FILTER (WHERE attended_at IS NOT NULL) AS attended
+  FROM registrations WHERE event_id = $1
+"""
+
+
+async def counts(conn: Conn, event_id: str) -> dict[str, int]:
+    row = await conn.fetchrow(_COUNTS, event_id)
+    assert row is not None
+    return {k: int(row[k]) for k in ("registered", "waitlisted", "offered", "attended")}
+
+
+async def seats_and_member(conn: Conn, event: Event, member_id: str) -> tuple[Seats, Registration | None]:
+    """The seats and her registration, if any. A statement of its own after `lock_event`:
+    in READ COMMITTED each statement sees what committed before it began, so counts read
+    after the lock was granted include every registration committed before it."""
+    row = await conn.fetchrow(_COUNTS, event.event_id)
+    assert row is not None
+    mine = await conn.fetchrow(
+        f"SELECT {_REGISTRATION_COLUMNS} FROM registrations WHERE event_id = $1 AND member_id = $2",
+        event.event_id,
+        member_id,
+    )
+    seats = Seats(event.capacity, int(row["registered"]), int(row["offered"]), int(row["waitlisted"]))
+    return seats, Registration(**dict(mine)) if mine else None
+
+
+async def seats(conn: Conn, event: Event) -> Seats:
+    row = await conn.fetchrow(_COUNTS, event.event_id)
+    assert row is not None
+    return Seats(event.capacity, int(row["registered"]), int(row["offered"]), int(row["waitlisted"]))
+
+
+async def add_registration(
+    conn: Conn, registration_id: str, event_id: str, member_id: str, status: str
+) -> Registration:
+    """Her registration, the next in order of arrival."""
+    row = await conn.fetchrow(
+        f"""WITH e AS (UPDATE events SET last_arrival = last_arrival + 1 WHERE event_id = $2 RETURNING last_arrival)
+            INSERT INTO registrations (registration_id, event_id, member_id, status, arrival)
+            SELECT $1, $2, $3, $4, e.last_arrival FROM e RETURNING {_REGISTRATION_COLUMNS}""",
+        registration_id,
+        event_id,
+        member_id,
+        status,
+    )
+    assert row is not None
+    return Registration(**dict(row))
+
+
+async def waitlist_position(conn: Conn, event_id: str, arrival: int) -> int:
+    """1 = next in line."""
+    n = await conn.fetchval(
+        "SELECT count(*) FROM registrations WHERE event_id = $1 AND status = 'waitlisted' AND arrival <= $2",
+        event_id,
+        arrival,
+    )
+    return int(n)
+
+
+async def first_waiting(conn: Conn, event_id: str, n: int) -> list[Registration]:
+    rows = await conn.fetch(
+        f"SELECT {_REGISTRATION_COLUMNS} FROM registrations WHERE event_id = $1 AND status = 'waitlisted'"
+        " ORDER BY arrival LIMIT $2",
+        event_id,
+        n,
+    )
+    return [Registration(**dict(r)) for r in rows]
+
+
+async def make_offers(conn: Conn, registration_ids: list[str], at: datetime, until: datetime) -> None:
+    await conn.execute(
+        "UPDATE registrations SET status = 'offered', offered_at = $2, offer_expires_at = $3"
+        " WHERE registration_id = any($1::uuid[])",
+        registration_ids,
+        at,
+        until,
+    )
+
+
+async def set_registered(conn: Conn, registration_id: str) -> None:
+    await conn.execute("UPDATE registrations SET status = 'registered' WHERE registration_id = $1", registration_id)
+
+
+async def end_registrations(conn: Conn, registration_ids: list[str], status: str, reason: str, at: datetime) -> None:
+    """She left (cancelled), or her offer expired: for good, never offered again."""
+    await conn.execute(
+        "UPDATE registrations SET status = $2, end_reason = $3, ended_at = $4 WHERE registration_id = any($1::uuid[])",
+        registration_ids,
+        status,
+        reason,
+        at,
+    )
+
+
+async def events_with_expired_offers(conn: Conn, now: datetime) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT DISTINCT event_id::text FROM registrations WHERE status = 'offered' AND offer_expires_at <= $1", now
+    )
+    return [r[0] for r in rows]
+
+
+async def expired_offers(conn: Conn, event_id: str, now: datetime) -> list[Registration]:
+    rows = await conn.fetch(
+        f"SELECT {_REGISTRATION_COLUMNS} FROM registrations WHERE event_id = $1 AND status = 'offered'"
+        " AND offer_expires_at <= $2 ORDER BY arrival",
+        event_id,
+        now,
+    )
+    return [Registration(**dict(r)) for r in rows]
+
+
+async def events_of_member(conn: Conn, member_id: str) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT DISTINCT event_id::text FROM registrations WHERE member_id = $1 ORDER BY 1", member_id
+    )
+    return [r[0] for r in rows]
+
+
+async def forget_member(conn: Conn, event_id: str, member_id: str) -> None:
+    """Erasure: her registration keeps its place in the counts and loses its link to her."""
+    await conn.execute(
+        "UPDATE registrations SET member_id = NULL WHERE event_id = $1 AND member_id = $2", event_id, member_id
+    )
+
+
+async def remember_erased(conn: Conn, member_id: str, erased_at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO erased_members (member_id, erased_at) VALUES ($1, $2) ON CONFLICT DO NOTHING", member_id, erased_at
+    )
+
+
+async def is_erased(conn: Conn, member_id: str) -> bool:
+    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM erased_members WHERE member_id = $1)", member_id))
+
+
+EXPORT_QUERIES = {
+    # Her part of an access export (GDPR art. 15): her registrations and the events' titles.
+    "registrations": "SELECT r.registration_id, r.event_id, e.definition->>'title' AS title, e.starts_at,"
+    " r.status, r.created_at, r.offered_at, r.offer_expires_at, r.ended_at, r.end_reason, r.attended_at"
+    " FROM registrations r JOIN events e USING (event_id) WHERE r.member_id = $1::uuid ORDER BY r.created_at",
+}

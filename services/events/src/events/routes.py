@@ -1,0 +1,190 @@
+"""HTTP routes: the staff API (`/events`, bearer token) and members' registration
+(`/events/{id}/registrations`, her signed link of purpose `events`). Thin: the rules are
+in rules.py, the flows in lifecycle.py and registrations.py."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from alumni_kit.auth import ExpiredTokenError, InvalidTokenError, StaffPrincipal, TokenSigner, verify_member_link
+from alumni_kit.db import Conn
+from alumni_kit.http import BODY_REFUSALS, STAFF_REFUSALS, refusals
+from alumni_kit.runtime import ServiceRuntime
+from events import lifecycle, registrations, repository, rules
+from events.metrics import EventsMetrics
+from events.registrations import RefusedError
+from usn_schemas.events import EventDefinition
+from usn_schemas.ids import MemberId
+from usn_schemas.vocabulary import UUID_PATTERN
+
+EventIdPath = Annotated[str, Path(pattern=UUID_PATTERN)]
+# Staff who may create and change events (the advisory board reads aggregates only).
+EDITOR_ROLES = ("comms", "ak", "at")
+LINK_PURPOSE = "events"
+_MEMBER_ID: TypeAdapter[str] = TypeAdapter(MemberId)
+EventFlow = Callable[[Conn, str, datetime], Awaitable[None]]
+
+
+class Created(BaseModel):
+    event_id: str
+
+
+class StatusAnswer(BaseModel):
+    event_id: str
+    status: str
+
+
+class MemberLink(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    member_token: str = Field(min_length=1, max_length=2000)
+
+
+class Placement(BaseModel):
+    status: str
+    waitlist_position: int | None
+
+
+class Done(BaseModel):
+    status: str
+
+
+def _refused(exc: RefusedError) -> HTTPException:
+    return HTTPException(exc.status, exc.detail)
+
+
+def _may_edit(who: StaffPrincipal, organiser: str) -> None:
+    if who.role not in EDITOR_ROLES or not who.may_see(organiser):
+        raise HTTPException(403, f"role {who.role} may not manage events organised by {organiser}")
+
+
+def _may_read(who: StaffPrincipal, organiser: str) -> None:
+    # USN-wide events concern every faculty's staff.
+    if organiser != "USN" and not who.may_see(organiser):
+        raise HTTPException(403, f"events organised by {organiser} are not in your faculty")
+
+
+def staff_router(runtime: ServiceRuntime, staff: Callable[..., StaffPrincipal]) -> APIRouter:
+    router = APIRouter(prefix="/events", tags=["staff"], responses=STAFF_REFUSALS)
+
+    async def organiser_of(conn: Conn, event_id: str) -> str:
+        event = await repository.get_event(conn, event_id)
+        if event is None:
+            raise HTTPException(404, "no such event")
+        return event.organiser
+
+    @router.post("", status_code=201, responses={**BODY_REFUSALS})
+    async def create_event(definition: EventDefinition, who: StaffPrincipal = Depends(staff)) -> Created:
+        _may_edit(who, definition.organiser)
+        problems = rules.problems_of(definition, datetime.now(UTC))
+        if problems:
+            raise HTTPException(422, [{"loc": ["body", *p.field.split(".")], "msg": p.msg} for p in problems])
+        async with runtime.pool.acquire() as conn:
+            return Created(event_id=await lifecycle.create(conn, definition, who.subject))
+
+    async def change(event_id: str, who: StaffPrincipal, flow: EventFlow) -> None:
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            _may_edit(who, await organiser_of(conn, event_id))
+            try:
+                await flow(conn, event_id, datetime.now(UTC))
+            except RefusedError as exc:
+                raise _refused(exc) from None
+
+    @router.post("/{event_id}/publish", responses=refusals(404, 409))
+    async def publish(event_id: EventIdPath, who: StaffPrincipal = Depends(staff)) -> StatusAnswer:
+        """Opens registration; publishes `event-published`."""
+        await change(event_id.lower(), who, lifecycle.publish_event)
+        return StatusAnswer(event_id=event_id.lower(), status="published")
+
+    @router.post("/{event_id}/cancel", responses=refusals(404, 409))
+    async def cancel(event_id: EventIdPath, who: StaffPrincipal = Depends(staff)) -> StatusAnswer:
+        """Closes registration for good; publishes `event-cancelled`."""
+        await change(event_id.lower(), who, lifecycle.cancel_event)
+        return StatusAnswer(event_id=event_id.lower(), status="cancelled")
+
+    @router.get("/{event_id}", responses=refusals(404))
+    async def show(event_id: EventIdPath, who: StaffPrincipal = Depends(staff)) -> dict[str, Any]:
+        async with runtime.pool.acquire() as conn:
+            event = await repository.get_event(conn, event_id.lower())
+            if event is None:
+                raise HTTPException(404, "no such event")
+            _may_read(who, event.organiser)
+            counts = await repository.counts(conn, event.event_id)
+        return {
+            "event_id": event.event_id,
+            "status": event.status,
+            **event.definition.model_dump(mode="json"),
+            "registration_deadline": event.registration_deadline.isoformat(),
+            "created_at": event.created_at.isoformat(),
+            "published_at": event.published_at.isoformat() if event.published_at else None,
+            "cancelled_at": event.cancelled_at.isoformat() if event.cancelled_at else None,
+            "counts": counts,
+        }
+
+    return router
+
+
+MEMBER_REFUSALS = refusals(401, 404, 409, 410)
+MemberFlow = Callable[[Conn, str, str, datetime], Awaitable[None]]
+
+
+def member_router(runtime: ServiceRuntime, signer: TokenSigner, metrics: EventsMetrics) -> APIRouter:
+    router = APIRouter(prefix="/events/{event_id}", tags=["members"], responses={**MEMBER_REFUSALS, **BODY_REFUSALS})
+
+    def member_of(link: MemberLink) -> str:
+        try:
+            claims = verify_member_link(signer, link.member_token, LINK_PURPOSE)
+        except ExpiredTokenError:
+            raise HTTPException(410, "the link has expired; ask for a new one") from None
+        except InvalidTokenError as exc:
+            raise HTTPException(401, f"invalid link: {exc}") from None
+        member_id = claims.get("sub")
+        try:
+            return _MEMBER_ID.validate_python(member_id).lower()
+        except ValueError:
+            raise HTTPException(401, "invalid link: no member") from None
+
+    async def act(event_id: str, link: MemberLink, flow: MemberFlow) -> None:
+        member_id = member_of(link)
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            try:
+                await flow(conn, event_id.lower(), member_id, datetime.now(UTC))
+            except RefusedError as exc:
+                raise _refused(exc) from None
+
+    @router.post("/registrations", status_code=201)
+    async def register(event_id: EventIdPath, link: MemberLink) -> Placement:
+        """A seat if one is free and nobody waits, else a place on the waiting list; once per member."""
+        member_id = member_of(link)
+        try:
+            async with runtime.pool.acquire() as conn, conn.transaction():
+                placed = await registrations.register(conn, event_id.lower(), member_id, datetime.now(UTC))
+        except RefusedError as exc:
+            metrics.registrations.labels(str(exc.status)).inc()
+            raise _refused(exc) from None
+        metrics.registrations.labels(placed.status).inc()
+        return Placement(status=placed.status, waitlist_position=placed.waitlist_position)
+
+    @router.post("/registrations/cancel")
+    async def cancel(event_id: EventIdPath, link: MemberLink) -> Done:
+        """She leaves: her seat (offered to the first on the list), her place on the list, or her offer."""
+        await act(event_id, link, registrations.cancel)
+        return Done(status="cancelled")
+
+    @router.post("/offer/accept")
+    async def accept(event_id: EventIdPath, link: MemberLink) -> Done:
+        await act(event_id, link, registrations.accept)
+        return Done(status="registered")
+
+    @router.post("/offer/decline")
+    async def decline(event_id: EventIdPath, link: MemberLink) -> Done:
+        """She declines; the seat goes to the next in line."""
+        await act(event_id, link, registrations.decline)
+        return Done(status="cancelled")
+
+    return router

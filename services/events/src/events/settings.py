@@ -1,0 +1,22 @@
+"""Events settings: environment variables prefixed EVENTS_ (see docs/configuration.md)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from alumni_kit.settings import ServiceSettings
+
+
+class EventsSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="EVENTS_", extra="ignore")
+
+    database_url: str = "postgresql://events:events-dev@127.0.0.1:55432/events"
+    http_port: int = 8104
+    # How often the service looks for offers past their time (each goes to the next in line).
+    # An offer outlives its time by at most this much.
+    offer_sweep_seconds: float = Field(30.0, gt=0, le=3600)
+    # Concurrent registrations for one event wait on its row lock, each holding a
+    # connection meanwhile: a larger pool than the kit's default.
+    db_pool_max: int = Field(20, ge=2, le=100)
+    group_id: str = "events"
