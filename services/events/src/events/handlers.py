@@ -11,7 +11,8 @@ from usn_schemas.member import MemberErasedV1
 
 
 async def on_member_erased(conn: Conn, events: list[Incoming]) -> None:
+    erased = []
     for incoming in events:
         assert isinstance(incoming.event, MemberErasedV1)
-        erasure = incoming.event.data
-        await registrations.erase_member(conn, erasure.member_id.lower(), erasure.erased_at, datetime.now(UTC))
+        erased.append((incoming.event.data.member_id.lower(), incoming.event.data.erased_at))
+    await registrations.erase_members(conn, erased, datetime.now(UTC))

@@ -47,6 +47,9 @@ async def _locked(conn: Conn, event_id: str) -> Event:
 
 async def register(conn: Conn, event_id: str, member_id: str, now: datetime) -> Placed:
     """A seat if one is free and nobody waits, else the end of the waiting list; once per member."""
+    # Her lock first, then the event's (erasure takes them in the same order): an erasure
+    # committed before is seen here, one after finds this registration to unlink.
+    await repository.lock_members(conn, [member_id])
     if await repository.is_erased(conn, member_id):
         raise RefusedError(410, "this link is no longer valid")
     event = await _locked(conn, event_id)
@@ -155,16 +158,26 @@ async def expire_offers(conn: Conn, event_id: str, now: datetime) -> int:
     return len(expired)
 
 
-async def erase_member(conn: Conn, member_id: str, erased_at: datetime, now: datetime) -> None:
-    """Her registrations lose every link to her; a seat stays counted, a place on the list or
-    an offer is given up (nobody could take it) and a held seat goes to the next in line.
-    Events are locked in id order, so two erasures cannot deadlock."""
-    await repository.remember_erased(conn, member_id, erased_at)
-    for event_id in await repository.events_of_member(conn, member_id):
-        event = await repository.lock_event(conn, event_id)
-        assert event is not None
-        _, mine = await repository.seats_and_member(conn, event, member_id)
-        await repository.forget_member(conn, event_id, member_id)
-        if mine is not None and mine.status in ("waitlisted", "offered"):
-            anonymous = Registration(mine.registration_id, event_id, None, mine.status, mine.arrival, None)
-            await _leave(conn, event, anonymous, "erased", now, None)
+async def erase_members(conn: Conn, erased: list[tuple[str, datetime]], now: datetime) -> None:
+    """Their registrations lose every link to them; a seat stays counted, a place on the list
+    or an offer is given up (nobody could take it) and a held seat goes to the next in line.
+
+    Locks: the members' (in id order) before any event's, then the events in id order,
+    the same order a registration takes them, so neither two erasures nor an erasure and
+    a registration can deadlock.
+    """
+    member_ids = sorted({m for m, _ in erased})
+    await repository.lock_members(conn, member_ids)
+    await repository.remember_erased(conn, erased)
+    locked: dict[str, Event] = {}
+    for r in await repository.registrations_of_members(conn, member_ids):
+        if r.event_id not in locked:
+            event = await repository.lock_event(conn, r.event_id)
+            assert event is not None
+            locked[r.event_id] = event
+        # Read again under the event's lock: erasing another member may have offered her a seat.
+        status = await repository.current_status(conn, r.registration_id)
+        await repository.forget_registration(conn, r.registration_id)
+        if status in ("waitlisted", "offered"):
+            anonymous = Registration(r.registration_id, r.event_id, None, status, r.arrival, None)
+            await _leave(conn, locked[r.event_id], anonymous, "erased", now, None)

@@ -216,23 +216,43 @@ async def expired_offers(conn: Conn, event_id: str, now: datetime) -> list[Regis
     return [Registration(**dict(r)) for r in rows]
 
 
-async def events_of_member(conn: Conn, member_id: str) -> list[str]:
+async def registrations_of_members(conn: Conn, member_ids: list[str]) -> list[Registration]:
+    """Their registrations, by event id (the order erasure locks the events in)."""
     rows = await conn.fetch(
-        "SELECT DISTINCT event_id::text FROM registrations WHERE member_id = $1 ORDER BY 1", member_id
+        f"SELECT {_REGISTRATION_COLUMNS} FROM registrations WHERE member_id = any($1::uuid[]) ORDER BY event_id",
+        member_ids,
     )
-    return [r[0] for r in rows]
+    return [Registration(**dict(r)) for r in rows]
 
 
-async def forget_member(conn: Conn, event_id: str, member_id: str) -> None:
+async def current_status(conn: Conn, registration_id: str) -> str:
+    status = await conn.fetchval("SELECT status FROM registrations WHERE registration_id = $1", registration_id)
+    return str(status)
+
+
+async def forget_registration(conn: Conn, registration_id: str) -> None:
     """Erasure: her registration keeps its place in the counts and loses its link to her."""
+    await conn.execute("UPDATE registrations SET member_id = NULL WHERE registration_id = $1", registration_id)
+
+
+# Namespace of the per-member advisory locks (the kit's own locks use single-key 7_340_00x).
+_MEMBER_LOCK_SPACE = 7_340_104
+
+
+async def lock_members(conn: Conn, member_ids: list[str]) -> None:
+    """Transaction-scoped locks on members, in id order: a registration and her erasure
+    happen one after the other, never interleaved (see registrations.erase_members)."""
     await conn.execute(
-        "UPDATE registrations SET member_id = NULL WHERE event_id = $1 AND member_id = $2", event_id, member_id
+        # unnest keeps the (sorted) array's order; equal hashes of two ids just share a lock.
+        "SELECT pg_advisory_xact_lock($1, hashtext(m)) FROM unnest($2::text[]) AS m",
+        _MEMBER_LOCK_SPACE,
+        sorted(member_ids),
     )
 
 
-async def remember_erased(conn: Conn, member_id: str, erased_at: datetime) -> None:
-    await conn.execute(
-        "INSERT INTO erased_members (member_id, erased_at) VALUES ($1, $2) ON CONFLICT DO NOTHING", member_id, erased_at
+async def remember_erased(conn: Conn, erased: list[tuple[str, datetime]]) -> None:
+    await conn.executemany(
+        "INSERT INTO erased_members (member_id, erased_at) VALUES ($1, $2) ON CONFLICT DO NOTHING", erased
     )
 
 
