@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import httpx
 import pytest
 
-from tests.e2e.consent_helpers import started
+from tests.e2e.consent_helpers import staff_headers, started
 from tests.e2e.events_helpers import act, counts, facts, new_members, published_event, registrations
 from tests.events import member_erased
 from tests.stack import ServiceProcess, Stack, event_bytes, eventually, publish
@@ -131,3 +132,37 @@ async def test_an_erased_member_loses_every_link_and_her_offer_goes_on(
     assert act(events, event_id, seated).status_code == 410
     left = await facts(stack, topic_prefix, events_conn, "event-registration-cancelled", event_id)
     assert [(f["data"].get("member_id"), f["data"]["reason"]) for f in left] == [(holder, "member"), (None, "erased")]
+
+
+async def test_a_change_is_published_and_added_seats_go_to_the_list(
+    stack: Stack, topic_prefix: str, events: ServiceProcess, events_conn: asyncpg.Connection
+) -> None:
+    event_id = published_event(events, organiser="HS", capacity=2)
+    members = new_members(5)
+    for m in members:
+        assert act(events, event_id, m).status_code == 201
+    url, ak = f"{events.url}/events/{event_id}", staff_headers("ak", "HS")
+
+    too_small = httpx.patch(url, json={"capacity": 1}, headers=ak)
+    assert too_small.status_code == 422
+    assert [p["loc"] for p in too_small.json()["detail"]] == [["body", "capacity"]]
+    backwards = httpx.patch(url, json={"ends_at": "2020-01-01T00:00:00Z"}, headers=ak)
+    assert ["body", "ends_at"] in [p["loc"] for p in backwards.json()["detail"]]
+    assert httpx.patch(url, json={"colour": "red"}, headers=ak).status_code == 422
+    assert httpx.patch(url, json={"capacity": 4}, headers=staff_headers("ak", "HH")).status_code == 403
+    assert httpx.patch(url, json={"organiser": "HH"}, headers=ak).status_code == 403
+
+    grown = httpx.patch(url, json={"capacity": 4, "title": "Alumnikveld i Bø"}, headers=ak)
+    assert grown.status_code == 200, grown.text
+    assert statuses(await registrations(events_conn, event_id)) == ["registered"] * 2 + ["offered"] * 2 + ["waitlisted"]
+    shown = httpx.get(url, headers=ak).json()
+    assert (shown["capacity"], shown["title"]) == (4, "Alumnikveld i Bø")
+    assert shown["counts"] == {"registered": 2, "waitlisted": 1, "offered": 2, "attended": 0}
+
+    updated = await facts(stack, topic_prefix, events_conn, "event-updated", event_id)
+    assert [(f["data"]["definition"]["capacity"], f["data"]["definition"]["title"]) for f in updated] == [
+        (4, "Alumnikveld i Bø")
+    ]
+    offers = await facts(stack, topic_prefix, events_conn, "event-offer-made", event_id)
+    assert [f["data"]["member_id"] for f in offers] == members[2:4]
+    assert updated[0]["sequence"] < offers[0]["sequence"]

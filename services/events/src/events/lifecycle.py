@@ -7,7 +7,9 @@ from datetime import datetime
 from alumni_kit.db import Conn
 from events import repository, rules
 from events.facts import about_event, publish
-from events.registrations import RefusedError
+from events.registrations import RefusedError, offer_free_seats
+from events.repository import Event
+from events.rules import FieldProblem
 from usn_schemas.events import EventDefinition
 from usn_schemas.ids import new_id
 
@@ -40,3 +42,25 @@ async def cancel_event(conn: Conn, event_id: str, now: datetime) -> None:
         raise RefusedError(409, "the event is already cancelled")
     await repository.set_event_status(conn, event_id, "cancelled", now)
     await publish(conn, event_id, [about_event("event-cancelled", event, "cancelled", now)])
+
+
+class InvalidChangeError(Exception):
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        super().__init__("; ".join(p.msg for p in problems))
+        self.problems = problems
+
+
+async def change_event(conn: Conn, event: Event, definition: EventDefinition, now: datetime) -> None:
+    """A new definition (locked by the caller). A published event's change is published
+    (`event-updated`), and seats it adds go as offers to the first on the list."""
+    problems = rules.problems_of(definition, now)
+    problems += rules.change_problems(await repository.seats(conn, event), definition.capacity)
+    if problems:
+        raise InvalidChangeError(problems)
+    await repository.update_event(conn, event.event_id, definition, rules.deadline_of(definition))
+    if event.status != "published":
+        return
+    changed = await repository.lock_event(conn, event.event_id)  # as it now stands
+    assert changed is not None
+    facts = [about_event("event-updated", changed, "published", now)]
+    await publish(conn, event.event_id, facts + await offer_free_seats(conn, changed, now))

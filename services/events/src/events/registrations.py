@@ -102,7 +102,7 @@ async def _leave(conn: Conn, event: Event, r: Registration, reason: str, now: da
     left = about_registration("event-registration-cancelled", r, "cancelled", now, reason=reason, member_id=member_id)
     facts = [left]
     if r.status != "waitlisted":  # she held a seat
-        facts += await _offer_free_seats(conn, event, now)
+        facts += await offer_free_seats(conn, event, now)
     await publish(conn, event.event_id, facts)
 
 
@@ -128,7 +128,7 @@ async def accept(conn: Conn, event_id: str, member_id: str, now: datetime) -> No
     await publish(conn, event_id, [about_registration("event-registered", mine, "registered", now, reason="offer")])
 
 
-async def _offer_free_seats(conn: Conn, event: Event, now: datetime) -> list[Fact]:
+async def offer_free_seats(conn: Conn, event: Event, now: datetime) -> list[Fact]:
     """Offers to the first on the list for every free seat: none once the deadline passed."""
     if event.status != "published":
         return []
@@ -154,7 +154,7 @@ async def expire_offers(conn: Conn, event_id: str, now: datetime) -> int:
         return 0
     await repository.end_registrations(conn, [r.registration_id for r in expired], "expired", "expired", now)
     facts = [about_registration("event-offer-expired", r, "expired", now, reason="expired") for r in expired]
-    await publish(conn, event_id, facts + await _offer_free_seats(conn, event, now))
+    await publish(conn, event_id, facts + await offer_free_seats(conn, event, now))
     return len(expired)
 
 

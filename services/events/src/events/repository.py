@@ -87,6 +87,22 @@ async def lock_event(conn: Conn, event_id: str) -> Event | None:
     return _event(row) if row else None
 
 
+async def update_event(conn: Conn, event_id: str, definition: EventDefinition, deadline: datetime) -> None:
+    d = definition
+    await conn.execute(
+        "UPDATE events SET organiser = $2, definition = $3::jsonb, starts_at = $4, ends_at = $5,"
+        " registration_deadline = $6, capacity = $7, offer_hours = $8 WHERE event_id = $1",
+        event_id,
+        d.organiser,
+        d.model_dump_json(),
+        d.starts_at,
+        d.ends_at,
+        deadline,
+        d.capacity,
+        d.offer_hours,
+    )
+
+
 async def set_event_status(conn: Conn, event_id: str, status: str, at: datetime) -> None:
     column = {"published": "published_at", "cancelled": "cancelled_at"}[status]
     await conn.execute(f"UPDATE events SET status = $2, {column} = $3 WHERE event_id = $1", event_id, status, at)

@@ -8,16 +8,18 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from fastapi import APIRouter, Body, Depends, HTTPException, Path
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from alumni_kit.auth import ExpiredTokenError, InvalidTokenError, StaffPrincipal, TokenSigner, verify_member_link
 from alumni_kit.db import Conn
 from alumni_kit.http import BODY_REFUSALS, STAFF_REFUSALS, refusals
 from alumni_kit.runtime import ServiceRuntime
 from events import lifecycle, registrations, repository, rules
+from events.lifecycle import InvalidChangeError
 from events.metrics import EventsMetrics
 from events.registrations import RefusedError
+from events.rules import FieldProblem
 from usn_schemas.events import EventDefinition
 from usn_schemas.ids import MemberId
 from usn_schemas.vocabulary import UUID_PATTERN
@@ -54,6 +56,10 @@ class Done(BaseModel):
     status: str
 
 
+def _invalid(problems: list[FieldProblem]) -> HTTPException:
+    return HTTPException(422, [{"loc": ["body", *p.field.split(".")], "msg": p.msg} for p in problems])
+
+
 def _refused(exc: RefusedError) -> HTTPException:
     return HTTPException(exc.status, exc.detail)
 
@@ -83,11 +89,11 @@ def staff_router(runtime: ServiceRuntime, staff: Callable[..., StaffPrincipal]) 
         _may_edit(who, definition.organiser)
         problems = rules.problems_of(definition, datetime.now(UTC))
         if problems:
-            raise HTTPException(422, [{"loc": ["body", *p.field.split(".")], "msg": p.msg} for p in problems])
+            raise _invalid(problems)
         async with runtime.pool.acquire() as conn:
             return Created(event_id=await lifecycle.create(conn, definition, who.subject))
 
-    async def change(event_id: str, who: StaffPrincipal, flow: EventFlow) -> None:
+    async def transition(event_id: str, who: StaffPrincipal, flow: EventFlow) -> None:
         async with runtime.pool.acquire() as conn, conn.transaction():
             _may_edit(who, await organiser_of(conn, event_id))
             try:
@@ -95,16 +101,41 @@ def staff_router(runtime: ServiceRuntime, staff: Callable[..., StaffPrincipal]) 
             except RefusedError as exc:
                 raise _refused(exc) from None
 
+    @router.patch("/{event_id}", responses={**refusals(404, 409), **BODY_REFUSALS})
+    async def change(
+        event_id: EventIdPath, fields: Annotated[dict[str, Any], Body()], who: StaffPrincipal = Depends(staff)
+    ) -> StatusAnswer:
+        """Change the fields given (the others stay). A published event's change is published as
+        `event-updated`; seats it adds are offered to the first on the waiting list."""
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            event = await repository.lock_event(conn, event_id.lower())
+            if event is None:
+                raise HTTPException(404, "no such event")
+            _may_edit(who, event.organiser)
+            if event.status == "cancelled":
+                raise HTTPException(409, "the event is cancelled")
+            try:
+                definition = EventDefinition.model_validate({**event.definition.model_dump(), **fields})
+            except ValidationError as exc:
+                errors = exc.errors(include_url=False, include_input=False)
+                raise HTTPException(422, [{**e, "loc": ["body", *e["loc"]]} for e in errors]) from None
+            _may_edit(who, definition.organiser)
+            try:
+                await lifecycle.change_event(conn, event, definition, datetime.now(UTC))
+            except InvalidChangeError as exc:
+                raise _invalid(exc.problems) from None
+        return StatusAnswer(event_id=event.event_id, status=event.status)
+
     @router.post("/{event_id}/publish", responses=refusals(404, 409))
     async def publish(event_id: EventIdPath, who: StaffPrincipal = Depends(staff)) -> StatusAnswer:
         """Opens registration; publishes `event-published`."""
-        await change(event_id.lower(), who, lifecycle.publish_event)
+        await transition(event_id.lower(), who, lifecycle.publish_event)
         return StatusAnswer(event_id=event_id.lower(), status="published")
 
     @router.post("/{event_id}/cancel", responses=refusals(404, 409))
     async def cancel(event_id: EventIdPath, who: StaffPrincipal = Depends(staff)) -> StatusAnswer:
         """Closes registration for good; publishes `event-cancelled`."""
-        await change(event_id.lower(), who, lifecycle.cancel_event)
+        await transition(event_id.lower(), who, lifecycle.cancel_event)
         return StatusAnswer(event_id=event_id.lower(), status="cancelled")
 
     @router.get("/{event_id}", responses=refusals(404))

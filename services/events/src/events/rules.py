@@ -40,6 +40,14 @@ def problems_of(definition: EventDefinition, now: datetime) -> list[FieldProblem
     return found
 
 
+def change_problems(seats: Seats, new_capacity: int) -> list[FieldProblem]:
+    """What a change of a published event may not do: take seats from those who have them."""
+    taken = seats.registered + seats.offered
+    if new_capacity < taken:
+        return [FieldProblem("capacity", f"{taken} seats are taken or offered; the capacity cannot go below that")]
+    return []
+
+
 def deadline_of(definition: EventDefinition) -> datetime:
     """Registration closes at the deadline, or at the start when none is given."""
     return definition.registration_deadline or definition.starts_at
