@@ -9,7 +9,7 @@ event's row; it also serialises the per-event counters (arrival order, fact sequ
 kept in that row; and it needs no mapping of a UUID onto a 64-bit advisory key, where
 two events could collide. It serialises registrations per event only: other events,
 and reads of this one, do not wait. Counts are read in a statement after the lock
-(see repository.seats_and_member), so they include everything committed before.
+(see repository.member_state), so they include everything committed before.
 """
 
 from __future__ import annotations
@@ -48,15 +48,16 @@ async def _locked(conn: Conn, event_id: str) -> Event:
 async def register(conn: Conn, event_id: str, member_id: str, now: datetime) -> Placed:
     """A seat if one is free and nobody waits, else the end of the waiting list; once per member."""
     # Her lock first, then the event's (erasure takes them in the same order): an erasure
-    # committed before is seen here, one after finds this registration to unlink.
+    # committed before is seen below, one after finds this registration to unlink.
     await repository.lock_members(conn, [member_id])
-    if await repository.is_erased(conn, member_id):
-        raise RefusedError(410, "this link is no longer valid")
     event = await _locked(conn, event_id)
     refusal = rules.registration_refusal(event.status, event.registration_deadline, event.starts_at, now)
     if refusal is not None:
         raise RefusedError(refusal.status, refusal.detail)
-    seats, mine = await repository.seats_and_member(conn, event, member_id)
+    state = await repository.member_state(conn, event, member_id)
+    seats, mine = state.seats, state.mine
+    if state.erased:
+        raise RefusedError(410, "this link is no longer valid")
     if mine is not None:
         raise RefusedError(409, _already(mine.status))
     status = rules.placement(seats)
@@ -78,7 +79,7 @@ def _already(status: str) -> str:
 
 
 async def _hers(conn: Conn, event: Event, member_id: str) -> Registration:
-    _, mine = await repository.seats_and_member(conn, event, member_id)
+    mine = (await repository.member_state(conn, event, member_id)).mine
     if mine is None:
         raise RefusedError(404, "not registered for this event")
     return mine

@@ -132,19 +132,38 @@ async def counts(conn: Conn, event_id: str) -> dict[str, int]:
     return {k: int(row[k]) for k in ("registered", "waitlisted", "offered", "attended")}
 
 
-async def seats_and_member(conn: Conn, event: Event, member_id: str) -> tuple[Seats, Registration | None]:
-    """The seats and her registration, if any. A statement of its own after `lock_event`:
-    in READ COMMITTED each statement sees what committed before it began, so counts read
-    after the lock was granted include every registration committed before it."""
-    row = await conn.fetchrow(_COUNTS, event.event_id)
+@dataclass(frozen=True)
+class MemberState:
+    seats: Seats
+    mine: Registration | None
+    erased: bool
+
+
+_MEMBER_STATE = f"""
+SELECT c.registered, c.offered, c.waitlisted,
+       EXISTS (SELECT 1 FROM erased_members WHERE member_id = $2) AS erased,
+       r.registration_id::text AS registration_id, r.event_id::text AS event_id, r.member_id::text AS member_id,
+       r.status, r.arrival, r.offer_expires_at
+  FROM ({_COUNTS}) c
+  LEFT JOIN registrations r ON r.event_id = $1 AND r.member_id = $2
+"""
+
+
+async def member_state(conn: Conn, event: Event, member_id: str) -> MemberState:
+    """The seats, her registration if any, and whether she was erased, in one round trip.
+
+    A statement of its own after `lock_event` (and her member lock): in READ COMMITTED each
+    statement sees what committed before it began, so what it reads includes every
+    registration (and erasure) committed before the locks were granted; a count in the
+    locking statement itself could be older than the lock.
+    """
+    row = await conn.fetchrow(_MEMBER_STATE, event.event_id, member_id)
     assert row is not None
-    mine = await conn.fetchrow(
-        f"SELECT {_REGISTRATION_COLUMNS} FROM registrations WHERE event_id = $1 AND member_id = $2",
-        event.event_id,
-        member_id,
-    )
     seats = Seats(event.capacity, int(row["registered"]), int(row["offered"]), int(row["waitlisted"]))
-    return seats, Registration(**dict(mine)) if mine else None
+    mine = None
+    if row["registration_id"] is not None:
+        mine = Registration(**{k: row[k] for k in Registration.__dataclass_fields__})
+    return MemberState(seats, mine, bool(row["erased"]))
 
 
 async def seats(conn: Conn, event: Event) -> Seats:
@@ -270,10 +289,6 @@ async def remember_erased(conn: Conn, erased: list[tuple[str, datetime]]) -> Non
     await conn.executemany(
         "INSERT INTO erased_members (member_id, erased_at) VALUES ($1, $2) ON CONFLICT DO NOTHING", erased
     )
-
-
-async def is_erased(conn: Conn, member_id: str) -> bool:
-    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM erased_members WHERE member_id = $1)", member_id))
 
 
 EXPORT_QUERIES = {
