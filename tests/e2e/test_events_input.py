@@ -58,6 +58,8 @@ async def test_invalid_definitions_are_refused_naming_the_field(
     assert ["body", "kind"] in fields_named(post_event(events, kind="party"))
     assert ["body", "organiser"] in fields_named(post_event(events, organiser="NTNU"))
     assert ["body", "starts_at"] in fields_named(post_event(events, starts_at="18 March 2027"))
+    # Text the database cannot hold is refused, not a 500.
+    assert fields_named(post_event(events, title="Jule\x00bord")) == [["body", "title"]]
     assert await events_conn.fetchval("SELECT count(*) FROM events") == 0
 
 

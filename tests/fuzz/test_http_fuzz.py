@@ -50,7 +50,7 @@ pytestmark = pytest.mark.real
 SIGNER = TokenSigner(parse_keys(SIGNING_KEYS))
 # Requests per operation and generation mode, with the operation's credential (or none, if it
 # takes none). The same operation without its token answers 401 before anything else runs, so
-# fewer of those suffice. About 2,000 requests over the three services: under 4 minutes on two cores.
+# fewer of those suffice. About 2,000 requests over the first three services: under 4 minutes on two cores.
 EXAMPLES = 25
 UNAUTHENTICATED_EXAMPLES = 5
 CHECKS = [
@@ -199,3 +199,9 @@ async def test_mailer_http_api_survives_fuzzing(mailer_service: ServiceProcess) 
     mailer_service.start()
     await mailer_service.wait_ready()
     await fuzz_and_check(mailer_service)
+
+
+async def test_events_http_api_survives_fuzzing(events_service: ServiceProcess) -> None:
+    events_service.start()
+    await events_service.wait_ready()
+    await fuzz_and_check(events_service)
