@@ -166,3 +166,17 @@ async def test_a_change_is_published_and_added_seats_go_to_the_list(
     offers = await facts(stack, topic_prefix, events_conn, "event-offer-made", event_id)
     assert [f["data"]["member_id"] for f in offers] == members[2:4]
     assert updated[0]["sequence"] < offers[0]["sequence"]
+
+
+async def test_plain_automatic_promotion_gives_the_seat_at_once(
+    stack: Stack, topic_prefix: str, events: ServiceProcess, events_conn: asyncpg.Connection
+) -> None:
+    event_id = published_event(events, capacity=1, promotion="automatic")
+    holder, first, second = new_members(3)
+    for m in (holder, first, second):
+        assert act(events, event_id, m).status_code == 201
+    assert act(events, event_id, holder, "registrations/cancel").status_code == 200
+    assert statuses(await registrations(events_conn, event_id)) == ["cancelled", "registered", "waitlisted"]
+    seats = await facts(stack, topic_prefix, events_conn, "event-registered", event_id)
+    assert [(f["data"]["member_id"], f["data"].get("reason")) for f in seats] == [(holder, None), (first, "waitlist")]
+    assert await facts(stack, topic_prefix, events_conn, "event-offer-made", event_id) == []

@@ -40,6 +40,7 @@ Organiser = Sender
 EventKind = Literal["conference", "seminar", "social", "career", "evu-info", "webinar"]
 EVENT_KINDS: tuple[EventKind, ...] = ("conference", "seminar", "social", "career", "evu-info", "webinar")
 EventStatus = Literal["draft", "published", "cancelled"]
+Promotion = Literal["offer", "automatic"]
 Text = Annotated[str, Field(min_length=1, max_length=300)]
 EventId = Annotated[str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
 
@@ -81,6 +82,9 @@ class EventDefinition(BaseModel):
     # How long an offer from the waiting list holds a seat (fractions allowed:
     # 0.5 is half an hour); never past the registration deadline or the start.
     offer_hours: float = Field(48, gt=0, le=24 * 30)
+    # "offer": a freed seat is offered to the first on the list for offer_hours;
+    # "automatic": she gets it at once (plain promotion), still never after the deadline.
+    promotion: Promotion = "offer"
 
 
 class EventFact(BaseModel):

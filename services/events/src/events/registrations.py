@@ -130,7 +130,8 @@ async def accept(conn: Conn, event_id: str, member_id: str, now: datetime) -> No
 
 
 async def offer_free_seats(conn: Conn, event: Event, now: datetime) -> list[Fact]:
-    """Offers to the first on the list for every free seat: none once the deadline passed."""
+    """For every free seat the first on the list gets an offer, or the seat itself when the
+    event promotes automatically; nothing once the deadline passed."""
     if event.status != "published":
         return []
     until = rules.offer_expiry(now, event.offer_hours, event.registration_deadline, event.starts_at)
@@ -140,7 +141,11 @@ async def offer_free_seats(conn: Conn, event: Event, now: datetime) -> list[Fact
     if due == 0:
         return []
     first = await repository.first_waiting(conn, event.event_id, due)
-    await repository.make_offers(conn, [r.registration_id for r in first], now, until)
+    ids = [r.registration_id for r in first]
+    if event.definition.promotion == "automatic":
+        await repository.promote(conn, ids)
+        return [about_registration("event-registered", r, "registered", now, reason="waitlist") for r in first]
+    await repository.make_offers(conn, ids, now, until)
     return [about_registration("event-offer-made", r, "offered", now, offer_expires_at=until) for r in first]
 
 

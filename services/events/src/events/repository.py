@@ -219,6 +219,12 @@ async def make_offers(conn: Conn, registration_ids: list[str], at: datetime, unt
     )
 
 
+async def promote(conn: Conn, registration_ids: list[str]) -> None:
+    await conn.execute(
+        "UPDATE registrations SET status = 'registered' WHERE registration_id = any($1::uuid[])", registration_ids
+    )
+
+
 async def set_registered(conn: Conn, registration_id: str) -> None:
     await conn.execute("UPDATE registrations SET status = 'registered' WHERE registration_id = $1", registration_id)
 
