@@ -46,6 +46,15 @@ DELETE = object()  # a mutation that removes the field
 SEALED_TOPICS = frozenset({"member-registered", "member-updated", "transactional-mail-requested"})
 MAILER_PURPOSES = ("newsletter", "events", "evu", "research", "career")  # the mailer's default list
 FACULTIES = ["HH", "TNM", "HS", "HIU"]
+# Campaign bodies that compile but fail or explode when rendered: the campaign fails, alone.
+BAD_TEMPLATES = (
+    "Hei {{ 1/0 }}",
+    "{{ given_name.__class__.__mro__ }}",
+    "{{ range(100001) | list }}",
+    "{% for i in range(10000) %}{% for j in range(10000) %}x{% endfor %}{% endfor %}",
+    "{{ given_name",
+    "{{ 'x' * 100000000 }}",
+)
 LEVELS = ["bachelor", "master", "phd", "evu", "exchange", "other"]
 
 
@@ -197,7 +206,9 @@ VALID: dict[str, st.SearchStrategy[dict[str, Any]]] = {
             "faculty": st.sampled_from(["HH", "TNM", "HS", "HIU", "USN"]),
             "purpose": st.one_of(st.sampled_from(MAILER_PURPOSES), purposes),
             "subject": _text(300),
-            "body_markdown": st.one_of(_text(2000), _text(200).map(lambda s: "Hei {{ given_name }}!\n\n" + s)),
+            "body_markdown": st.one_of(
+                _text(2000), _text(200).map(lambda s: "Hei {{ given_name }}!\n\n" + s), st.sampled_from(BAD_TEMPLATES)
+            ),
             "language": st.sampled_from(["nb", "en"]),
             "send_at": _opt(aware_datetimes.filter(lambda d: 1950 < d.year < 2200).map(_iso)),
             "track_opens": st.booleans(),
