@@ -7,22 +7,21 @@ import asyncio
 import os
 import sys
 import uuid
-from pathlib import Path
 
 import asyncpg
 import pytest
 
 from alumni_kit.db import KIT_MIGRATIONS, apply_migrations
 from alumni_kit.shredding import SubjectKey, open_event, seal_event
-from membership import keys
-from membership.keys import ErasedSubjectError, KeyEncryption
+from membership.app import MIGRATIONS
+from membership.rights import keys
+from membership.rights.keys import ErasedSubjectError, KeyEncryption
 from tests.stack import Stack
 from tests.unit.test_shredding import registered
 from usn_schemas.member import MemberRegisteredV1
 
 pytestmark = pytest.mark.real
 
-MIGRATIONS = Path(keys.__file__).parent / "migrations"
 OLD_KEK = "old:an-old-key-encryption-secret-of-32-chars"
 NEW_KEK = "new:a-new-key-encryption-secret-of-32-chars!"
 
@@ -95,7 +94,7 @@ async def test_operators_rotate_and_rewrap_from_the_command_line(stack: Stack, m
     async with pool.acquire() as conn, conn.transaction():
         first = await keys.subject_key(conn, subject)
     env = {**os.environ, "MEMBERSHIP_DATABASE_URL": dsn, "MEMBERSHIP_KEY_ENCRYPTION_KEYS": f"{NEW_KEK},{OLD_KEK}"}
-    cli = [sys.executable, "-m", "membership.keys"]
+    cli = [sys.executable, "-m", "membership.rights.keys"]
     assert "key version 2" in await _run([*cli, "rotate", subject], env)
     assert "rewrapped 1 keys under new" in await _run(
         [*cli, "rewrap"], env

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from membership.domain import EligibilityPolicy, Member, apply_graduation
+from membership.members.domain import EligibilityPolicy, Member, apply_graduation
 from tests.unit.graduated import grad
 
 DEFAULT = EligibilityPolicy(frozenset({"bachelor", "master", "phd", "evu"}))

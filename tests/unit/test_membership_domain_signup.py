@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from membership.domain import EligibilityPolicy, Person, apply_graduation, register_associate, register_pre_alumnus
+from membership.members.domain import (
+    EligibilityPolicy,
+    Person,
+    apply_graduation,
+    register_associate,
+    register_pre_alumnus,
+)
 from tests.unit.graduated import grad as kari_grad
 from usn_schemas.graduated import GraduatedData
 

@@ -12,6 +12,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from usn_schemas.envelope import CloudEvent, PersonalData
+from usn_schemas.vocabulary import Language
 
 CAMPAIGN_REQUESTED_V1 = "no.usn.alumni.campaign-requested.v1"
 NEWSLETTER_SENT_V1 = "no.usn.alumni.newsletter-sent.v1"
@@ -48,7 +49,7 @@ class CampaignRequest(BaseModel):
     audience: Audience = Audience()
     subject: str = Field(min_length=1, max_length=300)
     body_markdown: str = Field(min_length=1, max_length=200_000)
-    language: Literal["nb", "en"] = "nb"
+    language: Language = "nb"
     send_at: AwareDatetime | None = None
     # Extension (optional, off by default): a tracking pixel for opens.
     track_opens: bool = False

@@ -15,9 +15,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from pydantic.json_schema import SkipJsonSchema
 
 from usn_schemas.envelope import CloudEvent, PersonalData
+from usn_schemas.vocabulary import Faculty as Faculty  # re-exported: contracts import it from here
 
 GRADUATED_V1 = "no.usn.fs.graduated.v1"
-Faculty = Literal["HH", "TNM", "HS", "HIU"]
 DegreeLevel = Literal["bachelor", "master", "phd", "evu", "exchange", "other"]
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from usn_schemas.envelope import CloudEvent, PersonalData
 from usn_schemas.ids import MemberId
+from usn_schemas.vocabulary import Language
 
 TRANSACTIONAL_MAIL_REQUESTED_V1 = "no.usn.alumni.transactional-mail-requested.v1"
 
@@ -37,7 +38,7 @@ class TransactionalMail(BaseModel):
     member_id: MemberId | None = None
     to_address: EmailStr = PersonalData()
     to_name: str | None = PersonalData(None, max_length=200)
-    language: Literal["nb", "en"] = "nb"
+    language: Language = "nb"
     subject: str = Field(min_length=1, max_length=200)
     # Plain text; the mailer renders the HTML part from it. Holds personal links.
     body_text: str = PersonalData(min_length=1, max_length=20_000)

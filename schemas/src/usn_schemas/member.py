@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from usn_schemas.envelope import CloudEvent, PersonalData
 from usn_schemas.graduated import DegreeLevel, Faculty
 from usn_schemas.ids import MemberId
+from usn_schemas.vocabulary import Language
 
 MEMBER_REGISTERED_V1 = "no.usn.alumni.member-registered.v1"
 MEMBER_UPDATED_V1 = "no.usn.alumni.member-updated.v1"
@@ -46,7 +47,7 @@ class MemberSnapshot(BaseModel):
     phone: str | None = PersonalData(None)
     status: MemberStatus = "alumni"
     # The language she chose in her profile (None: never chosen; services default to bokmål).
-    language: Literal["nb", "en"] | None = None
+    language: Language | None = None
     faculties: list[Faculty]
     # Personal data too: programme, campus and graduation day together can single
     # out one person (a PhD, a small class), so the list travels sealed.

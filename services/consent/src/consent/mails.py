@@ -6,10 +6,10 @@ from datetime import datetime
 
 from alumni_kit.outbox import OutboxMessage
 from alumni_kit.shredding import SubjectKey
+from consent import SOURCE
 from consent.subjects import Subject
 from usn_schemas.mail import TransactionalMail, TransactionalMailRequestedV1
 
-SOURCE = "/usn-alumni/consent"
 TOPIC = "transactional-mail-requested"
 
 _INVITATION = {

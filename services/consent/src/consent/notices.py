@@ -12,9 +12,9 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-Language = Literal["nb", "en"]
+from usn_schemas.vocabulary import Language as Language  # re-exported for this service
+
 LANGUAGES: tuple[Language, ...] = ("nb", "en")
 
 BUILT_IN: dict[str, dict[str, dict[str, str]]] = {

@@ -19,9 +19,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from usn_schemas.vocabulary import FACULTIES as FACULTIES  # re-exported for the CLI and services
+
 Role = Literal["comms", "ak", "at", "aab"]
 ROLES: tuple[Role, ...] = ("comms", "ak", "at", "aab")
-FACULTIES = ("HH", "TNM", "HS", "HIU")
 # Faculty-scoped roles: an Alumnikontakt or Alumniteam member sees only her faculty.
 SCOPED_ROLES = ("ak", "at")
 

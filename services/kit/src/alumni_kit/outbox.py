@@ -21,9 +21,9 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -32,7 +32,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from alumni_kit.db import Conn
 from alumni_kit.errors import is_transient
-from alumni_kit.kafka import idempotent_producer
+from alumni_kit.kafka import MAX_REQUEST_BYTES, idempotent_producer
 from alumni_kit.logs import where_it_failed
 from alumni_kit.metrics import KitMetrics
 from alumni_kit.partitioning import partition_of
@@ -46,6 +46,18 @@ log = logging.getLogger(__name__)
 _RELAY_LOCK = 7_340_002
 OUTBOX_CHANNEL = "outbox"
 _BACKLOG = "SELECT coalesce(max(id) - min(id) + 1, 0) FROM outbox"
+
+
+class RowTooLargeToSendError(Exception):
+    """A row above the producer's request limit: refused by the relay itself, never sent.
+
+    A request above the broker's socket.request.max.bytes makes it close the
+    connection, which the producer would retry for ever, so the refusal is ours.
+    """
+
+    description = f"larger than the producer's request limit ({MAX_REQUEST_BYTES} bytes); not sent"
+
+
 # Refusals of one row before it is quarantined (<SVC>_OUTBOX_MAX_ATTEMPTS).
 DEFAULT_MAX_ATTEMPTS = 3
 # Broker answers that are about the record itself: sending it again as it is cannot
@@ -58,6 +70,7 @@ _REFUSALS: tuple[type[BaseException], ...] = (
     kafka_errors.CorruptRecordException,
     kafka_errors.InvalidTimestampError,
     kafka_errors.UnknownError,
+    RowTooLargeToSendError,
 )
 # The producer's own state is out of step with the broker's: a fresh producer
 # fixes it, and no row is to blame.
@@ -68,12 +81,23 @@ _OUT_OF_STEP: tuple[type[BaseException], ...] = (
     kafka_errors.UnknownProducerId,
     kafka_errors.ProducerFenced,
 )
+
+
 _QUARANTINE = """
 WITH moved AS (DELETE FROM outbox WHERE id = $1 RETURNING *)
 INSERT INTO outbox_quarantine (id, topic, key, value, headers, created_at, attempts, error_class, error_reason)
 SELECT id, topic, key, value, headers, created_at, $2, $3, $4 FROM moved
 """
 _QUARANTINE_COUNTS = "SELECT topic, count(*) AS n FROM outbox_quarantine GROUP BY topic"
+# How often a relay waiting for the broker's acknowledgements says so (`_watched`).
+_WAIT_REPORT_SECONDS = 2.0
+# How long stopping a producer of the relay's own may take (its unsent batches are still outbox rows).
+_STOP_SECONDS = 5.0
+T = TypeVar("T")
+
+
+class RelayStoppedError(Exception):
+    """The relay was stopped in the middle of a round; the round's rows stay in the outbox."""
 
 
 @dataclass(frozen=True)
@@ -162,6 +186,8 @@ class OutboxRelay:
                 published = await self.publish_once()
                 await self._refresh_quarantine_gauge()
                 backoff = 0.1
+            except RelayStoppedError:
+                break
             except Exception as exc:  # the relay must outlive broker and database outages
                 if not is_transient(exc):
                     log.error("outbox relay failed (%s); retrying", where_it_failed(exc))
@@ -179,8 +205,10 @@ class OutboxRelay:
                 self._work.clear()
         await self._unlisten()
         if self._own_producer is not None:
+            # A producer's stop waits until its pending batches are sent: for ever while the
+            # broker is down. What it held is still in the outbox, so the stop is bounded.
             with contextlib.suppress(Exception):
-                await self._own_producer.stop()
+                await asyncio.wait_for(self._own_producer.stop(), timeout=_STOP_SECONDS)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -221,7 +249,7 @@ class OutboxRelay:
             if not rows:
                 self._metrics.outbox_backlog.set(0)
                 return 0
-            published = await self._publish(conn, rows)
+            published = await self._watched(self._publish(conn, rows))
             await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in published])
             # A full batch means more may wait. Rows leave in id order, so the id span
             # estimates the backlog from the primary key alone (a count(*) would scan
@@ -232,6 +260,45 @@ class OutboxRelay:
             self._metrics.produced.labels(topic).inc(count)
         self._report_quarantined()
         return len(published)
+
+    async def _watched(self, publishing: Coroutine[Any, Any, T]) -> T:
+        """Await a round's sends and acknowledgements, saying so while the broker does not answer.
+
+        While the broker is unreachable the producer keeps the round's batches and
+        resends them itself (an idempotent producer never expires a batch; a copy
+        sent from here would only be a duplicate), so the relay waits. Not silently:
+        every `_WAIT_REPORT_SECONDS` the backlog gauge is refreshed and the wait is
+        counted as a transient retry of `outbox_relay`, what the outbox alerts watch
+        (without this the gauge kept its last value, often 0, through a broker
+        outage). A stop abandons the round: its rows stay in the outbox, for this
+        relay's successor to publish.
+        """
+        task = asyncio.ensure_future(publishing)
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        waited = 0.0
+        try:
+            while not (await asyncio.wait({task, stopping}, timeout=_WAIT_REPORT_SECONDS))[0]:
+                waited += _WAIT_REPORT_SECONDS
+                await self._report_waiting(waited)
+            if not task.done():
+                raise RelayStoppedError("stopped while waiting for the broker")
+        finally:
+            for pending in (task, stopping):
+                pending.cancel()  # nothing for one that is done
+        result = task.result()  # a round that failed meanwhile (e.g. a send timed out) is tried again by run()
+        if waited:
+            log.info("outbox relay: the broker acknowledged after %.0f s", waited)
+        return result
+
+    async def _report_waiting(self, waited: float) -> None:
+        self._metrics.transient_retries.labels("outbox_relay").inc()
+        # Another connection: the round's own may be in use by a quarantine. An estimate
+        # that cannot be had now (the database is down too) waits for the next report.
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(_WAIT_REPORT_SECONDS):
+                self._metrics.outbox_backlog.set(await self._pool.fetchval(_BACKLOG))
+        if waited <= _WAIT_REPORT_SECONDS:
+            log.warning("outbox relay: no acknowledgement from the broker for %.0f s; the producer retries", waited)
 
     async def _publish(self, conn: Conn, rows: list[asyncpg.Record]) -> list[asyncpg.Record]:
         """Publish `rows`; returns those the broker acknowledged.
@@ -244,7 +311,7 @@ class OutboxRelay:
         """
         lanes = await self._lanes(rows)
         careful = {
-            slot for slot, lane in lanes.items() if self._refusals and any(r["id"] in self._refusals for r in lane)
+            slot for slot, lane in lanes.items() if any(r["id"] in self._refusals or _too_large(r) for r in lane)
         }
         fast = {slot: lane for slot, lane in lanes.items() if slot not in careful}
         published, failures = await self._send_batches(fast)
@@ -319,13 +386,16 @@ class OutboxRelay:
         published: list[asyncpg.Record] = []
         for row in lane:
             try:
+                if _too_large(row):
+                    raise RowTooLargeToSendError()
                 batch = self._producer.create_batch()
                 batch.append(**_record(row))
                 await (await self._producer.send_batch(batch, slot[0], partition=slot[1]))
             except Exception as exc:
                 if not (is_refusal(exc) or is_producer_out_of_step(exc)):
                     raise
-                await self._renew_producer()
+                if not isinstance(exc, RowTooLargeToSendError):
+                    await self._renew_producer()
                 if is_producer_out_of_step(exc):
                     break  # the producer's state, not the row: try again next round
                 attempts = self._refusals[row["id"]] = self._refusals.get(row["id"], 0) + 1
@@ -369,16 +439,21 @@ class OutboxRelay:
 
         An idempotent producer counts a refused batch into its sequence for that
         partition although the broker never wrote it, so every later batch there
-        is refused as out of order (measured on Kafka 3.9). The shared producer is
+        is refused as out of order (seen on Kafka 3.9.1 and 4.4.0). The shared producer is
         left to its owner; one made here is stopped when replaced.
         """
         fresh = self._make_producer()
-        await fresh.start()
+        try:
+            await fresh.start()
+        except BaseException:
+            with contextlib.suppress(Exception):  # e.g. the broker went away: the round is retried
+                await fresh.stop()
+            raise
         previous, self._own_producer = self._own_producer, fresh
         self._producer = fresh
         if previous is not None:
             with contextlib.suppress(Exception):
-                await previous.stop()
+                await asyncio.wait_for(previous.stop(), timeout=_STOP_SECONDS)
 
     async def _refresh_quarantine_gauge(self) -> None:
         """Rows now in quarantine, per topic; every replica reports it (not only the lock holder)."""
@@ -390,6 +465,10 @@ class OutboxRelay:
             self._metrics.outbox_quarantine.labels(topic).set(counts.get(topic, 0))
         self._quarantine_topics |= set(counts)
         self._quarantine_checked = now
+
+
+def _too_large(row: asyncpg.Record) -> bool:
+    return len(row["key"]) + len(row["value"]) > MAX_REQUEST_BYTES
 
 
 def _record(row: asyncpg.Record) -> dict[str, Any]:

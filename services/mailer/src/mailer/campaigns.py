@@ -11,13 +11,12 @@ from alumni_kit.consumer import BatchHandler, Incoming
 from alumni_kit.db import Conn
 from alumni_kit.errors import InputRefusedError
 from alumni_kit.outbox import OutboxMessage, add_to_outbox
-from mailer import compose
+from mailer import SOURCE, compose
 from mailer.bodies import TemplateProblemError
 from mailer.rendering import Renderer
 from usn_schemas.campaign import Audience, CampaignRequest, CampaignRequestedV1, CampaignStatus, CampaignStatusV1
 
 log = logging.getLogger(__name__)
-SOURCE = "/usn-alumni/mailer"
 # A failed campaign's reason as stored and published (the contract allows 1000).
 REASON_CHARS = 500
 

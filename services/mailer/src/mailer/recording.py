@@ -14,13 +14,12 @@ from datetime import UTC, datetime, timedelta
 from alumni_kit.db import Conn
 from alumni_kit.outbox import OutboxMessage, add_to_outbox
 from alumni_kit.shredding import KeyRing
-from mailer import campaigns
+from mailer import SOURCE, campaigns
 from mailer.delivery import Delivery
 from mailer.metrics import MailerMetrics
 from mailer.settings import MailerSettings
 from usn_schemas.campaign import EmailBounced, EmailBouncedV1, NewsletterSent, NewsletterSentV1
 
-SOURCE = "/usn-alumni/mailer"
 # Nothing reached the relay: the delivery is as if never claimed (its attempt is not counted).
 NOT_ATTEMPTED = ("unavailable", "deferred")
 

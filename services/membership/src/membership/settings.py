@@ -23,7 +23,7 @@ class MembershipSettings(ServiceSettings):
 
     # ---- crypto-shredding and erasure (docs/erasure.md) ----
     # Key-encryption keys wrapping every per-subject key ("kid:secret,..."; the first
-    # wraps, all unwrap; rotate by prepending a new one and running `python -m membership.keys rewrap`).
+    # wraps, all unwrap; rotate by prepending a new one and running `python -m membership.rights.keys rewrap`).
     key_encryption_keys: SecretStr = SecretStr("dev:local-development-only-key-encryption-key-change-me")
     # Secret pepper of the HMAC under which an erased member's student number is
     # kept, so replayed old graduations are recognised without keeping the number.

@@ -1,0 +1,1 @@
+"""The FS feed → members: pure rules, the graduated handler, member SQL, publishing, staff search and API."""

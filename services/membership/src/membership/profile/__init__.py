@@ -1,0 +1,1 @@
+"""A member's profile, interests, volunteer offers and faculty networks."""

@@ -1,0 +1,1 @@
+"""Data-subject rights: per-member keys (crypto-shredding), access export, erasure."""

@@ -1,0 +1,1 @@
+"""Server-rendered pages: rendering, forms, sessions, link pages and the common words."""
