@@ -44,6 +44,7 @@ Outcome = Literal["apply", "dlq", "never-applied"]
 DELETE = object()  # a mutation that removes the field
 # Topics whose producers seal personal data (membership and consent seal at the outbox).
 SEALED_TOPICS = frozenset({"member-registered", "member-updated", "transactional-mail-requested"})
+LATER = "2100-01-01T07:00:00Z"  # a campaign scheduled, not yet due
 MAILER_PURPOSES = ("newsletter", "events", "evu", "research", "career")  # the mailer's default list
 FACULTIES = ["HH", "TNM", "HS", "HIU"]
 # Campaign bodies that compile but fail or explode when rendered: the campaign fails, alone.
@@ -210,7 +211,10 @@ VALID: dict[str, st.SearchStrategy[dict[str, Any]]] = {
                 _text(2000), _text(200).map(lambda s: "Hei {{ given_name }}!\n\n" + s), st.sampled_from(BAD_TEMPLATES)
             ),
             "language": st.sampled_from(["nb", "en"]),
-            "send_at": _opt(aware_datetimes.filter(lambda d: 1950 < d.year < 2200).map(_iso)),
+            # Mostly later (scheduled); some due now or past (sent at once: audiences resolved).
+            "send_at": st.one_of(
+                *[st.just(LATER)] * 3, _opt(aware_datetimes.filter(lambda d: 1950 < d.year < 2200).map(_iso))
+            ),
             "track_opens": st.booleans(),
             "audience": st.fixed_dictionaries(
                 {},
@@ -286,7 +290,7 @@ def _campaign(doc: dict[str, Any], n: int) -> tuple[str, str]:
     campaign = f"fz-campaign-{n}"
     doc["id"] = fixed_uuid(0x8B, n)
     doc["subject"] = doc["data"]["campaign_id"] = campaign
-    doc["data"].pop("send_at", None)  # the examples' dates are fixed; a valid draw may set one
+    doc["data"]["send_at"] = LATER  # the examples' dates are fixed; a valid draw may set another
     return campaign, campaign
 
 

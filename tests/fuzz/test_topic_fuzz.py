@@ -30,7 +30,7 @@ from tests.stack import ServiceProcess, Stack, eventually, read_topic
 
 pytestmark = pytest.mark.real
 
-PER_TOPIC = 400
+PER_TOPIC = 300
 # Everything published is processed well within this on the 2-core machine (about 10 s);
 # a consumer still behind after it is stalled.
 CATCH_UP_SECONDS = 120
