@@ -13,6 +13,7 @@ from alumni_kit.auth import TokenSigner, parse_keys
 from alumni_kit.body_limit import MIB, limit_bodies
 from alumni_kit.http import ops_router, service_caller, staff_principal
 from alumni_kit.runtime import ServiceRuntime, Subscription
+from alumni_kit.text_input import refuse_nul_parameters
 from consent import ledger
 from consent.access import EXPORT_QUERIES
 from consent.handlers import make_member_handler, on_member_erased
@@ -82,6 +83,7 @@ def create_app(settings: ConsentSettings | None = None) -> FastAPI:
 
     app = FastAPI(title="USN Alumni consent", lifespan=lifespan)
     limit_bodies(app, settings.http_max_body_bytes, {"/consent/import": IMPORT_BODY_BYTES})
+    refuse_nul_parameters(app)
     app.state.runtime = runtime
     app.include_router(ops_router(runtime.metrics.registry, runtime.readiness))
     app.include_router(staff_router(runtime, staff_principal(signer), notices, metrics))

@@ -16,6 +16,7 @@ from alumni_kit.body_limit import MIB, limit_bodies
 from alumni_kit.consent_view import CONSENT_VIEW_MIGRATIONS, consent_view_handler
 from alumni_kit.http import ops_router, service_caller, staff_principal
 from alumni_kit.runtime import ServiceRuntime, Subscription
+from alumni_kit.text_input import refuse_nul_parameters
 from mailer.access import EXPORT_QUERIES
 from mailer.bounce_ingest import BounceIngest
 from mailer.campaigns import make_campaign_handler
@@ -103,6 +104,7 @@ def create_app(settings: MailerSettings | None = None) -> FastAPI:
 
     app = FastAPI(title="USN Alumni mailer", lifespan=lifespan)
     limit_bodies(app, settings.http_max_body_bytes, {"/campaigns": CAMPAIGN_BODY_BYTES})
+    refuse_nul_parameters(app)
     app.state.runtime = runtime
     app.include_router(ops_router(runtime.metrics.registry, runtime.readiness))
     app.include_router(tracking_router(runtime, tracking))

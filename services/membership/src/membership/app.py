@@ -15,6 +15,7 @@ from alumni_kit.consent_view import CONSENT_VIEW_MIGRATIONS, consent_view_handle
 from alumni_kit.consumer import BatchHandler
 from alumni_kit.http import ops_router, service_caller, staff_principal
 from alumni_kit.runtime import ServiceRuntime, Subscription
+from alumni_kit.text_input import refuse_nul_parameters
 from membership import keys
 from membership.domain import EligibilityPolicy
 from membership.export import member_section
@@ -97,6 +98,7 @@ def create_app(settings: MembershipSettings | None = None) -> FastAPI:
 
     app = FastAPI(title="USN Alumni membership", lifespan=lifespan)
     limit_bodies(app, settings.http_max_body_bytes)
+    refuse_nul_parameters(app)
     app.state.runtime = runtime
     app.include_router(ops_router(runtime.metrics.registry, runtime.readiness))
     app.include_router(members_router(runtime, staff_principal(signer)))

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import ConfigDict, EmailStr, Field
 
 from alumni_kit.auth import FACULTIES, StaffPrincipal
 from alumni_kit.db import Conn
 from alumni_kit.outbox import add_to_outbox
+from alumni_kit.text_input import TextInput
 from membership import domain, mails, publishing, repository, retention
 from membership.forms import FlowError
 from membership.links import Links
@@ -36,7 +37,7 @@ READING_ROLES = ("comms", "ak", "at")
 _OUTCOME = {"approve": "approved", "reject": "rejected"}
 
 
-class ApplicationForm(BaseModel):
+class ApplicationForm(TextInput):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     given_name: str = Field(min_length=1, max_length=100)
@@ -48,7 +49,7 @@ class ApplicationForm(BaseModel):
     language: Literal["nb", "en"] = "nb"
 
 
-class Decision(BaseModel):
+class Decision(TextInput):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     decision: Literal["approve", "reject"]

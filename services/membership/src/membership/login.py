@@ -16,10 +16,11 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import ConfigDict, EmailStr, Field
 
 from alumni_kit.db import Conn
 from alumni_kit.outbox import add_to_outbox
+from alumni_kit.text_input import TextInput
 from membership import mails, publishing, sessions
 from membership.forms import (
     FORM_REFUSALS,
@@ -46,7 +47,7 @@ MAX_LINKS_PER_WINDOW = 5
 LINK_WINDOW = timedelta(minutes=15)
 
 
-class LoginForm(BaseModel):
+class LoginForm(TextInput):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     email: EmailStr = Field(max_length=254)

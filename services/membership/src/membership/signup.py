@@ -16,17 +16,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import ConfigDict, EmailStr, Field
 
 from alumni_kit.db import Conn
 from alumni_kit.outbox import add_to_outbox
+from alumni_kit.text_input import TextInput
 from membership import domain, mails, publishing, repository, retention
 from membership.forms import FlowError
 from membership.links import Links
 from usn_schemas.ids import new_id
 
 
-class SignupForm(BaseModel):
+class SignupForm(TextInput):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     student_number: str = Field(min_length=1, max_length=20)
