@@ -109,17 +109,25 @@ ONE_CLICK_BODY = {
 }
 
 
+def form_body(extra_fields: bool) -> dict[str, Any]:
+    """`openapi_extra`: a page's form, with the link's token and the language (the preference
+    centre adds one `channel:purpose` checkbox field per choice)."""
+    fields = {"token": {"type": "string"}, "lang": {"type": "string", "enum": ["nb", "en"]}}
+    schema = {"type": "object", "properties": fields, "required": ["token"], "additionalProperties": extra_fields}
+    return {"requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": schema}}}}
+
+
 def web_router(web: Web) -> APIRouter:
     router = APIRouter(tags=["member pages"], include_in_schema=True)
 
     # Pages: the 200 and link refusals are HTML; refusals of the request itself (413, 422) stay JSON.
-    def add(path: str, handler: Handler, method: str, responses: Responses) -> None:
-        router.add_api_route(path, handler, methods=[method], responses=PAGE | responses)
+    def add(path: str, handler: Handler, method: str, responses: Responses, **extra: Any) -> None:
+        router.add_api_route(path, handler, methods=[method], responses=PAGE | responses, **extra)
 
     add("/preferences", _show_preferences(web), "GET", LINK_PAGES)
-    add("/preferences", _save_preferences(web), "POST", LINK_PAGES | FORM_REFUSALS)
+    add("/preferences", _save_preferences(web), "POST", LINK_PAGES | FORM_REFUSALS, openapi_extra=form_body(True))
     add("/preferences/confirm", _show_confirmation(web), "GET", LINK_PAGES)
-    add("/preferences/confirm", _confirm(web), "POST", LINK_PAGES | FORM_REFUSALS)
+    add("/preferences/confirm", _confirm(web), "POST", LINK_PAGES | FORM_REFUSALS, openapi_extra=form_body(False))
     add("/unsubscribe/{token}", _unsubscribe_page(web), "GET", LINK_PAGES)
     # Plain text for a mail client; its refusals of the request itself (413, 422) are JSON.
     router.add_api_route(
