@@ -22,6 +22,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
 from alumni_kit.auth import TokenSigner, parse_keys
+from alumni_kit.batch_parser import tolerant_batch_parser
 from alumni_kit.consumer import BatchHandler, EventConsumer
 from alumni_kit.db import KIT_MIGRATIONS, apply_migrations, create_pool
 from alumni_kit.gc_tuning import tune_gc_for_batches
@@ -145,6 +146,7 @@ class ServiceRuntime:
             batch=True,
             ack_policy=AckPolicy.MANUAL,
             decoder=_raw_body,
+            parser=tolerant_batch_parser,
             max_records=self.settings.batch_max_records,
             batch_timeout_ms=self.settings.batch_timeout_ms,
             fetch_max_wait_ms=sub.fetch_max_wait_ms or self.settings.fetch_max_wait_ms,
