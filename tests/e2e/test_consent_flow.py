@@ -12,6 +12,7 @@ import pytest
 from tests.e2e.consent_helpers import mails_for, started, token_of
 from tests.e2e.graduations import graduation
 from tests.stack import ServiceProcess, Stack, event_bytes, eventually, publish, read_topic
+from usn_tools.dlq import read_dead_letters
 
 pytestmark = pytest.mark.real
 
@@ -58,3 +59,32 @@ async def test_graduation_to_confirmed_newsletter_consent(
         "state": "given",
         "method": "double-opt-in",
     }
+
+
+async def test_an_address_fs_accepts_but_the_mailer_cannot_take_keeps_the_member_without_an_invitation(
+    stack: Stack,
+    topic_prefix: str,
+    membership_service: ServiceProcess,
+    consent_service: ServiceProcess,
+    consent_conn: asyncpg.Connection,
+) -> None:
+    """Found by the topic fuzzer: graduated's address rule is looser than the mail contract's, so
+    consent's invitation for such an address failed to build and the member-registered event was
+    dead-lettered: consent never knew her. Now she is kept and simply not invited there."""
+    await started(membership_service)
+    consent = await started(consent_service)
+    odd = graduation("odd-1", "812346", email="kari..nordmann@example.no")  # two dots in a row
+    ordinary = graduation("odd-2", "812347", email="ola.hansen@example.no")
+    await publish(stack.bootstrap, topic_prefix + "graduated", [event_bytes(odd), event_bytes(ordinary)])
+
+    async def both() -> list[asyncpg.Record] | None:
+        rows = await consent_conn.fetch("SELECT member_id, email FROM subjects ORDER BY email")
+        return rows if len(rows) == 2 else None
+
+    kari, ola = await eventually(both, what="consent to know both members")
+    assert kari["email"] == "kari..nordmann@example.no"
+    [invitation] = await mails_for(stack, topic_prefix, ola["member_id"], 1, consent_service)
+    assert invitation["data"]["to_address"] == "ola.hansen@example.no"
+    metrics = httpx.get(f"{consent.url}/metrics").text
+    assert 'consent_invitations_not_sent_total{why="address"} 1.0' in metrics
+    assert await read_dead_letters(stack.bootstrap, topic_prefix + "member-registered.dlq") == []

@@ -258,6 +258,11 @@ async def test_only_known_services_with_a_service_token_get_keys(membership_serv
     assert key["subject_id"] == body["subject_ids"][0]
     too_many = {"subject_ids": [str(uuid.uuid4()) for _ in range(1001)]}
     assert httpx.post(url, json=too_many, headers={"Authorization": f"Bearer {consent}"}).status_code == 422
+    # A version beyond the key table's int is the request's fault (422), not a 500 that
+    # consumers take for an outage and retry (found by the topic fuzzer).
+    lookup = f"{membership_service.url}/internal/keys/lookup"
+    beyond = {"keys": [{"subject_id": str(uuid.uuid4()), "version": 2**31}]}
+    assert httpx.post(lookup, json=beyond, headers={"Authorization": f"Bearer {consent}"}).status_code == 422
 
 
 def _everything_in(record: Any) -> bytes:

@@ -71,7 +71,7 @@ async def test_a_failing_campaign_on_the_topic_is_failed_alone_and_the_next_one_
     mailer_conn: asyncpg.Connection,
     smtp_sink: SmtpSink,
 ) -> None:
-    await started(mailer_service)
+    mailer = await started(mailer_service)
     people = members(2, "TNM", "tnm")
     await load(stack, topic_prefix, mailer_conn, people, people)
     broken = campaign("tnm-broken", "TNM", body_markdown="Hei {{ given_name }}!\n\n{{ 1/0 }}")
@@ -90,6 +90,8 @@ async def test_a_failing_campaign_on_the_topic_is_failed_alone_and_the_next_one_
         ("failed", "template line 3: division by zero")
     ]
     assert [s["status"] for s in statuses["tnm-fine"]][-1] == "done"
+    seen = httpx.get(f"{mailer.url}/campaigns/tnm-broken", headers=staff_headers("comms")).json()
+    assert (seen["status"], seen["reason"], seen["recipients"]) == ("failed", "template line 3: division by zero", 0)
 
 
 async def test_a_campaign_failing_at_send_time_fails_alone_and_a_login_mail_still_arrives(
@@ -146,7 +148,11 @@ async def test_a_campaign_failing_at_send_time_fails_alone_and_a_login_mail_stil
     assert mail.recipients == (email,)
     assert "/login/confirm?token=" in mail.parsed.get_body(("plain",)).get_content()
     assert mail.arrived > asked
-    assert await mailer_conn.fetchval("SELECT state FROM transactional WHERE kind = 'magic-link'") == "sent"
+
+    async def recorded() -> bool:
+        return bool(await mailer_conn.fetchval("SELECT state FROM transactional WHERE kind = 'magic-link'") == "sent")
+
+    await eventually(recorded, timeout=10, what="the login mail recorded as sent")
     assert "sender failed" not in mailer_service.log_path.read_text()
 
 

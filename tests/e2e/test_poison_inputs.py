@@ -92,3 +92,22 @@ async def _member_id(conn: asyncpg.Connection, student_number: str) -> str | Non
 
 async def _lag_is_zero(stack: Stack, group: str, topic: str) -> bool:
     return await group_lag(stack.bootstrap, group, topic) == 0
+
+
+async def test_a_graduation_as_large_as_the_topic_takes_is_dead_lettered_whole_and_the_rest_flows(
+    stack: Stack, topic_prefix: str, membership_service: ServiceProcess, membership_conn: asyncpg.Connection
+) -> None:
+    """The dead letter of a message the topic just accepted (4 MiB) carries reason headers
+    on top: the producer and the dead-letter topic must take that, or the partition stops."""
+    await started(membership_service)
+    big = graduation("big-1", "5559000", padding="")
+    # As large as a plain producer and the topic take (4 MiB, less the record's own overhead).
+    big["data"]["padding"] = "x" * (4 * 1024 * 1024 - 256 - len(event_bytes(big)[1]))
+    topic = topic_prefix + "graduated"
+    ordinary = [graduation(f"after-big-{i}", f"55591{i:02d}") for i in range(5)]
+    await publish(stack.bootstrap, topic, [event_bytes(big)] + [event_bytes(e) for e in ordinary])
+
+    await eventually(lambda: _members(membership_conn, 5), what="the five ordinary graduates")
+    [dead] = await eventually(lambda: records_now(stack.bootstrap, topic + ".dlq"), what="the dead letter")
+    assert dict(dead.headers)["dlq.error.kind"] == b"too-large"
+    assert dead.value == event_bytes(big)[1]  # whole: it can be inspected and re-driven

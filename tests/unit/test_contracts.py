@@ -132,3 +132,82 @@ def test_a_producer_cannot_inject_defects() -> None:
     event = _parse(doc)
     assert event.data.defects == ()
     assert event.data.email == "ase.odegard@example.no"
+
+
+# Found by the topic fuzzer (tests/fuzz): values the contracts' types accepted but that
+# failed later, at every consumer's database, as processing errors after retries.
+
+
+def _recorded(topic: str, name: str) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((EXAMPLES / topic / name).read_text())
+    return doc
+
+
+def _refusal(topic: str, doc: dict[str, Any]) -> ContractError:
+    with pytest.raises(ContractError) as caught:
+        parse_envelope(json.dumps(doc).encode(), TOPIC_CONTRACTS[topic])
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("topic", "example", "field", "value", "reason"),
+    [
+        ("graduated", "v1-full.json", "family_name", "Nord\x00mann", "data.family_name: text may not contain U+0000"),
+        ("graduated", "v1-full.json", "campus", "x\udfffy", "data.campus: text may not contain an unpaired surrogate"),
+        ("consent-given", "v1-staff.json", "fact_id", "\ud800", "data.fact_id: text may not contain an unpaired"),
+        ("member-erased", "v1.json", "erased_at", "0001-01-01T00:00:00+01:00", "data.erased_at: a time must have"),
+        ("consent-given", "v1-staff.json", "sequence", 2**63, "data.sequence: Input should be less than or equal"),
+        ("member-registered", "v1.json", "member_id", "m-1", "data.member_id: String should match pattern"),
+    ],
+)
+def test_values_no_consumer_can_store_are_refused_by_the_contract(
+    topic: str, example: str, field: str, value: object, reason: str
+) -> None:
+    doc = _recorded(topic, example)
+    doc["data"][field] = value
+    refused = _refusal(topic, doc)
+    assert (refused.kind, reason in refused.reason) == ("invalid", True), refused.reason
+    assert "Nord" not in refused.reason
+
+
+def test_nul_in_a_nested_field_and_an_envelope_time_out_of_range_are_refused() -> None:
+    doc = _recorded("member-registered", "v1.json")
+    doc["data"]["programmes"][0]["programme_code"] = "BSL\x00"
+    assert "data.programmes.0.programme_code" in _refusal("member-registered", doc).reason
+    doc = _recorded("member-erased", "v1.json")
+    doc["time"] = "9999-12-31T23:59:59-23:59"
+    assert _refusal("member-erased", doc).reason.startswith("time: a time must have a UTC equivalent")
+    doc["time"] = "9999-12-31T23:00:00+01:00"  # the same year, inside what UTC holds
+    assert parse_envelope(json.dumps(doc).encode(), TOPIC_CONTRACTS["member-erased"]).time.year == 9999
+
+
+def test_surrogate_pairs_and_ordinary_text_still_pass() -> None:
+    doc = _recorded("consent-given", "v1-staff.json")
+    doc["data"]["method"] = "\U0001f393 Ødegård"  # json.dumps writes the emoji as a surrogate pair escape
+    event = parse_envelope(json.dumps(doc).encode(), TOPIC_CONTRACTS["consent-given"])
+    assert event.data.method == "\U0001f393 Ødegård"
+
+
+def test_a_type_that_is_no_string_is_an_unknown_type() -> None:
+    doc = _recorded("campaigns", "v1-minimal.json")
+    doc["type"] = [[["no.usn.alumni.campaign-requested.v1"]]]
+    refused = _refusal("campaigns", doc)
+    assert (refused.kind, refused.reason.startswith("type of JSON type list")) == ("unknown-type", True)
+
+
+def test_binary_mode_data_with_a_lone_surrogate_or_deep_nesting_is_a_contract_error() -> None:
+    from usn_schemas.envelope import structured_from_binary
+
+    headers = [("ce_specversion", b"1.0"), ("ce_type", b"no.usn.alumni.member-erased.v1"), ("ce_id", b"1")]
+    structured = structured_from_binary(headers, b'{"member_id": "\\ud800"}')
+    assert b"\\ud800" in structured  # escaped: it has no UTF-8 form
+    # Around the recursion limit, where reading the data succeeds and writing the document may
+    # not (the depth depends on the stack the caller already uses): a contract error or fine.
+    outcomes = set()
+    for depth in range(950, 1050, 3):
+        try:
+            structured_from_binary(headers, b"[" * depth + b"]" * depth)
+            outcomes.add("read")
+        except ContractError as exc:
+            outcomes.add(exc.kind)
+    assert outcomes == {"read", "not-json"}

@@ -17,7 +17,8 @@ import pytest
 from mailer import compose
 from mailer.rendering import Renderer, RenderLimits
 
-LIMITS = RenderLimits(seconds=1.0, max_bytes=256 * 1024, memory_mib=512)
+# Generous for a busy machine: a case meant to hit the output cap must not hit the clock first.
+LIMITS = RenderLimits(seconds=2.0, max_bytes=256 * 1024, memory_mib=512)
 SENDER = Address(display_name="USN Alumni", addr_spec="alumni@usn.no")
 
 
@@ -35,7 +36,7 @@ REFUSED = {
     "{{ x.__class__ }}": "unsafe",
     "{{ ''.__class__.__mro__[1].__subclasses__() }}": "unsafe",
     "{{ range(100001) }}": "range() of 100001 numbers; at most 10000",
-    "{% for a in range(10000) %}{% for b in range(10000) %}{% endfor %}{% endfor %}": "longer than 1 s",
+    "{% for a in range(10000) %}{% for b in range(10000) %}{% endfor %}{% endfor %}": "longer than 2 s",
     "{% for a in range(10000) %}{{ 'abc' * 100 }}{% endfor %}": "the rendered text is over 262144 bytes",
     "{{ 'x' * 10 ** 9 }}": "a value over 262144 characters",
     "{{ 2 ** 100000 }}": "a number over 4096 bits",
@@ -44,6 +45,9 @@ REFUSED = {
     "{{ lipsum(10 ** 6) }}": "'lipsum' is undefined",
     "{{ [1, 2]|random }}": "No filter named 'random'",
     "{{ given_name + 1 }}": "the template failed when rendered (TypeError)",
+    # The names are placeholders while rendering: what acts on them is refused, not sent as nonsense.
+    "Hei {{ given_name|lower }}": "can only be shown as they are",
+    "{{ family_name|length }} letters": "can only be shown as they are",
     "[a]: https://usn.no/x\n\n" + "[a]" * 20_000: "the HTML of the rendered text is over 262144 bytes",
 }
 
@@ -66,7 +70,7 @@ async def test_a_worker_that_stops_answering_is_killed_and_replaced(renderer: Re
     assert pid is not None
     os.kill(pid, signal.SIGSTOP)  # as stuck as a worker in one long C call: no alarm runs
     start = time.monotonic()
-    with pytest.raises(compose.TemplateProblemError, match="rendering takes longer than 1 s"):
+    with pytest.raises(compose.TemplateProblemError, match="rendering takes longer than 2 s"):
         await renderer.prepare(_campaign("Hei {{ given_name }}"))
     assert LIMITS.seconds <= time.monotonic() - start < LIMITS.seconds + 1.5
     with pytest.raises(ProcessLookupError):

@@ -7,7 +7,7 @@ import pytest
 from aiokafka import errors as kafka_errors
 
 from alumni_kit.errors import is_transient
-from alumni_kit.outbox import is_producer_out_of_step, is_refusal, refusal_reason
+from alumni_kit.outbox import RowTooLargeToSendError, is_producer_out_of_step, is_refusal, refusal_reason
 
 
 @pytest.mark.parametrize(
@@ -17,6 +17,7 @@ from alumni_kit.outbox import is_producer_out_of_step, is_refusal, refusal_reaso
         kafka_errors.RecordTooLargeError(),
         kafka_errors.CorruptRecordException(),
         kafka_errors.for_code(87)(),  # INVALID_RECORD, unknown to aiokafka 0.14
+        RowTooLargeToSendError(),
     ],
 )
 def test_refusals_of_the_record_itself_count_against_the_row(exc: BaseException) -> None:

@@ -15,7 +15,8 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from usn_schemas.envelope import CloudEvent
+from usn_schemas.envelope import MAX_BIGINT, CloudEvent
+from usn_schemas.ids import MemberId
 
 CONSENT_GIVEN_V1 = "no.usn.alumni.consent-given.v1"
 CONSENT_WITHDRAWN_V1 = "no.usn.alumni.consent-withdrawn.v1"
@@ -34,8 +35,8 @@ class ConsentFact(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     fact_id: str
-    member_id: str
-    sequence: int = Field(ge=1)
+    member_id: MemberId
+    sequence: int = Field(ge=1, le=MAX_BIGINT)
     channel: Channel
     purpose: Purpose
     state: ConsentState

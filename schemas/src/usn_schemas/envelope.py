@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, Self
@@ -18,6 +19,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from usn_schemas.ids import new_id
 
 PERSONAL_DATA_KEY = "x-personal-data"
+# Consumers keep counters such as `sequence` in PostgreSQL bigint columns.
+MAX_BIGINT = 2**63 - 1
 
 
 def PersonalData(default: Any = ..., **kwargs: Any) -> Any:  # noqa: N802 - reads like a type
@@ -66,7 +69,7 @@ class CloudEvent(BaseModel):
     subject: str = Field(min_length=1, max_length=200)
     datacontenttype: Literal["application/json"] = "application/json"
     # CloudEvents extension: per-entity order for facts spread over several topics.
-    sequence: int | None = Field(default=None, ge=0)
+    sequence: int | None = Field(default=None, ge=0, le=MAX_BIGINT)
     data: Any
 
     @classmethod
@@ -130,7 +133,11 @@ def structured_from_binary(headers: Sequence[tuple[str, bytes]], value: bytes | 
         doc["data"] = None if value is None else value.decode(errors="replace")
     if isinstance(doc.get("datacontenttype"), str):
         doc["datacontenttype"] = doc["datacontenttype"].split(";")[0].strip()
-    return json.dumps(doc, ensure_ascii=False).encode()
+    try:
+        # ASCII with escapes: a lone surrogate in the data (legal JSON) has no UTF-8 form.
+        return json.dumps(doc).encode()
+    except RecursionError:
+        raise ContractError("not-json", "the data nests deeper than a JSON parser follows") from None
 
 
 def parse_envelope(raw: bytes | None, contracts: dict[str, type[CloudEvent]]) -> CloudEvent:
@@ -140,6 +147,13 @@ def parse_envelope(raw: bytes | None, contracts: dict[str, type[CloudEvent]]) ->
     limit = max(c.MAX_BYTES for c in contracts.values())
     if len(raw) > limit:
         raise ContractError("too-large", f"the value is {len(raw)} bytes; the contract allows {limit}")
+    event = _parse(raw, contracts)
+    if _MAYBE_UNSTORABLE.search(raw):
+        _refuse_unstorable_text(event)
+    return event
+
+
+def _parse(raw: bytes, contracts: dict[str, type[CloudEvent]]) -> CloudEvent:
     if len(contracts) == 1:
         # Fast path for the common case: pydantic parses the JSON itself (about
         # twice as fast); on any failure the slow path below says precisely why.
@@ -153,14 +167,57 @@ def parse_envelope(raw: bytes | None, contracts: dict[str, type[CloudEvent]]) ->
         raise ContractError("not-json", "the value nests deeper than a JSON parser follows") from None
     if not isinstance(doc, dict) or doc.get("specversion") is None or "type" not in doc:
         raise ContractError("not-cloudevent", "the value is not a CloudEvents 1.0 JSON object (specversion, type)")
-    contract = contracts.get(str(doc["type"]))
+    contract = contracts.get(doc["type"]) if isinstance(doc["type"], str) else None
     if contract is None:
         known = ", ".join(sorted(contracts))
-        raise ContractError("unknown-type", f"type {str(doc['type'])[:120]!r} is not one of: {known}")
+        given = doc["type"]
+        shown = repr(given[:120]) if isinstance(given, str) else f"of JSON type {type(given).__name__}"
+        raise ContractError("unknown-type", f"type {shown} is not one of: {known}")
     try:
         return contract.model_validate(doc)
     except ValidationError as exc:
         raise ContractError("invalid", describe(exc)) from None
+
+
+# Values a contract's types accept but no consumer can store: U+0000 (PostgreSQL text and
+# jsonb cannot hold it), a lone surrogate (legal as a JSON escape, no UTF-8 form), a time in
+# year 1 or 9999 whose offset puts it outside what a datetime holds in UTC. This finds the
+# JSON escapes and those years in the raw value (cheap); only then is the event searched.
+_MAYBE_UNSTORABLE = re.compile(rb'\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})|"(?:0001|9999)-')
+
+
+def _refuse_unstorable_text(event: CloudEvent) -> None:
+    """ContractError naming the first field whose value no consumer could store."""
+    found = _unstorable_in(event.model_dump(), ())
+    if found is not None:
+        where, reason = found
+        raise ContractError("invalid", f"{'.'.join(str(p) for p in where) or '(root)'}: {reason}")
+
+
+_Found = tuple[tuple[str | int, ...], str]
+
+
+def _unstorable_in(value: Any, path: tuple[str | int, ...]) -> _Found | None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            return path, "text may not contain U+0000"
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return path, "text may not contain an unpaired surrogate"
+        return None
+    if isinstance(value, datetime):
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            return path, "a time must have a UTC equivalent (year 1 to 9999)"
+        return None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list | tuple) else ()
+    for key, inner in items:
+        found = _unstorable_in(inner, (*path, key))
+        if found is not None:
+            return found
+    return None
 
 
 def describe(exc: ValidationError) -> str:

@@ -8,6 +8,16 @@ third of the cost, which shows in a backfill that mints two ids per member.
 from __future__ import annotations
 
 import os
+from typing import Annotated
+
+from pydantic import StringConstraints
+
+# A member id: membership mints one (new_id) per member; her key (crypto-shredding) is
+# filed under it. A contract that took any text would let a message through that some
+# consumers can store and others cannot act on (no key can exist for it).
+MemberId = Annotated[
+    str, StringConstraints(pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+]
 
 
 def new_id() -> str:

@@ -16,6 +16,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from usn_schemas.envelope import CloudEvent, PersonalData
+from usn_schemas.ids import MemberId
 from usn_schemas.vocabulary import Language
 
 TRANSACTIONAL_MAIL_REQUESTED_V1 = "no.usn.alumni.transactional-mail-requested.v1"
@@ -34,7 +35,7 @@ class TransactionalMail(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     kind: MailKind
-    member_id: str | None = None
+    member_id: MemberId | None = None
     to_address: EmailStr = PersonalData()
     to_name: str | None = PersonalData(None, max_length=200)
     language: Language = "nb"

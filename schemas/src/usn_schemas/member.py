@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from usn_schemas.envelope import CloudEvent, PersonalData
 from usn_schemas.graduated import DegreeLevel, Faculty
+from usn_schemas.ids import MemberId
 from usn_schemas.vocabulary import Language
 
 MEMBER_REGISTERED_V1 = "no.usn.alumni.member-registered.v1"
@@ -36,7 +37,7 @@ class MemberSnapshot(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    member_id: str
+    member_id: MemberId
     # None for an associate, who is not in FS. Consumers of v1 were written for a
     # string; every one of ours reads it as optional (see docs/membership.md).
     student_number: str | None = PersonalData(None)
@@ -82,7 +83,7 @@ class MemberErasure(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    member_id: str
+    member_id: MemberId
     erased_at: datetime
     requested_by: Literal["member", "staff"]
 

@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'id':>10}  {'quarantined':<24}  {'topic':<30} {'entity':<36} {'size':>12}  error")
         for q in rows:
             print(_line(q))
-        print(f"{len(rows)} rows in quarantine")
+        print(f"{len(rows)} row{'' if len(rows) == 1 else 's'} in quarantine")
         return 0
     if args.command == "show":
         if not args.ids:

@@ -9,9 +9,10 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from alumni_kit.access_export import export_router
+from alumni_kit.app import service_app
 from alumni_kit.auth import TokenSigner, parse_keys
-from alumni_kit.body_limit import MIB, limit_bodies
-from alumni_kit.http import ops_router, service_caller, staff_principal
+from alumni_kit.body_limit import MIB
+from alumni_kit.http import service_caller, staff_principal
 from alumni_kit.runtime import ServiceRuntime, Subscription
 from consent import ledger
 from consent.access import EXPORT_QUERIES
@@ -19,16 +20,16 @@ from consent.handlers import make_member_handler, on_member_erased
 from consent.links import Links
 from consent.metrics import ConsentMetrics
 from consent.notices import NoticeBook
+from consent.page_routes import Web, web_router
 from consent.settings import ConsentSettings
-from consent.staff import staff_router
-from consent.web import Web, web_router
+from consent.staff_routes import staff_router
 from usn_schemas.consent import ConsentGivenV1, ConsentWithdrawnV1
 from usn_schemas.mail import TransactionalMailRequestedV1
 from usn_schemas.member import MemberErasedV1, MemberRegisteredV1, MemberUpdatedV1
 from usn_schemas.registry import TOPIC_CONTRACTS
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-# An import of IMPORT_MAX rows (consent/staff.py) is ~2 MB of JSON: room for that, not for more.
+# An import of IMPORT_MAX rows (consent/staff_routes.py) is ~2 MB of JSON: room for that, not for more.
 IMPORT_BODY_BYTES = 4 * MIB
 
 
@@ -71,20 +72,20 @@ def create_app(settings: ConsentSettings | None = None) -> FastAPI:
     runtime, metrics = _build_runtime(settings, links)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
+    async def notices_stored() -> AsyncIterator[None]:
         async with runtime.pool.acquire() as conn:
             await ledger.store_notices(conn, notices.all())
-        try:
-            yield
-        finally:
-            await runtime.stop()
+        yield
 
-    app = FastAPI(title="USN Alumni consent", lifespan=lifespan)
-    limit_bodies(app, settings.http_max_body_bytes, {"/consent/import": IMPORT_BODY_BYTES})
-    app.state.runtime = runtime
-    app.include_router(ops_router(runtime.metrics.registry, runtime.readiness))
-    app.include_router(staff_router(runtime, staff_principal(signer), notices, metrics))
-    app.include_router(web_router(Web(runtime, links, notices, settings, metrics)))
-    app.include_router(export_router(runtime, service_caller(signer), EXPORT_QUERIES))
-    return app
+    routers = [
+        staff_router(runtime, staff_principal(signer), notices, metrics),
+        web_router(Web(runtime, links, notices, settings, metrics)),
+        export_router(runtime, service_caller(signer), EXPORT_QUERIES),
+    ]
+    return service_app(
+        runtime,
+        "USN Alumni consent",
+        routers,
+        body_limits={"/consent/import": IMPORT_BODY_BYTES},
+        running=[notices_stored],
+    )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from pydantic import ValidationError
+
 from alumni_kit.consumer import BatchHandler, Incoming
 from alumni_kit.db import Conn
 from alumni_kit.outbox import add_to_outbox
@@ -41,11 +43,17 @@ def make_member_handler(
         ttl = invitation_days * 86400
         expires = datetime.now(UTC) + timedelta(seconds=ttl)
         keys = await keyring.current(set(due))
-        messages = [
-            mails.invitation(s, links.preferences(s.member_id, ttl), invitation_days, expires, keys[s.member_id])
-            for s in await subjects.get_many(conn, due)
-            if s.member_id in keys
-        ]
+        messages = []
+        for s in await subjects.get_many(conn, due):
+            if s.member_id not in keys:
+                continue
+            try:
+                link = links.preferences(s.member_id, ttl)
+                messages.append(mails.invitation(s, link, invitation_days, expires, keys[s.member_id]))
+            except ValidationError:
+                # An address the mail contract refuses (FS's rule for addresses is looser than
+                # the mailer's): her copy is kept, she is just not invited there.
+                metrics.not_invited.labels("address").inc()
         await add_to_outbox(conn, messages)
         # Counted in the transaction: a batch retried after a transient failure counts twice.
         metrics.mails.labels("consent-invitation").inc(len(messages))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from alumni_kit.consent_view import apply_consent_facts
 from alumni_kit.db import Conn
 from alumni_kit.outbox import OutboxMessage, add_to_outbox
 from consent import SOURCE
@@ -143,22 +144,7 @@ async def _append(
         "ledger", records=[_ledger_row(f, req) for f, req in recorded], columns=_LEDGER_COLUMNS
     )
     facts = [f for f, _ in recorded]
-    latest = list({(f.member_id, f.channel, f.purpose): f for f in facts}.values())  # the last per key wins
-    await conn.execute(
-        """INSERT INTO current_consent AS c (member_id, channel, purpose, state, sequence, fact_id, recorded_at)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[],
-                                $7::timestamptz[])
-           ON CONFLICT (member_id, channel, purpose) DO UPDATE
-              SET state = excluded.state, sequence = excluded.sequence, fact_id = excluded.fact_id,
-                  recorded_at = excluded.recorded_at""",
-        [f.member_id for f in latest],
-        [f.channel for f in latest],
-        [f.purpose for f in latest],
-        [f.state for f in latest],
-        [f.sequence for f in latest],
-        [f.fact_id for f in latest],
-        [f.recorded_at for f in latest],
-    )
+    await apply_consent_facts(conn, facts, table="current_consent")
     touched = {f.member_id for f in facts}
     await conn.execute(
         "UPDATE subjects s SET last_sequence = u.seq FROM unnest($1::text[], $2::bigint[]) AS u(id, seq)"

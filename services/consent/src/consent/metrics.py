@@ -25,6 +25,12 @@ class ConsentMetrics:
         self.mails = Counter(
             "consent_mail_requests", "Transactional mails requested from the mailer.", ["kind"], registry=registry
         )
+        self.not_invited = Counter(
+            "consent_invitations_not_sent",
+            "New members with an address who got no invitation, by why (address: one the mailer cannot take).",
+            ["why"],
+            registry=registry,
+        )
         self.refused_links = Counter(
             "consent_links_refused",
             "Member links refused (forged, altered, expired).",

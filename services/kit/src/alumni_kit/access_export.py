@@ -17,6 +17,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Path
 
 from alumni_kit.db import Conn
+from alumni_kit.http import SERVICE_REFUSALS
 from alumni_kit.runtime import ServiceRuntime
 
 MEMBER_ID = r"^[0-9a-fA-F-]{36}$"
@@ -28,7 +29,7 @@ async def run_queries(conn: Conn, queries: Mapping[str, str], member_id: str) ->
 
 
 def export_router(runtime: ServiceRuntime, service: Callable[..., str], queries: Mapping[str, str]) -> APIRouter:
-    router = APIRouter(prefix="/internal/members", tags=["internal"])
+    router = APIRouter(prefix="/internal/members", tags=["internal"], responses=SERVICE_REFUSALS)
 
     @router.get("/{member_id}/export")
     async def export(

@@ -18,14 +18,16 @@ from usn_schemas.consent import ConsentFact, ConsentGivenV1, ConsentWithdrawnV1
 
 CONSENT_VIEW_MIGRATIONS = {"consent-view": Path(__file__).parent / "consent_view_migrations"}
 
+# {table}: consent_view here, current_consent in consent's own database (same columns).
 _UPSERT = """
-INSERT INTO consent_view AS v (member_id, channel, purpose, state, sequence, fact_id, recorded_at)
+INSERT INTO {table} AS v (member_id, channel, purpose, state, sequence, fact_id, recorded_at)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::timestamptz[])
 ON CONFLICT (member_id, channel, purpose) DO UPDATE
    SET state = excluded.state, sequence = excluded.sequence,
        fact_id = excluded.fact_id, recorded_at = excluded.recorded_at
  WHERE v.sequence < excluded.sequence
 """
+CONSENT_TABLES = ("consent_view", "current_consent")
 
 
 @dataclass(frozen=True)
@@ -50,11 +52,15 @@ def _newest_per_key(facts: list[ConsentFact]) -> list[ConsentFact]:
     return list(newest.values())
 
 
-async def apply_consent_facts(conn: Conn, facts: list[ConsentFact]) -> None:
+async def apply_consent_facts(conn: Conn, facts: list[ConsentFact], table: str = "consent_view") -> None:
+    """Lay `facts` over the state in `table`: per member × channel × purpose the highest
+    sequence wins. The one upsert of consent state, for this view and for consent's ledger."""
+    if table not in CONSENT_TABLES:  # a table name cannot be a query parameter
+        raise ValueError(f"not a consent state table: {table}")
     rows = _newest_per_key(facts)
     if rows:
         await conn.execute(
-            _UPSERT,
+            _UPSERT.format(table=table),
             [f.member_id for f in rows],
             [f.channel for f in rows],
             [f.purpose for f in rows],

@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
 from aiokafka.structs import ConsumerRecord
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,10 @@ H_TOPIC = "dlq.original.topic"
 H_PARTITION = "dlq.original.partition"
 H_OFFSET = "dlq.original.offset"
 H_GROUP = "dlq.consumer.group"
-DLQ_HEADERS = {H_ERROR_CLASS, H_ERROR_KIND, H_REASON, H_TOPIC, H_PARTITION, H_OFFSET, H_GROUP}
+# Set when the broker refused the dead letter whole: it then carries the headers only
+# (the original stays on its topic, at the offset the headers name).
+H_VALUE_OMITTED = "dlq.value.omitted"
+DLQ_HEADERS = {H_ERROR_CLASS, H_ERROR_KIND, H_REASON, H_TOPIC, H_PARTITION, H_OFFSET, H_GROUP, H_VALUE_OMITTED}
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,12 @@ async def dead_letter(
         (H_OFFSET, str(record.offset).encode()),
         (H_GROUP, group.encode()),
     ]
-    await producer.send_and_wait(dlq_topic(record.topic), value=record.value, key=record.key, headers=headers)
+    try:
+        await producer.send_and_wait(dlq_topic(record.topic), value=record.value, key=record.key, headers=headers)
+    except (MessageSizeTooLargeError, RecordTooLargeError) as exc:
+        # Refused for its size: a dead letter that can never be written must not stop the
+        # partition, so it goes without the value, saying so, and the consumer moves on.
+        omitted = [(H_VALUE_OMITTED, type(exc).__name__.encode())]
+        await producer.send_and_wait(dlq_topic(record.topic), value=None, key=record.key, headers=headers + omitted)
     # Position and reason kind only: the value may hold personal data.
     log.warning("dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, rejection.kind)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import BaseModel, ConfigDict
 
 from alumni_kit.auth import (
     InvalidTokenError,
@@ -29,6 +31,68 @@ SECURITY_HEADERS = {
 }
 
 
+class FieldProblem(BaseModel):
+    """One field at fault: FastAPI's own validation errors, and the routes' checks in the same shape."""
+
+    model_config = ConfigDict(extra="allow")  # e.g. `type`, `ctx`, or a template's `line`
+
+    loc: list[str | int] | None = None
+    msg: str
+
+
+class Problem(BaseModel):
+    """The body of every refusal of the JSON APIs: one line, several, or the fields at fault."""
+
+    detail: str | FieldProblem | list[str | FieldProblem]
+
+
+_REFUSALS = {
+    400: "The body could not be read: not UTF-8, or not the JSON it declares.",
+    401: "No bearer token (or session), or one that is forged, altered or expired.",
+    403: "The caller's role or faculty may not do this, or the form did not come from this site.",
+    404: "No such resource (or, for a link, one never issued).",
+    409: "Conflicts with what exists, or the link was used already.",
+    410: "The link has expired.",
+    413: "The body is larger than this endpoint accepts.",
+    422: "A parameter or field broke its rules; each problem names it.",
+    503: "A service this one needs did not answer; try again shortly.",
+}
+
+
+# FastAPI's `responses=`: documented answers by status code.
+Responses = dict[int | str, dict[str, Any]]
+
+
+def refusals(*codes: int, html: bool = False) -> Responses:
+    """OpenAPI `responses=` for these refusals, each a `Problem` (JSON); with `html`, also the
+    page a browser gets instead (routes that serve both)."""
+    documented: Responses = {}
+    for code in codes:
+        documented[code] = {"model": Problem, "description": _REFUSALS[code]}
+        if html:
+            documented[code]["content"] = {"text/html": {"schema": {"type": "string"}}}
+    return documented
+
+
+def answers_in(media_type: str, described: dict[int, str]) -> Responses:
+    """OpenAPI `responses=` for answers that are not JSON (a page, plain text, an image), by status."""
+    content = {media_type: {"schema": {"type": "string"}}}
+    return {code: {"description": text, "content": content} for code, text in described.items()}
+
+
+# A staff route: no or a bad token, a role or faculty that may not, and its parameters' rules.
+STAFF_REFUSALS = refusals(401, 403, 422)
+# A service-to-service route (service token), likewise.
+SERVICE_REFUSALS = refusals(401, 403, 422)
+# What any route that reads a JSON body can answer besides its own refusals.
+BODY_REFUSALS = refusals(400, 413, 422)
+
+
+class Readiness(BaseModel):
+    ready: bool
+    checks: dict[str, bool]
+
+
 def ops_router(registry: CollectorRegistry, readiness: Callable[[], Awaitable[dict[str, bool]]]) -> APIRouter:
     """/healthz (the process answers), /readyz (its dependencies answer), /metrics."""
     router = APIRouter(tags=["operations"])
@@ -37,14 +101,15 @@ def ops_router(registry: CollectorRegistry, readiness: Callable[[], Awaitable[di
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/readyz")
-    async def readyz(response: Response) -> dict[str, object]:
+    @router.get("/readyz", responses={503: {"model": Readiness, "description": "A dependency does not answer."}})
+    async def readyz(response: Response) -> Readiness:
         checks = await readiness()
         ready = all(checks.values())
         response.status_code = 200 if ready else 503
-        return {"ready": ready, "checks": checks}
+        return Readiness(ready=ready, checks=checks)
 
-    @router.get("/metrics")
+    # Prometheus' text format, not JSON.
+    @router.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 

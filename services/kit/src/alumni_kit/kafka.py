@@ -12,8 +12,10 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 log = logging.getLogger(__name__)
 
-# The broker's largest accepted message is 4 MiB (deploy/kafka); a producer may send up to it.
-MAX_REQUEST_BYTES = 4 * 1024 * 1024
+# The broker's largest message is 4 MiB (deploy/kafka), and a dead-letter topic takes its
+# topic's limit plus 64 KiB (kafka.with_dlq): the dead letter of a 4 MiB `graduated`
+# message, with its reason headers, must still leave the producer.
+MAX_REQUEST_BYTES = 4 * 1024 * 1024 + 128 * 1024
 
 
 def idempotent_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:

@@ -32,7 +32,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from alumni_kit.db import Conn
 from alumni_kit.errors import is_transient
-from alumni_kit.kafka import idempotent_producer
+from alumni_kit.kafka import MAX_REQUEST_BYTES, idempotent_producer
 from alumni_kit.logs import where_it_failed
 from alumni_kit.metrics import KitMetrics
 from alumni_kit.partitioning import partition_of
@@ -46,6 +46,18 @@ log = logging.getLogger(__name__)
 _RELAY_LOCK = 7_340_002
 OUTBOX_CHANNEL = "outbox"
 _BACKLOG = "SELECT coalesce(max(id) - min(id) + 1, 0) FROM outbox"
+
+
+class RowTooLargeToSendError(Exception):
+    """A row above the producer's request limit: refused by the relay itself, never sent.
+
+    A request above the broker's socket.request.max.bytes makes it close the
+    connection, which the producer would retry for ever, so the refusal is ours.
+    """
+
+    description = f"larger than the producer's request limit ({MAX_REQUEST_BYTES} bytes); not sent"
+
+
 # Refusals of one row before it is quarantined (<SVC>_OUTBOX_MAX_ATTEMPTS).
 DEFAULT_MAX_ATTEMPTS = 3
 # Broker answers that are about the record itself: sending it again as it is cannot
@@ -58,6 +70,7 @@ _REFUSALS: tuple[type[BaseException], ...] = (
     kafka_errors.CorruptRecordException,
     kafka_errors.InvalidTimestampError,
     kafka_errors.UnknownError,
+    RowTooLargeToSendError,
 )
 # The producer's own state is out of step with the broker's: a fresh producer
 # fixes it, and no row is to blame.
@@ -68,6 +81,8 @@ _OUT_OF_STEP: tuple[type[BaseException], ...] = (
     kafka_errors.UnknownProducerId,
     kafka_errors.ProducerFenced,
 )
+
+
 _QUARANTINE = """
 WITH moved AS (DELETE FROM outbox WHERE id = $1 RETURNING *)
 INSERT INTO outbox_quarantine (id, topic, key, value, headers, created_at, attempts, error_class, error_reason)
@@ -296,7 +311,7 @@ class OutboxRelay:
         """
         lanes = await self._lanes(rows)
         careful = {
-            slot for slot, lane in lanes.items() if self._refusals and any(r["id"] in self._refusals for r in lane)
+            slot for slot, lane in lanes.items() if any(r["id"] in self._refusals or _too_large(r) for r in lane)
         }
         fast = {slot: lane for slot, lane in lanes.items() if slot not in careful}
         published, failures = await self._send_batches(fast)
@@ -371,13 +386,16 @@ class OutboxRelay:
         published: list[asyncpg.Record] = []
         for row in lane:
             try:
+                if _too_large(row):
+                    raise RowTooLargeToSendError()
                 batch = self._producer.create_batch()
                 batch.append(**_record(row))
                 await (await self._producer.send_batch(batch, slot[0], partition=slot[1]))
             except Exception as exc:
                 if not (is_refusal(exc) or is_producer_out_of_step(exc)):
                     raise
-                await self._renew_producer()
+                if not isinstance(exc, RowTooLargeToSendError):
+                    await self._renew_producer()
                 if is_producer_out_of_step(exc):
                     break  # the producer's state, not the row: try again next round
                 attempts = self._refusals[row["id"]] = self._refusals.get(row["id"], 0) + 1
@@ -421,11 +439,16 @@ class OutboxRelay:
 
         An idempotent producer counts a refused batch into its sequence for that
         partition although the broker never wrote it, so every later batch there
-        is refused as out of order (measured on Kafka 3.9). The shared producer is
+        is refused as out of order (seen on Kafka 3.9.1 and 4.4.0). The shared producer is
         left to its owner; one made here is stopped when replaced.
         """
         fresh = self._make_producer()
-        await fresh.start()
+        try:
+            await fresh.start()
+        except BaseException:
+            with contextlib.suppress(Exception):  # e.g. the broker went away: the round is retried
+                await fresh.stop()
+            raise
         previous, self._own_producer = self._own_producer, fresh
         self._producer = fresh
         if previous is not None:
@@ -442,6 +465,10 @@ class OutboxRelay:
             self._metrics.outbox_quarantine.labels(topic).set(counts.get(topic, 0))
         self._quarantine_topics |= set(counts)
         self._quarantine_checked = now
+
+
+def _too_large(row: asyncpg.Record) -> bool:
+    return len(row["key"]) + len(row["value"]) > MAX_REQUEST_BYTES
 
 
 def _record(row: asyncpg.Record) -> dict[str, Any]:

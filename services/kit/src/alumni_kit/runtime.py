@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,10 @@ class Subscription:
     fetch_max_wait_ms: int | None = None
 
 
+# Builds a key ring from a way to get the runtime's pool (open only once the runtime started).
+KeyRingFactory = Callable[[Callable[[], asyncpg.Pool]], KeyRing]
+
+
 @dataclass
 class _Uncommitted:
     """Offsets one subscription has applied but not yet committed to Kafka."""
@@ -69,9 +74,16 @@ class _Uncommitted:
 
 class ServiceRuntime:
     def __init__(
-        self, name: str, settings: ServiceSettings, migrations: Path, shared: dict[str, Path] | None = None
+        self,
+        name: str,
+        settings: ServiceSettings,
+        migrations: Path,
+        shared: dict[str, Path] | None = None,
+        keyring: KeyRingFactory | None = None,
     ) -> None:
-        """`shared`: migration scopes of kit pieces the service opts into (e.g. the consent view)."""
+        """`shared`: migration scopes of kit pieces the service opts into (e.g. the consent view);
+        `keyring`: how this service gets subject keys, given the runtime's pool (default:
+        from membership over HTTP; membership itself reads its own table)."""
         self.name, self.settings = name, settings
         self.migrations = {"kit": KIT_MIGRATIONS, **(shared or {}), name: migrations}
         self.metrics = KitMetrics()
@@ -92,13 +104,16 @@ class ServiceRuntime:
         self._producer: AIOKafkaProducer | None = None
         self._relay: OutboxRelay | None = None
         self._relay_task: asyncio.Task[None] | None = None
-        # Opens sealed personal data in consumed events. Membership sets its own
-        # (its key table); every other service asks membership over HTTP.
-        self.keyring: KeyRing = HttpKeyRing(
-            settings.membership_url,
-            TokenSigner(parse_keys(settings.signing_keys.get_secret_value())),
-            name,
-            settings.key_cache_seconds,
+        # Opens sealed personal data in consumed events.
+        self.keyring: KeyRing = (
+            keyring(lambda: self.pool)
+            if keyring is not None
+            else HttpKeyRing(
+                settings.membership_url,
+                TokenSigner(parse_keys(settings.signing_keys.get_secret_value())),
+                name,
+                settings.key_cache_seconds,
+            )
         )
 
     @property
@@ -234,6 +249,8 @@ class ServiceRuntime:
             batch_size=s.outbox_batch_size,
             poll_seconds=s.outbox_poll_seconds,
             topic_prefix=s.topic_prefix,
+            max_attempts=s.outbox_max_attempts,
+            producer_factory=lambda: idempotent_producer(s.kafka_bootstrap, f"{self.name}-outbox-relay"),
         )
         self._relay_task = asyncio.create_task(self._relay.run(), name=f"{self.name}-outbox-relay")
         await self.broker.start()

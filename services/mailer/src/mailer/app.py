@@ -11,10 +11,11 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from alumni_kit.access_export import export_router
+from alumni_kit.app import service_app
 from alumni_kit.auth import TokenSigner, parse_keys
-from alumni_kit.body_limit import MIB, limit_bodies
+from alumni_kit.body_limit import MIB
 from alumni_kit.consent_view import CONSENT_VIEW_MIGRATIONS, consent_view_handler
-from alumni_kit.http import ops_router, service_caller, staff_principal
+from alumni_kit.http import service_caller, staff_principal
 from alumni_kit.runtime import ServiceRuntime, Subscription
 from mailer.access import EXPORT_QUERIES
 from mailer.bounce_ingest import BounceIngest
@@ -25,8 +26,9 @@ from mailer.rendering import Renderer, RenderLimits
 from mailer.retention import purge_periodically
 from mailer.sender import Sender
 from mailer.settings import MailerSettings
-from mailer.staff import staff_router
-from mailer.tracking import TrackingLinks, tracking_router
+from mailer.staff_routes import staff_router
+from mailer.tracking import TrackingLinks
+from mailer.tracking_routes import tracking_router
 from mailer.transactional import on_transactional
 from usn_schemas.campaign import (
     CampaignRequestedV1,
@@ -100,33 +102,52 @@ def create_app(settings: MailerSettings | None = None) -> FastAPI:
     bounces = BounceIngest(runtime, settings, signer.derived_keys("verp")[0], metrics)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
+    async def renderers() -> AsyncIterator[None]:
+        try:
+            yield
+        finally:  # after the consumers stopped: the campaigns consumer renders with `intake`
+            await intake.close()
+            await sending_renderer.close()
+
+    @asynccontextmanager
+    async def bounce_listener() -> AsyncIterator[None]:
         await bounces.start()
-        sending = asyncio.create_task(sender.run(), name="mailer-sender")
-        stop_purging = asyncio.Event()
-        purging = asyncio.create_task(
-            purge_periodically(runtime.pool, settings.transactional_keep_days, stop_purging), name="mailer-purge"
+        try:
+            yield
+        finally:
+            await bounces.stop()
+
+    @asynccontextmanager
+    async def sending() -> AsyncIterator[None]:
+        task = asyncio.create_task(sender.run(), name="mailer-sender")
+        try:
+            yield
+        finally:
+            sender.stop()
+            await task
+
+    @asynccontextmanager
+    async def purging() -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(
+            purge_periodically(runtime.pool, settings.transactional_keep_days, stop), name="mailer-purge"
         )
         try:
             yield
         finally:
-            stop_purging.set()
-            await purging
-            sender.stop()
-            await sending
-            await bounces.stop()
-            await runtime.stop()
-            await intake.close()
-            await sending_renderer.close()
+            stop.set()
+            await task
 
-    app = FastAPI(title="USN Alumni mailer", lifespan=lifespan)
-    limit_bodies(app, settings.http_max_body_bytes, {"/campaigns": CAMPAIGN_BODY_BYTES})
-    app.state.runtime = runtime
-    app.include_router(ops_router(runtime.metrics.registry, runtime.readiness))
-    app.include_router(tracking_router(runtime, tracking))
-    app.include_router(export_router(runtime, service_caller(signer), EXPORT_QUERIES))
-    app.include_router(
-        staff_router(runtime, staff_principal(signer), settings.purposes, intake, settings.message_id_domain)
+    routers = [
+        tracking_router(runtime, tracking),
+        export_router(runtime, service_caller(signer), EXPORT_QUERIES),
+        staff_router(runtime, staff_principal(signer), settings.purposes, intake, settings.message_id_domain),
+    ]
+    return service_app(
+        runtime,
+        "USN Alumni mailer",
+        routers,
+        body_limits={"/campaigns": CAMPAIGN_BODY_BYTES},
+        resources=[renderers],
+        running=[bounce_listener, sending, purging],
     )
-    return app

@@ -129,7 +129,7 @@ def prepare(campaign: Campaign, sender: Address, max_bytes: int) -> PreparedPart
     # The placeholders' mark depends on the body alone, so a body renders the same when it
     # is checked and when it is sent; no body can contain the hash of itself.
     mark = hashlib.sha256(campaign.body_markdown.encode()).hexdigest()[:12].upper()
-    slot = {k: f"QQ{k}{mark}QQ" for k in ("GIVEN", "FAMILY", "UNSUB", "PIXEL")}
+    slot = {k: _slot(k, mark) for k in ("GIVEN", "FAMILY", "UNSUB", "PIXEL")}
     variables = {"given_name": slot["GIVEN"], "family_name": slot["FAMILY"]}
     markdown = render_body(campaign.body_markdown, variables, max_bytes)
     language = campaign.language if campaign.language in ("nb", "en") else "nb"
@@ -158,9 +158,23 @@ def prepare(campaign: Campaign, sender: Address, max_bytes: int) -> PreparedPart
     return PreparedParts(campaign, mark, tuple(urls), text, html, head)
 
 
+def _slot(kind: str, mark: str) -> str:
+    return f"QQ{kind}{mark}QQ"
+
+
 def check(campaign: Campaign, sender: Address, max_bytes: int) -> PreparedParts:
     """`prepare`, then the whole message for a synthetic recipient: what is accepted can be sent."""
     parts = prepare(campaign, sender, max_bytes)
+    # The names are placeholders while the body renders, so a filter or test on them (`|lower`,
+    # `== "Kari"`) would act on the placeholder: the body must come out the same when it is
+    # rendered with the synthetic names themselves.
+    names = {"given_name": SYNTHETIC_RECIPIENT.given_name, "family_name": SYNTHETIC_RECIPIENT.family_name}
+    direct = render_body(campaign.body_markdown, names, max_bytes)
+    filled = parts.text.replace(_slot("GIVEN", parts.mark), names["given_name"])
+    if not filled.replace(_slot("FAMILY", parts.mark), names["family_name"]).startswith(f"{direct.rstrip()}\n\n-- \n"):
+        raise TemplateProblemError(
+            None, "given_name and family_name can only be shown as they are ({{ given_name }}), not changed or tested"
+        )
     message = Prepared(parts).render(SYNTHETIC_RECIPIENT, synthetic_links(), "<check@example.invalid>")
     if len(message) > max_bytes:
         raise TemplateProblemError(None, f"the message would be {len(message)} bytes; at most {max_bytes}")

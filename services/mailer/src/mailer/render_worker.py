@@ -77,7 +77,7 @@ def answer(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
-    limit_memory(int(sys.argv[1]) if len(sys.argv) > 1 else 512)
+    limit_memory(int(sys.argv[1]) if len(sys.argv) > 1 else 256)
     signal.signal(signal.SIGALRM, _alarm)
     # Ctrl-C in a terminal reaches the whole process group: the mailer decides when this ends.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -41,7 +41,7 @@ class RendererUnavailableError(OSError):
 class RenderLimits:
     seconds: float = 2.0
     max_bytes: int = 2 * 1024 * 1024
-    memory_mib: int = 512
+    memory_mib: int = 256
 
 
 class Renderer:

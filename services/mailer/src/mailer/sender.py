@@ -3,6 +3,9 @@
 One sender per database sends (an advisory lock; other replicas wait as standbys),
 so a delivery is only ever in one process's hands. It keeps its SMTP connections busy:
 
+0. render: each campaign that starts sending is rendered once, in the render worker
+   (rendering.py), before any of its deliveries is claimed; one that cannot be is
+   failed alone, and only rendered campaigns' deliveries are ever claimed;
 1. claim: a batch of due deliveries is decided from the mailer's local copies (member,
    consent view, suppression): skipped ones get their reason; the rest are marked
    `sending`, with the consent fact and address, committed *before* any SMTP traffic,

@@ -45,8 +45,8 @@ class MailerSettings(ServiceSettings):
     render_timeout_seconds: float = Field(2.0, gt=0, le=60)
     # Rendered output, and the whole message for one recipient, at most this many bytes.
     render_max_bytes: int = Field(2 * 1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
-    # Address space of the render worker.
-    render_memory_mib: int = Field(512, ge=256, le=16384)
+    # Address space of each render worker (one idles at about 30 MiB).
+    render_memory_mib: int = Field(256, ge=64, le=16384)
 
     # --- what the messages say about themselves
     from_address: str = "alumni@usn.no"

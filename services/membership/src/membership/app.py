@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 
+from alumni_kit.app import service_app
 from alumni_kit.auth import TokenSigner, parse_keys
-from alumni_kit.body_limit import limit_bodies
 from alumni_kit.consent_view import CONSENT_VIEW_MIGRATIONS, consent_view_handler
 from alumni_kit.consumer import BatchHandler
-from alumni_kit.http import ops_router, service_caller, staff_principal
+from alumni_kit.http import service_caller, staff_principal
 from alumni_kit.runtime import ServiceRuntime, Subscription
 from membership.members.domain import EligibilityPolicy
 from membership.members.handlers import MembershipMetrics, make_graduated_handler
@@ -42,15 +40,14 @@ log = logging.getLogger(__name__)
 def create_runtime(settings: MembershipSettings) -> ServiceRuntime:
     """The broker, its subscriptions and publications (also the AsyncAPI source)."""
     # The consent view: a network's member list shows contact details only where she consented.
-    runtime = ServiceRuntime("membership", settings, MIGRATIONS, shared=CONSENT_VIEW_MIGRATIONS)
     # Membership holds the keys: it reads them from its own table, never over HTTP.
+    runtime = ServiceRuntime("membership", settings, MIGRATIONS, shared=CONSENT_VIEW_MIGRATIONS, keyring=LocalKeyRing)
     keys.use_key_encryption(KeyEncryption(settings.key_encryption_keys.get_secret_value()))
     if (
         "development-only"
         in settings.key_encryption_keys.get_secret_value() + settings.tombstone_pepper.get_secret_value()
     ):
         log.warning("MEMBERSHIP_KEY_ENCRYPTION_KEYS / _TOMBSTONE_PEPPER not set: public development values in use")
-    runtime.keyring = LocalKeyRing(lambda: runtime.pool)
     handler: BatchHandler = make_graduated_handler(
         EligibilityPolicy(settings.eligible_degree_levels),
         MembershipMetrics(runtime.metrics.registry),
@@ -87,23 +84,6 @@ def create_app(settings: MembershipSettings | None = None) -> FastAPI:
     runtime = create_runtime(settings)
     signer = TokenSigner(parse_keys(settings.signing_keys.get_secret_value()))
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
-        try:
-            yield
-        finally:
-            await runtime.stop()
-
-    app = FastAPI(title="USN Alumni membership", lifespan=lifespan)
-    limit_bodies(app, settings.http_max_body_bytes)
-    app.state.runtime = runtime
-    app.include_router(ops_router(runtime.metrics.registry, runtime.readiness))
-    app.include_router(members_router(runtime, staff_principal(signer)))
-    app.include_router(profile_router(runtime, signer))
-    for router in self_service_routers(runtime, settings, signer):  # sign-up, applications, login
-        app.include_router(router)
-    app.include_router(networks_router(runtime, staff_principal(signer), signer))
     # Data-subject rights: keys for the other services, access export, erasure.
     rights = RightsDeps(
         runtime,
@@ -113,7 +93,13 @@ def create_app(settings: MembershipSettings | None = None) -> FastAPI:
         services=settings.export_services,
         group=settings.group_id,
     )
-    app.include_router(key_router(runtime, service_caller(signer), settings.key_clients))
-    app.include_router(member_rights_router(rights))
-    app.include_router(staff_rights_router(rights, staff_principal(signer)))
-    return app
+    routers = [
+        members_router(runtime, staff_principal(signer)),
+        profile_router(runtime, signer),
+        *self_service_routers(runtime, settings, signer),  # sign-up, applications, login
+        networks_router(runtime, staff_principal(signer), signer),
+        key_router(runtime, service_caller(signer), settings.key_clients),
+        member_rights_router(rights),
+        staff_rights_router(rights, staff_principal(signer)),
+    ]
+    return service_app(runtime, "USN Alumni membership", routers)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from alumni_kit.auth import StaffPrincipal
-from alumni_kit.http import people_reader
+from alumni_kit.http import STAFF_REFUSALS, people_reader, refusals
 from alumni_kit.runtime import ServiceRuntime
 from membership.members import repository, search
 from membership.profile.rules import Interest
@@ -20,10 +20,10 @@ Year = Annotated[int | None, Query(ge=1950, le=2100)]
 
 
 def members_router(runtime: ServiceRuntime, staff: Callable[..., StaffPrincipal]) -> APIRouter:
-    router = APIRouter(prefix="/members", tags=["members"])
+    router = APIRouter(prefix="/members", tags=["members"], responses=STAFF_REFUSALS)
     staff = people_reader(staff)
 
-    @router.get("/{member_id}")
+    @router.get("/{member_id}", responses=refusals(404))
     async def get_member(
         member_id: Annotated[str, Path(pattern=UUID_PATTERN)], who: StaffPrincipal = Depends(staff)
     ) -> dict[str, Any]:

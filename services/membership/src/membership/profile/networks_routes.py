@@ -10,12 +10,12 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alumni_kit.auth import StaffPrincipal, TokenSigner
-from alumni_kit.http import people_reader
+from alumni_kit.http import BODY_REFUSALS, STAFF_REFUSALS, Responses, people_reader, refusals
 from alumni_kit.runtime import ServiceRuntime
 from membership.profile import networks
 from membership.profile import repository as profile
@@ -24,6 +24,8 @@ from membership.web import pages, sessions
 from usn_schemas.vocabulary import UUID_PATTERN, Faculty
 
 NetworkId = Annotated[str, Path(pattern=UUID_PATTERN)]
+# Joining or leaving: her networks page again (404 for a network not open to her).
+MEMBER_CHANGE: Responses = {**sessions.HTML_PAGE, **sessions.MEMBER_FORM, **refusals(404, html=True)}
 
 
 class NetworkIn(BaseModel):
@@ -57,7 +59,7 @@ def networks_router(runtime: ServiceRuntime, staff: Callable[..., StaffPrincipal
     reader = people_reader(staff)  # a network's members: not for the advisory board
     router = APIRouter(prefix="/networks", tags=["networks"])
 
-    @router.post("", status_code=201)
+    @router.post("", status_code=201, responses={**STAFF_REFUSALS, **BODY_REFUSALS, **refusals(409)})
     async def create_network(body: NetworkIn, who: StaffPrincipal = Depends(staff)) -> dict[str, Any]:
         if who.role not in ("comms", "ak"):
             raise HTTPException(403, "networks are created by communications or a faculty's Alumnikontakt")
@@ -70,17 +72,19 @@ def networks_router(runtime: ServiceRuntime, staff: Callable[..., StaffPrincipal
         except networks.DuplicateNetworkError:
             raise HTTPException(409, f"{body.faculty} already has a network named {body.name!r}") from None
 
-    @router.get("", response_model=None)
+    @router.get("", response_model=None, responses={**sessions.HTML_PAGE, **sessions.NOT_LOGGED_IN, **STAFF_REFUSALS})
     async def list_networks(
         request: Request,
+        # Staff's bearer token: the JSON list. Without one: the logged-in member's page.
+        authorization: Annotated[str | None, Header()] = None,
         faculty: Faculty | None = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
         lang: str | None = None,
     ) -> dict[str, Any] | Response:
-        if "authorization" not in request.headers:
+        if authorization is None:
             return await _member_page(runtime, signer, request, lang)
-        who = staff(authorization=request.headers["authorization"])
+        who = staff(authorization=authorization)
         if faculty is not None and not who.may_see(faculty):
             raise HTTPException(403, f"you may list your own faculty's networks only ({who.faculty})")
         async with runtime.pool.acquire() as conn:
@@ -89,7 +93,7 @@ def networks_router(runtime: ServiceRuntime, staff: Callable[..., StaffPrincipal
             )
         return {"total": total, "limit": limit, "offset": offset, "items": items}
 
-    @router.get("/{network_id}/members")
+    @router.get("/{network_id}/members", responses={**STAFF_REFUSALS, **refusals(404)})
     async def network_members(
         network_id: NetworkId,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -107,11 +111,11 @@ def networks_router(runtime: ServiceRuntime, staff: Callable[..., StaffPrincipal
             total, items = await networks.members_of(conn, network_id, limit, offset)
         return {"network": network, "total": total, "limit": limit, "offset": offset, "items": items}
 
-    @router.post("/{network_id}/join", response_model=None)
+    @router.post("/{network_id}/join", response_model=None, responses=MEMBER_CHANGE)
     async def join(network_id: NetworkId, request: Request) -> Response:
         return await _change(runtime, signer, request, network_id, joining=True)
 
-    @router.post("/{network_id}/leave", response_model=None)
+    @router.post("/{network_id}/leave", response_model=None, responses=MEMBER_CHANGE)
     async def leave(network_id: NetworkId, request: Request) -> Response:
         return await _change(runtime, signer, request, network_id, joining=False)
 

@@ -15,6 +15,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from alumni_kit.auth import TokenSigner
+from alumni_kit.http import refusals
 from alumni_kit.runtime import ServiceRuntime
 from membership.profile import repository as profile
 from membership.profile.repository import EmailTakenError, StoredProfile
@@ -30,7 +31,7 @@ def profile_router(runtime: ServiceRuntime, signer: TokenSigner) -> APIRouter:
     router = APIRouter(tags=["member pages"])
     logged_in = sessions.session_dependency(signer)
 
-    @router.get("/profile", response_model=None)
+    @router.get("/profile", response_model=None, responses={**sessions.HTML_PAGE, **sessions.NOT_LOGGED_IN})
     async def show_profile(request: Request, lang: str | None = None) -> Response:
         member_id = await logged_in(request)
         stored = await _load(runtime, member_id)
@@ -38,7 +39,9 @@ def profile_router(runtime: ServiceRuntime, signer: TokenSigner) -> APIRouter:
             return JSONResponse(_as_json(stored))
         return _page(signer, stored, pages.language(lang, stored.language), _form_of(stored))
 
-    @router.post("/profile", response_model=None)
+    @router.post(
+        "/profile", response_model=None, responses={**sessions.HTML_PAGE, **sessions.MEMBER_FORM, **refusals(400)}
+    )
     async def save_profile(request: Request) -> Response:
         member_id = await logged_in(request)
         if request.headers.get("content-type", "").startswith("application/json"):

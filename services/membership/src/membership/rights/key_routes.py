@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
+from alumni_kit.http import BODY_REFUSALS, SERVICE_REFUSALS
 from alumni_kit.runtime import ServiceRuntime
 from alumni_kit.shredding import SubjectKey
 from membership.rights import keys
@@ -25,7 +26,7 @@ MAX_KEYS = 1000  # per request; the kit's HttpKeyRing asks in chunks of this siz
 
 class KeyRef(BaseModel):
     subject_id: str = Field(pattern=UUID_PATTERN)
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=2**31 - 1)  # the key table's int: beyond it is a 422, not a 500
 
 
 class LookupRequest(BaseModel):
@@ -42,7 +43,12 @@ def key_router(runtime: ServiceRuntime, service: Callable[..., str], clients: fr
             raise HTTPException(403, f"service {caller!r} may not fetch keys")
         return caller
 
-    router = APIRouter(prefix="/internal/keys", tags=["internal"], dependencies=[Depends(known_client)])
+    router = APIRouter(
+        prefix="/internal/keys",
+        tags=["internal"],
+        dependencies=[Depends(known_client)],
+        responses={**SERVICE_REFUSALS, **BODY_REFUSALS},
+    )
 
     @router.post("/lookup")
     async def lookup(request: LookupRequest) -> dict[str, Any]:

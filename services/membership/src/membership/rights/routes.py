@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from alumni_kit.auth import StaffPrincipal, TokenSigner
+from alumni_kit.http import BODY_REFUSALS, STAFF_REFUSALS, refusals
 from alumni_kit.runtime import ServiceRuntime
 from membership.members.repository import member_exists
 from membership.rights import export
@@ -92,10 +93,10 @@ class RightsDeps:
 
 
 def member_rights_router(deps: RightsDeps) -> APIRouter:
-    router = APIRouter(tags=["member self-service"])
+    router = APIRouter(tags=["member self-service"], responses=sessions.NOT_LOGGED_IN)
     member = sessions.session_dependency(deps.signer)
 
-    @router.get("/profile/export")
+    @router.get("/profile/export", responses=refusals(404, 503))
     async def my_export(member_id: str = Depends(member)) -> Response:
         try:
             document = await deps.export(member_id)
@@ -104,12 +105,12 @@ def member_rights_router(deps: RightsDeps) -> APIRouter:
             raise HTTPException(503, TEXTS["en"]["export_unavailable"]) from None
         return _download(document)
 
-    @router.get("/profile/erase")
+    @router.get("/profile/erase", responses=sessions.HTML_PAGE)
     async def erase_page(request: Request, member_id: str = Depends(member)) -> Response:
         lang = pages.language(request.query_params.get("lang"))
         return _erase_form(lang, member_id, deps.signer)
 
-    @router.post("/profile/erase")
+    @router.post("/profile/erase", responses={**sessions.HTML_PAGE, **sessions.MEMBER_FORM, **refusals(404)})
     async def erase_me(request: Request, member_id: str = Depends(member)) -> Response:
         form = await request.form()
         sessions.check_csrf(member_id, form.get(sessions.CSRF_FIELD), deps.signer)
@@ -128,9 +129,9 @@ def member_rights_router(deps: RightsDeps) -> APIRouter:
 
 
 def staff_rights_router(deps: RightsDeps, staff: Callable[..., StaffPrincipal]) -> APIRouter:
-    router = APIRouter(prefix="/members", tags=["members"])
+    router = APIRouter(prefix="/members", tags=["members"], responses=STAFF_REFUSALS)
 
-    @router.get("/{member_id}/export")
+    @router.get("/{member_id}/export", responses=refusals(404, 503))
     async def staff_export(
         member_id: Annotated[str, Path(pattern=UUID_PATTERN)], who: StaffPrincipal = Depends(staff)
     ) -> Response:
@@ -140,7 +141,7 @@ def staff_rights_router(deps: RightsDeps, staff: Callable[..., StaffPrincipal]) 
         except export.ExportUnavailableError as exc:
             raise HTTPException(503, str(exc)) from None
 
-    @router.post("/{member_id}/erasure", status_code=202)
+    @router.post("/{member_id}/erasure", status_code=202, responses={**BODY_REFUSALS, **refusals(404)})
     async def staff_erasure(
         member_id: Annotated[str, Path(pattern=UUID_PATTERN)], body: StaffErasure, who: StaffPrincipal = Depends(staff)
     ) -> dict[str, Any]:

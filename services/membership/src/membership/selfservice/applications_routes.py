@@ -19,10 +19,21 @@ from fastapi.responses import JSONResponse, Response
 
 from alumni_kit.auth import FACULTIES, StaffPrincipal
 from alumni_kit.db import Conn
+from alumni_kit.http import BODY_REFUSALS, STAFF_REFUSALS, refusals
 from membership.selfservice import applications
 from membership.selfservice.applications import ApplicationStatus, Decision, Policy
 from membership.web.flow import Handler, Web, refused_form
-from membership.web.forms import FlowError, InvalidFieldsError, api_refusal, is_json, parse, read_body
+from membership.web.forms import (
+    FORM_REFUSALS,
+    FlowError,
+    InvalidFieldsError,
+    api_refusal,
+    form_or_json,
+    is_json,
+    page_or_json,
+    parse,
+    read_body,
+)
 from membership.web.i18n import TEXT
 from membership.web.link_pages import Prompt, link_routes
 from membership.web.pages import SECURITY_HEADERS, Language, language, message, page
@@ -41,7 +52,14 @@ def policy_of(web: Web) -> Policy:
 def applications_router(web: Web, staff: Callable[..., StaffPrincipal]) -> APIRouter:
     router = APIRouter(tags=["applications"])
     router.add_api_route("/apply", _form(web), methods=["GET"], include_in_schema=False)
-    router.add_api_route("/applications", _apply(web), methods=["POST"])
+    router.add_api_route(
+        "/applications",
+        _apply(web),
+        methods=["POST"],
+        status_code=202,
+        openapi_extra=form_or_json(applications.ApplicationForm),
+        responses={**page_or_json(202, "Received; a verification mail is on its way."), **FORM_REFUSALS},
+    )
     link_routes(router, web, "verify-application", _ask_verification, _verify, _verified)
     _staff_routes(router, web, staff)
     return router
@@ -109,11 +127,12 @@ def _verified(_web: Web, _: None, lang: Language) -> Response:
     return message(lang, t["apply_done_title"], [t["apply_done"]])
 
 
+DECISION = Decision.model_json_schema()
 IdParam = Annotated[str, Path(pattern=UUID_PATTERN)]
 
 
 def _staff_routes(router: APIRouter, web: Web, staff: Callable[..., StaffPrincipal]) -> None:
-    @router.get("/applications")
+    @router.get("/applications", responses=STAFF_REFUSALS)
     async def list_applications(
         status: ApplicationStatus = "pending",
         faculty: Faculty | None = None,
@@ -131,7 +150,7 @@ def _staff_routes(router: APIRouter, web: Web, staff: Callable[..., StaffPrincip
         body = {"total": total, "limit": limit, "offset": offset, "items": items}
         return JSONResponse(_json(body), headers=SECURITY_HEADERS)
 
-    @router.get("/applications/{application_id}")
+    @router.get("/applications/{application_id}", responses={**STAFF_REFUSALS, **refusals(404)})
     async def get_application(application_id: IdParam, who: StaffPrincipal = Depends(staff)) -> Response:
         try:
             applications.may_read(who)
@@ -144,7 +163,11 @@ def _staff_routes(router: APIRouter, web: Web, staff: Callable[..., StaffPrincip
             return api_refusal(exc)
         return JSONResponse(_json(found), headers=SECURITY_HEADERS)
 
-    @router.post("/applications/{application_id}/decision")
+    @router.post(
+        "/applications/{application_id}/decision",
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": DECISION}}}},
+        responses={**STAFF_REFUSALS, **BODY_REFUSALS, **refusals(404, 409)},
+    )
     async def decide(application_id: IdParam, request: Request, who: StaffPrincipal = Depends(staff)) -> Response:
         try:
             applications.may_decide(who)

@@ -19,7 +19,16 @@ from alumni_kit.db import Conn
 from membership.selfservice.login import AFTER_LOGIN, LoginForm, link_state, refusal, send_link, use_link
 from membership.web import sessions
 from membership.web.flow import Handler, Web
-from membership.web.forms import InvalidFieldsError, api_refusal, is_json, parse, read_body
+from membership.web.forms import (
+    FORM_REFUSALS,
+    InvalidFieldsError,
+    api_refusal,
+    form_or_json,
+    is_json,
+    page_or_json,
+    parse,
+    read_body,
+)
 from membership.web.i18n import TEXT
 from membership.web.link_pages import Prompt, link_routes
 from membership.web.pages import SECURITY_HEADERS, Language, language, message, page, redirect
@@ -30,7 +39,15 @@ log = logging.getLogger(__name__)
 def login_router(web: Web) -> APIRouter:
     router = APIRouter(tags=["login"])
     router.add_api_route("/login", _login_page(web), methods=["GET"], include_in_schema=False)
-    router.add_api_route("/login", _request_link(web), methods=["POST"])
+    router.add_api_route(
+        "/login",
+        _request_link(web),
+        methods=["POST"],
+        status_code=202,
+        openapi_extra=form_or_json(LoginForm),
+        # The same answer whether or not she is a member (a page, or 202 JSON).
+        responses={**page_or_json(200, "The form again, saying a link was sent if she is a member."), **FORM_REFUSALS},
+    )
     link_routes(router, web, "login", _ask_login, _use, _logged_in)
     router.add_api_route("/logout", _log_out(web), methods=["POST"], include_in_schema=False)
     return router

@@ -20,7 +20,16 @@ from alumni_kit.db import Conn
 from membership.selfservice import signup
 from membership.web import sessions
 from membership.web.flow import Handler, Web, refused_form
-from membership.web.forms import FlowError, InvalidFieldsError, is_json, parse, read_body
+from membership.web.forms import (
+    FORM_REFUSALS,
+    FlowError,
+    InvalidFieldsError,
+    form_or_json,
+    is_json,
+    page_or_json,
+    parse,
+    read_body,
+)
 from membership.web.i18n import TEXT
 from membership.web.link_pages import Prompt, link_routes
 from membership.web.pages import SECURITY_HEADERS, Language, language, message, page
@@ -31,7 +40,14 @@ log = logging.getLogger(__name__)
 def signup_router(web: Web) -> APIRouter:
     router = APIRouter(tags=["sign-up"])
     router.add_api_route("/signup", _signup_form(web), methods=["GET"], include_in_schema=False)
-    router.add_api_route("/signup", _request_signup(web), methods=["POST"])
+    router.add_api_route(
+        "/signup",
+        _request_signup(web),
+        methods=["POST"],
+        status_code=202,
+        openapi_extra=form_or_json(signup.SignupForm),
+        responses={**page_or_json(202, "Requested; a verification mail is on its way."), **FORM_REFUSALS},
+    )
     link_routes(router, web, "confirm-signup", _ask_confirmation, _confirm, _signed_in)
     return router
 

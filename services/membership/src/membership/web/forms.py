@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 
+from alumni_kit.http import Responses, refusals
 from membership.web.i18n import TEXT
 from membership.web.pages import SECURITY_HEADERS, Language
 
@@ -51,6 +52,23 @@ async def read_body(request: Request) -> dict[str, Any]:
         return body
     form = await request.form()
     return {key: str(value) for key, value in form.items()}
+
+
+# A form a browser posts and scripts send as JSON: refused with a page, or JSON (409: it exists already).
+FORM_REFUSALS = refusals(400, 413) | refusals(409, 422, html=True)
+
+
+def form_or_json(model: type[BaseModel]) -> dict[str, Any]:
+    """`openapi_extra` for a route that reads `model` with `read_body`: its fields, as JSON or a form."""
+    schema = model.model_json_schema()
+    assert "$defs" not in schema, f"{model.__name__}: a flat model only (the document has no place for its $defs)"
+    content = {media: {"schema": schema} for media in ("application/json", "application/x-www-form-urlencoded")}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+def page_or_json(status: int, description: str) -> Responses:
+    """The documented answer of a route that serves a browser's form (a page) and JSON clients."""
+    return {status: {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}}
 
 
 def parse(model: type[Model], data: dict[str, Any]) -> Model:

@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 from fastapi import HTTPException, Request, Response
 
 from alumni_kit.auth import InvalidTokenError, TokenSigner
+from alumni_kit.http import Problem, Responses, refusals
 from usn_schemas.ids import new_id
 
 COOKIE = "alumni_session"
@@ -24,6 +25,16 @@ SESSION_KIND = "member-session"
 DEFAULT_SESSION_SECONDS = 8 * 3600
 CSRF_FIELD = "csrf"
 _CSRF_LABEL = "membership-csrf"
+
+
+# What a route behind the session answers without one: a browser is sent to /login, a script gets 401.
+NOT_LOGGED_IN: Responses = {
+    303: {"model": Problem, "description": "A browser without a session: to /login."},
+    **refusals(401),
+}
+# A member's form: also a stale or cross-site CSRF field (403) and fields that break their rules (422, a page).
+MEMBER_FORM: Responses = {**NOT_LOGGED_IN, **refusals(403, 413), **refusals(422, html=True)}
+HTML_PAGE: Responses = {200: {"description": "The page.", "content": {"text/html": {"schema": {"type": "string"}}}}}
 
 
 def start_session(

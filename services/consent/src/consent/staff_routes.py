@@ -15,6 +15,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from alumni_kit.auth import StaffPrincipal
 from alumni_kit.db import Conn
+from alumni_kit.http import BODY_REFUSALS, STAFF_REFUSALS, refusals
 from alumni_kit.runtime import ServiceRuntime
 from consent import ledger, subjects
 from consent.ledger import FactRequest, Outcome
@@ -75,7 +76,7 @@ class ImportRequest(BaseModel):
 def staff_router(
     runtime: ServiceRuntime, staff: Callable[..., StaffPrincipal], notices: NoticeBook, metrics: ConsentMetrics
 ) -> APIRouter:
-    router = APIRouter(prefix="/consent", tags=["consent (staff)"])
+    router = APIRouter(prefix="/consent", tags=["consent (staff)"], responses=STAFF_REFUSALS)
     purposes = notices.purposes
 
     def check_purpose(purpose: str, where: list[str | int]) -> None:
@@ -102,7 +103,7 @@ def staff_router(
             ],
         }
 
-    @router.get("/members/{member_id}")
+    @router.get("/members/{member_id}", responses=refusals(404))
     async def current_state(member_id: MemberId, who: StaffPrincipal = Depends(staff)) -> dict[str, Any]:
         async with runtime.pool.acquire() as conn:
             await visible_member(conn, member_id, who)
@@ -118,14 +119,14 @@ def staff_router(
             "awaiting_confirmation": sorted(awaiting),
         }
 
-    @router.get("/members/{member_id}/history")
+    @router.get("/members/{member_id}/history", responses=refusals(404))
     async def history(member_id: MemberId, who: StaffPrincipal = Depends(staff)) -> dict[str, Any]:
         async with runtime.pool.acquire() as conn:
             await visible_member(conn, member_id, who)
             facts = await ledger.history(conn, member_id)
         return {"member_id": member_id, "facts": facts}
 
-    @router.get("/members/{member_id}/proof")
+    @router.get("/members/{member_id}/proof", responses=refusals(404))
     async def proof(
         member_id: MemberId,
         channel: Channel,
@@ -149,7 +150,7 @@ def staff_router(
             "notice": notice,
         }
 
-    @router.get("/facts/{fact_id}")
+    @router.get("/facts/{fact_id}", responses=refusals(404))
     async def fact(fact_id: FactId, who: StaffPrincipal = Depends(staff)) -> dict[str, Any]:
         """One fact by id: what a mailer's send record points to; erased facts for comms only."""
         async with runtime.pool.acquire() as conn:
@@ -164,7 +165,7 @@ def staff_router(
             notice = await ledger.notice(conn, found["notice_sha256"]) if found["notice_sha256"] else None
         return {"fact": found, "notice": notice}
 
-    @router.post("/members/{member_id}/facts")
+    @router.post("/members/{member_id}/facts", responses={**BODY_REFUSALS, **refusals(404)})
     async def record_fact(member_id: MemberId, body: StaffFact, who: StaffPrincipal = Depends(staff)) -> dict[str, Any]:
         """Staff record a consent given or withdrawn outside the platform (a call, a paper form), with the reason."""
         if body.state == "given":
@@ -189,7 +190,7 @@ def staff_router(
         fact = outcome.recorded[0].model_dump(mode="json") if outcome.recorded else None
         return {"recorded": fact is not None, "fact": fact}
 
-    @router.post("/import")
+    @router.post("/import", responses=BODY_REFUSALS)
     async def import_consents(body: ImportRequest, who: StaffPrincipal = Depends(staff)) -> dict[str, Any]:
         """Bulk import of existing consents (e.g. legacy newsletter lists); communications staff only.
 

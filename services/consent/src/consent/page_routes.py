@@ -14,11 +14,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from alumni_kit.auth import ExpiredTokenError, InvalidTokenError
-from alumni_kit.http import SECURITY_HEADERS
+from alumni_kit.http import SECURITY_HEADERS, Responses, answers_in, refusals
 from alumni_kit.outbox import add_to_outbox
+from alumni_kit.pages import Pages
+from alumni_kit.pages import language as choose_language
 from alumni_kit.runtime import ServiceRuntime
 from consent import ledger, mails, subjects
 from consent.i18n import TEXT
@@ -33,9 +34,8 @@ from usn_schemas.consent import CHANNELS
 from usn_schemas.ids import new_id
 
 log = logging.getLogger(__name__)
-TEMPLATES = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"])
-)
+PAGES = Pages(Path(__file__).parent / "templates", TEXT)
+page = PAGES.page
 
 
 class ErasedMemberError(Exception):
@@ -51,17 +51,12 @@ class Web:
     metrics: ConsentMetrics
 
 
-def _lang(value: object, fallback: str = "nb") -> Language:
-    return value if value in ("nb", "en") else ("en" if fallback == "en" else "nb")
-
-
-def page(template: str, lang: Language, status: int = 200, **context: Any) -> HTMLResponse:
-    html = TEMPLATES.get_template(template).render(lang=lang, t=TEXT[lang], **context)
-    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
-
-
 def message(lang: Language, heading: str, lines: list[str], status: int = 200, **extra: Any) -> HTMLResponse:
-    return page("message.html", lang, status, heading=heading, lines=lines, **extra)
+    """The kit's message page; a link here always leads back to her preferences."""
+    if extra.get("link"):
+        extra.setdefault("link_id", "to-preferences")
+        extra.setdefault("link_text", TEXT[lang]["to_preferences"])
+    return PAGES.message(lang, heading, lines, status, **extra)
 
 
 def link_error(web: Web, page_name: str, exc: InvalidTokenError, lang: Language) -> HTMLResponse:
@@ -74,14 +69,37 @@ def link_error(web: Web, page_name: str, exc: InvalidTokenError, lang: Language)
     return message(lang, t["bad_link"], [t["bad_link_text"]], 403)
 
 
+# What a page behind a member's link answers when the link cannot act (link_error, _unknown_member).
+LINK_PAGES = answers_in(
+    "text/html",
+    {403: "A forged or altered link.", 404: "No such member (unknown, or erased).", 410: "The link has expired."},
+)
+# A posted form with a choice that is not on it (plain text: no page offers it), or too large a body.
+FORM_REFUSALS = answers_in("text/plain", {422: "A choice that is not on the form."}) | refusals(413)
+ONE_CLICK = answers_in(
+    "text/plain",
+    {
+        200: "Unsubscribed (or nothing to unsubscribe).",
+        400: "Not the RFC 8058 body List-Unsubscribe=One-Click.",
+        403: "A forged or altered link.",
+        410: "The link has expired.",
+    },
+) | refusals(413, 422)
+
+
 def web_router(web: Web) -> APIRouter:
     router = APIRouter(tags=["member pages"], include_in_schema=True)
-    router.add_api_route("/preferences", _show_preferences(web), methods=["GET"], response_class=HTMLResponse)
-    router.add_api_route("/preferences", _save_preferences(web), methods=["POST"], response_class=HTMLResponse)
-    router.add_api_route("/preferences/confirm", _show_confirmation(web), methods=["GET"], response_class=HTMLResponse)
-    router.add_api_route("/preferences/confirm", _confirm(web), methods=["POST"], response_class=HTMLResponse)
-    router.add_api_route("/unsubscribe/{token}", _unsubscribe_page(web), methods=["GET"], response_class=HTMLResponse)
-    router.add_api_route("/unsubscribe/{token}", _one_click_unsubscribe(web), methods=["POST"])
+
+    def add(path: str, handler: Handler, method: str, responses: Responses, as_page: bool = True) -> None:
+        kind = HTMLResponse if as_page else PlainTextResponse
+        router.add_api_route(path, handler, methods=[method], response_class=kind, responses=responses)
+
+    add("/preferences", _show_preferences(web), "GET", LINK_PAGES)
+    add("/preferences", _save_preferences(web), "POST", LINK_PAGES | FORM_REFUSALS)
+    add("/preferences/confirm", _show_confirmation(web), "GET", LINK_PAGES)
+    add("/preferences/confirm", _confirm(web), "POST", LINK_PAGES | FORM_REFUSALS)
+    add("/unsubscribe/{token}", _unsubscribe_page(web), "GET", LINK_PAGES)
+    add("/unsubscribe/{token}", _one_click_unsubscribe(web), "POST", ONE_CLICK, as_page=False)
     return router
 
 
@@ -96,12 +114,12 @@ def _show_preferences(web: Web) -> Handler:
         try:
             member_id, may_give = web.links.preferences_member(token)
         except InvalidTokenError as exc:
-            return link_error(web, "preferences", exc, _lang(lang))
+            return link_error(web, "preferences", exc, choose_language(lang))
         async with web.runtime.pool.acquire() as conn:
             subject = await subjects.get(conn, member_id)
             if subject is None:
-                return _unknown_member(_lang(lang))
-            language = _lang(lang, subject.language)
+                return _unknown_member(choose_language(lang))
+            language = choose_language(lang, subject.language)
             return await _render_preferences(web, conn, subject, token, language, [], may_give)
 
     return show_preferences
@@ -110,7 +128,7 @@ def _show_preferences(web: Web) -> Handler:
 def _save_preferences(web: Web) -> Handler:
     async def save_preferences(request: Request) -> Response:
         form = await request.form()
-        token, lang = str(form.get("token", "")), _lang(form.get("lang"))
+        token, lang = str(form.get("token", "")), choose_language(form.get("lang"))
         boxes = [(k, str(v)) for k, v in form.multi_items() if k not in ("token", "lang")]
         try:
             member_id, may_give = web.links.preferences_member(token)
@@ -231,7 +249,7 @@ def _show_confirmation(web: Web) -> Handler:
     link in a message (to check it) must not be able to give consent."""
 
     async def show_confirmation(token: str = "", lang: str | None = None) -> Response:
-        language = _lang(lang)
+        language = choose_language(lang)
         try:
             member_id, nonce = web.links.confirmation_claims(token)
         except InvalidTokenError as exc:
@@ -260,7 +278,7 @@ def _show_confirmation(web: Web) -> Handler:
 def _confirm(web: Web) -> Handler:
     async def confirm(request: Request) -> Response:
         form = await request.form()
-        token, language = str(form.get("token", "")), _lang(form.get("lang"))
+        token, language = str(form.get("token", "")), choose_language(form.get("lang"))
         try:
             member_id, nonce = web.links.confirmation_claims(token)
         except InvalidTokenError as exc:
@@ -355,7 +373,7 @@ def _one_click_unsubscribe(web: Web) -> Handler:
 
 def _unsubscribe_page(web: Web) -> Handler:
     async def unsubscribe_page(token: str, lang: str | None = None) -> Response:
-        language = _lang(lang)
+        language = choose_language(lang)
         try:
             member_id, purpose, known = await _withdraw(web, token)
         except InvalidTokenError as exc:

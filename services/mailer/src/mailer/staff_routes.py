@@ -3,7 +3,9 @@
 Communications staff send for USN or any faculty; an Alumnikontakt (AK) only for
 her own faculty, and her campaigns reach only its members. A created campaign is
 written to the `campaigns` topic (through the outbox), exactly as a communications
-tool would publish it, and scheduled when the mailer consumes it.
+tool would publish it, and scheduled when the mailer consumes it. Before that it is
+rendered in full for a synthetic recipient (422 with the template's line) and its
+event measured in bytes against what the topic and its consumers take (413).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pydantic import ValidationError
 
 from alumni_kit.auth import StaffPrincipal
 from alumni_kit.db import Conn
+from alumni_kit.http import BODY_REFUSALS, STAFF_REFUSALS, refusals
 from alumni_kit.outbox import OutboxMessage, add_to_outbox
 from alumni_kit.runtime import ServiceRuntime
 from alumni_kit.topics import PLATFORM_TOPICS
@@ -101,7 +104,7 @@ def staff_router(
     renderer: Renderer,
     domain: str,
 ) -> APIRouter:
-    router = APIRouter(prefix="/campaigns", tags=["campaigns (staff)"])
+    router = APIRouter(prefix="/campaigns", tags=["campaigns (staff)"], responses=STAFF_REFUSALS | refusals(404, 409))
 
     async def visible(conn: Conn, campaign_id: str, who: StaffPrincipal) -> Any:
         row = await conn.fetchrow("SELECT * FROM campaigns WHERE campaign_id = $1", campaign_id)
@@ -110,7 +113,8 @@ def staff_router(
         _may_send_for(who, row["faculty"])
         return row
 
-    @router.post("", status_code=202, responses=_CREATE_RESPONSES)
+    # The body refusals, with the precise meaning each has here.
+    @router.post("", status_code=202, responses=BODY_REFUSALS | _CREATE_RESPONSES)
     async def create(body: dict[str, Any], who: StaffPrincipal = Depends(staff)) -> dict[str, Any]:
         try:
             request = CampaignRequest.model_validate({**body, "requested_by": who.subject})

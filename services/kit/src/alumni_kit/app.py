@@ -1,0 +1,53 @@
+"""One skeleton for every service's FastAPI app: the lifespan, body limits and the
+operations routes, built by `service_app`.
+
+A service's `create_app(settings)` builds its runtime and collaborators, then
+hands them here. What must run beside the consumers (a sender, a listener, a
+periodic job) is a `running` part: an async context manager entered after the
+runtime started and left before it stops. What the consumers themselves use (a
+render worker) is a `resource`: entered before the runtime starts and left after
+it stopped, so that no consumer ever finds it closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from alumni_kit.body_limit import limit_bodies
+from alumni_kit.http import ops_router
+from alumni_kit.runtime import ServiceRuntime
+
+Part = Callable[[], AbstractAsyncContextManager[object]]
+
+
+def service_app(
+    runtime: ServiceRuntime,
+    title: str,
+    routers: Iterable[APIRouter],
+    *,
+    body_limits: dict[str, int] | None = None,
+    resources: Sequence[Part] = (),
+    running: Sequence[Part] = (),
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as outer:
+            for resource in resources:
+                await outer.enter_async_context(resource())
+            await runtime.start()
+            outer.push_async_callback(runtime.stop)
+            async with AsyncExitStack() as inner:
+                for part in running:
+                    await inner.enter_async_context(part())
+                yield
+
+    app = FastAPI(title=title, lifespan=lifespan)
+    limit_bodies(app, runtime.settings.http_max_body_bytes, body_limits or {})
+    app.state.runtime = runtime
+    app.include_router(ops_router(runtime.metrics.registry, runtime.readiness))
+    for router in routers:
+        app.include_router(router)
+    return app
