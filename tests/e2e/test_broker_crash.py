@@ -39,8 +39,9 @@ pytestmark = pytest.mark.real
 STREAM = 20_000
 # Published after the restart: FS goes on publishing once the broker is back.
 AFTER_RESTART = 4_000
-# How long the broker stays down: longer than a consumer's session timeout (10 s) would make
-# the test slower without testing more; the services notice within a second.
+# How long the broker stays down before its restart begins. The restart itself takes 6-20 s on
+# the 2-core test machine, longer than a consumer's session (10 s): every group is evicted and
+# rejoins either way, so a longer outage would only make the test slower.
 DOWN_SECONDS = 3.0
 
 
