@@ -41,6 +41,7 @@ from typing import Any
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from tests import events
 from tests.stack import ServiceProcess, Stack, service_process
 from tqdm import tqdm
 
@@ -192,27 +193,13 @@ def consent_service(stack: Stack, db: str, prefix: str, invitations: bool) -> Se
 def member_registered(member_id: str, i: int) -> dict[str, Any]:
     """A `member-registered` event as membership publishes it."""
     faculty = FACULTIES[i % len(FACULTIES)]
-    return {
-        "specversion": "1.0",
-        "id": new_id(),
-        "source": "/usn-alumni/membership",
-        "type": "no.usn.alumni.member-registered.v1",
-        "time": datetime.now(UTC).isoformat(),
-        "subject": member_id,
-        "data": {
-            "member_id": member_id,
-            "student_number": f"{100000 + i}",
-            "given_name": "Kari",
-            "family_name": f"Nordmann {i}",
-            "email": f"member{i}@example.no",
-            "status": "alumni",
-            "faculties": [faculty],
-            "programmes": [
-                {"programme_code": "BSL", "faculty": faculty, "degree_level": "bachelor"}
-                | {"graduation_date": "2024-06-14"}
-            ],
-        },
-    }
+    return events.member_registered(
+        member_id,
+        email=f"member{i}@example.no",
+        faculty=faculty,
+        family_name=f"Nordmann {i}",
+        student_number=f"{100000 + i}",
+    )
 
 
 async def register_members(

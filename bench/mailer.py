@@ -38,7 +38,6 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +46,7 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
 from aiosmtpd.smtp import Envelope
+from tests import events
 from tests.smtp import SmtpSink
 from tests.stack import ServiceProcess, Stack, free_port, service_process
 
@@ -417,47 +417,17 @@ def mailer_service(stack: Stack, db: str, prefix: str, group: str, sink: Sink, c
 
 def consent_given(member_id: str) -> dict[str, Any]:
     """A `consent-given` fact (email, newsletter) as the consent service publishes it."""
-    fact_id, now = new_id(), datetime.now(UTC).isoformat()
-    return {
-        "specversion": "1.0",
-        "id": fact_id,
-        "source": "/usn-alumni/consent",
-        "type": "no.usn.alumni.consent-given.v1",
-        "time": now,
-        "subject": member_id,
-        "sequence": 1,
-        "data": {
-            "fact_id": fact_id,
-            "member_id": member_id,
-            "sequence": 1,
-            "channel": "email",
-            "purpose": "newsletter",
-            "state": "given",
-            "recorded_at": now,
-            "source": "preference-centre",
-            "method": "double-opt-in",
-        },
-    }
+    return events.consent_fact(member_id, 1, "given")
 
 
 def campaign_requested(campaign_id: str) -> dict[str, Any]:
-    return {
-        "specversion": "1.0",
-        "id": new_id(),
-        "source": "/usn/comms-tool",
-        "type": "no.usn.alumni.campaign-requested.v1",
-        "time": datetime.now(UTC).isoformat(),
-        "subject": campaign_id,
-        "data": {
-            "campaign_id": campaign_id,
-            "requested_by": "bench@usn.no",
-            "faculty": "USN",
-            "purpose": "newsletter",
-            "subject": "Nytt fra USN Alumni – høsten er her",
-            "body_markdown": BODY,
-            "language": "nb",
-        },
-    }
+    return events.campaign(
+        campaign_id,
+        faculty="USN",
+        requested_by="bench@usn.no",
+        subject="Nytt fra USN Alumni – høsten er her",
+        body_markdown=BODY,
+    )
 
 
 async def load_members(

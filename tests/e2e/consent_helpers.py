@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import html
 import re
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -17,6 +15,8 @@ import httpx
 
 from alumni_kit.auth import TokenSigner, issue_staff_token, parse_keys
 from tests.conftest import SIGNING_KEYS
+from tests.events import member_erased as member_erased
+from tests.events import member_registered as member_registered
 from tests.stack import ServiceProcess, Stack, event_bytes, eventually, opened_values, publish, read_topic
 
 SIGNER = TokenSigner(parse_keys(SIGNING_KEYS))
@@ -24,53 +24,6 @@ SIGNER = TokenSigner(parse_keys(SIGNING_KEYS))
 
 def staff_headers(role: str, faculty: str | None = None, ttl: int = 600, subject: str = "tester") -> dict[str, str]:
     return {"Authorization": f"Bearer {issue_staff_token(SIGNER, subject, role, faculty, ttl)}"}  # type: ignore[arg-type]
-
-
-def member_registered(
-    member_id: str | None = None,
-    email: str | None = "kari.nordmann@example.no",
-    faculty: str = "TNM",
-    given_name: str = "Kari",
-    time: str | None = None,
-) -> dict[str, Any]:
-    member_id = member_id or str(uuid.uuid4())
-    return {
-        "specversion": "1.0",
-        "id": str(uuid.uuid4()),
-        "source": "/usn-alumni/membership",
-        "type": "no.usn.alumni.member-registered.v1",
-        "time": time or datetime.now(UTC).isoformat(),
-        "subject": member_id,
-        "data": {
-            "member_id": member_id,
-            "student_number": str(uuid.uuid4().int)[:6],
-            "given_name": given_name,
-            "family_name": "Nordmann",
-            "email": email,
-            "status": "alumni",
-            "faculties": [faculty],
-            "programmes": [
-                {
-                    "programme_code": "BSL",
-                    "faculty": faculty,
-                    "degree_level": "bachelor",
-                    "graduation_date": "2024-06-14",
-                }
-            ],
-        },
-    }
-
-
-def member_erased(member_id: str) -> dict[str, Any]:
-    return {
-        "specversion": "1.0",
-        "id": str(uuid.uuid4()),
-        "source": "/usn-alumni/membership",
-        "type": "no.usn.alumni.member-erased.v1",
-        "time": datetime.now(UTC).isoformat(),
-        "subject": member_id,
-        "data": {"member_id": member_id, "erased_at": datetime.now(UTC).isoformat(), "requested_by": "member"},
-    }
 
 
 async def register(stack: Stack, prefix: str, conn: asyncpg.Connection, *events: dict[str, Any]) -> None:

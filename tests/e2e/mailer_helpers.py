@@ -5,61 +5,16 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
 from tests.e2e.consent_helpers import member_registered
+from tests.events import campaign as campaign
+from tests.events import consent_fact as consent_fact
 from tests.stack import Stack, event_bytes, eventually, publish
 
 NB_NAMES = [("Åse", "Ødegård"), ("Kari", "Nordmann"), ("Bjørn", "Sæther"), ("Ola", "Hansen")]
-
-
-def consent_fact(member_id: str, sequence: int, state: str, purpose: str = "newsletter") -> dict[str, Any]:
-    fact_id = str(uuid.uuid4())
-    now = datetime.now(UTC).isoformat()
-    return {
-        "specversion": "1.0",
-        "id": fact_id,
-        "source": "/usn-alumni/consent",
-        "type": f"no.usn.alumni.consent-{state}.v1",
-        "time": now,
-        "subject": member_id,
-        "sequence": sequence,
-        "data": {
-            "fact_id": fact_id,
-            "member_id": member_id,
-            "sequence": sequence,
-            "channel": "email",
-            "purpose": purpose,
-            "state": state,
-            "recorded_at": now,
-            "source": "preference-centre",
-            "method": "double-opt-in",
-        },
-    }
-
-
-def campaign(campaign_id: str, faculty: str = "TNM", purpose: str = "newsletter", **data: Any) -> dict[str, Any]:
-    return {
-        "specversion": "1.0",
-        "id": str(uuid.uuid4()),
-        "source": "/usn/comms-tool",
-        "type": "no.usn.alumni.campaign-requested.v1",
-        "time": datetime.now(UTC).isoformat(),
-        "subject": campaign_id,
-        "data": {
-            "campaign_id": campaign_id,
-            "requested_by": "ak@usn.no",
-            "faculty": faculty,
-            "purpose": purpose,
-            "subject": "Nytt fra fakultetet – æøå",
-            "body_markdown": "Hei {{ given_name }}!\n\n[Julemøtet](https://www.usn.no/alumni/jul) er 12. desember.",
-            "language": "nb",
-            **data,
-        },
-    }
 
 
 def members(count: int, faculty: str = "TNM", prefix: str = "m") -> list[dict[str, Any]]:

@@ -13,8 +13,10 @@ import httpx
 import pytest
 
 from alumni_kit.dlq import H_ERROR_KIND, H_REASON
+from tests import events
 from tests.e2e.consent_helpers import staff_headers, started
 from tests.e2e.mailer_helpers import campaign, load, members, until_done, values
+from tests.events import cloud_event
 from tests.smtp import SmtpSink
 from tests.stack import ServiceProcess, Stack, event_bytes, eventually, publish, read_topic
 
@@ -100,15 +102,9 @@ def mail_request(kind: str, address: str, expires: datetime | None = None) -> di
     }
     if expires:
         data["expires_at"] = expires.isoformat()
-    return {
-        "specversion": "1.0",
-        "id": str(uuid.uuid4()),
-        "source": "/usn-alumni/consent",
-        "type": "no.usn.alumni.transactional-mail-requested.v1",
-        "time": datetime.now(UTC).isoformat(),
-        "subject": data["member_id"],
-        "data": data,
-    }
+    return cloud_event(
+        "no.usn.alumni.transactional-mail-requested.v1", str(data["member_id"]), data, source=events.CONSENT
+    )
 
 
 async def test_transactional_mail_is_sent_once_and_respects_suppression_and_expiry(
