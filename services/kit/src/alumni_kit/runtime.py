@@ -37,6 +37,8 @@ from alumni_kit.shredding import KeyRing
 from usn_schemas.envelope import CloudEvent
 
 log = logging.getLogger(__name__)
+# How long a stop waits for the broker (final offset commits, flushing the producer).
+STOP_GRACE_SECONDS = 5.0
 
 
 async def _raw_body(message: Any, original: Any = None) -> Any:
@@ -265,14 +267,20 @@ class ServiceRuntime:
             self._commit_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._commit_task
-            for topic in list(self._uncommitted):  # a clean stop leaves no lag behind
-                await self._commit(topic)
+            # A clean stop leaves no lag behind, but a broker that is down must not hold the
+            # stop: what is not committed is redelivered, and the inbox drops it.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(STOP_GRACE_SECONDS):
+                    for topic in list(self._uncommitted):
+                        await self._commit(topic)
         await self.broker.stop()
         if self._relay and self._relay_task:
             self._relay.stop()
             await self._relay_task
         if self._producer:
-            await self._producer.stop()
+            # Flushing waits for the broker; unacknowledged dead letters are redone after a restart.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._producer.stop(), STOP_GRACE_SECONDS)
         if isinstance(self.keyring, HttpKeyRing):
             await self.keyring.close()
         if self._pool:
