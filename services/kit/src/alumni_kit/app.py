@@ -1,5 +1,6 @@
 """One skeleton for every service's FastAPI app: the lifespan, body limits, the
-refusal of U+0000 in parameters and the operations routes, built by `service_app`.
+refusal of U+0000 in parameters, `Cache-Control: no-store` by default and the
+operations routes, built by `service_app`.
 
 A service's `create_app(settings)` builds its runtime and collaborators, then
 hands them here. What must run beside the consumers (a sender, a listener, a
@@ -18,6 +19,7 @@ from fastapi import APIRouter, FastAPI
 
 from alumni_kit.body_limit import limit_bodies
 from alumni_kit.http import ops_router
+from alumni_kit.no_store import no_store_by_default
 from alumni_kit.runtime import ServiceRuntime
 from alumni_kit.text_input import refuse_nul_parameters
 
@@ -48,6 +50,7 @@ def service_app(
     app = FastAPI(title=title, lifespan=lifespan)
     limit_bodies(app, runtime.settings.http_max_body_bytes, body_limits or {})
     refuse_nul_parameters(app)  # PostgreSQL text cannot hold U+0000: a 422, not a 500
+    no_store_by_default(app)  # personal data must not be kept by any cache
     app.state.runtime = runtime
     app.include_router(ops_router(runtime.metrics.registry, runtime.readiness))
     for router in routers:
