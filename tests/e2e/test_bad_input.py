@@ -135,3 +135,32 @@ async def test_dead_letters_can_be_listed_and_redriven_to_the_original_topic(
     assert dict(records[1].headers) == {"origin": b"fs-7"}, "original headers back, dlq.* headers gone"
     again = await read_topic(stack.bootstrap, topic_prefix + "graduated.dlq", 2)
     assert len(again) == 2, "still invalid, so dead-lettered again rather than lost or looping"
+
+
+async def test_a_header_that_is_not_utf8_loses_nothing_of_its_batch(
+    stack: Stack, topic_prefix: str, membership_service: ServiceProcess, membership_conn: asyncpg.Connection
+) -> None:
+    """Found by the topic fuzzer: FastStream decoded every header as UTF-8 before our consumer
+    saw the batch, and one that was not made it drop the whole batch unseen (no effect, no dead
+    letter) while the next batch's commit went past it. All on one key: one partition, one batch."""
+    from aiokafka import AIOKafkaProducer
+
+    events = [graduation(f"hdr-{i}", "740000", code=f"P{i}") for i in range(3)]
+    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, acks="all")
+    await producer.start()
+    try:
+        for i, event in enumerate(events):
+            key, value = event_bytes(event)
+            headers = [("origin", b"\xff\xfe not UTF-8"), ("empty", None)] if i == 1 else [("origin", b"fs")]
+            await producer.send_and_wait(topic_prefix + "graduated", value, key=key, headers=headers)
+    finally:
+        await producer.stop()
+    membership_service.start()
+    await membership_service.wait_ready()
+
+    async def all_programmes() -> bool:
+        codes = await membership_conn.fetch("SELECT programme_code FROM programmes ORDER BY 1")
+        return [r[0] for r in codes] == ["P0", "P1", "P2"]
+
+    await eventually(all_programmes, what="all three graduations applied")
+    assert await read_dead_letters(stack.bootstrap, topic_prefix + "graduated.dlq") == []

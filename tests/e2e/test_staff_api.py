@@ -42,7 +42,9 @@ async def three_members(
 
 async def test_comms_sees_every_faculty_and_can_filter(three_members: ServiceProcess) -> None:
     url = f"{three_members.url}/members"
-    everyone = httpx.get(url, headers=staff_headers("comms")).json()
+    answer = httpx.get(url, headers=staff_headers("comms"))
+    assert answer.headers["cache-control"] == "no-store"  # personal data: no cache may keep it
+    everyone = answer.json()
     assert everyone["total"] == 3
     hh_2020 = httpx.get(url, params={"faculty": "HH", "graduation_year": 2020}, headers=staff_headers("comms")).json()
     assert [m["student_number"] for m in hh_2020["items"]] == ["800003"]

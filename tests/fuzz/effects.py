@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from tests.e2e.expect import ELIGIBLE
+from tests.fuzz.messages import BAD_TEMPLATES
 
 
 @dataclass(frozen=True)
@@ -77,9 +78,12 @@ EFFECTS: dict[tuple[str, str], Effect] = {
         lambda doc: (doc["data"]["kind"], doc["data"].get("member_id")),
     ),
     ("mailer", "campaigns"): Effect(
-        "SELECT campaign_id, subject, body_markdown, faculty, purpose FROM campaigns"
+        "SELECT campaign_id, subject, body_markdown, faculty, purpose, status = 'failed' FROM campaigns"
         " WHERE campaign_id = ANY($1::text[])",
-        lambda doc: tuple(doc["data"][k] for k in ("subject", "body_markdown", "faculty", "purpose")),
+        lambda doc: (
+            *(doc["data"][k] for k in ("subject", "body_markdown", "faculty", "purpose")),
+            doc["data"]["body_markdown"] in BAD_TEMPLATES,  # failed: the template cannot be rendered
+        ),
     ),
 }
 

@@ -11,7 +11,6 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from alumni_kit.dlq import H_ERROR_KIND, H_GROUP, H_OFFSET, H_PARTITION, H_REASON
 from tests.fuzz.messages import Message
-from usn_tools.dlq import read_dead_letters
 
 
 async def publish_all(bootstrap: str, prefix: str, messages: Iterable[Message]) -> None:
@@ -36,12 +35,27 @@ class Letter:
 
 
 async def dead_letters(bootstrap: str, dlq_topic: str) -> dict[tuple[str, int, int], Letter]:
-    """{(consumer group, original partition, original offset): why}, for one DLQ."""
+    """{(consumer group, original partition, original offset): why}, for one DLQ (one partition)."""
+    # Fetches large enough for the 1 MB values the fuzzer sends (the default is 1 MiB a partition).
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, max_partition_fetch_bytes=8 * 1024 * 1024
+    )
+    await consumer.start()
     out: dict[tuple[str, int, int], Letter] = {}
-    for letter in await read_dead_letters(bootstrap, dlq_topic):
-        where = (letter.header(H_GROUP), int(letter.header(H_PARTITION)), int(letter.header(H_OFFSET)))
-        out[where] = Letter(letter.header(H_ERROR_KIND), letter.header(H_REASON))
-    return out
+    try:
+        tp = TopicPartition(dlq_topic, 0)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        end = (await consumer.end_offsets([tp]))[tp]
+        while await consumer.position(tp) < end:
+            for records in (await consumer.getmany(tp, timeout_ms=1000)).values():
+                for r in records:
+                    headers = {k: v.decode(errors="replace") for k, v in r.headers}
+                    where = (headers[H_GROUP], int(headers[H_PARTITION]), int(headers[H_OFFSET]))
+                    out[where] = Letter(headers.get(H_ERROR_KIND, ""), headers.get(H_REASON, ""))
+        return out
+    finally:
+        await consumer.stop()
 
 
 async def lag(bootstrap: str, groups: dict[str, str]) -> dict[str, int]:

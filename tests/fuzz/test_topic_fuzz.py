@@ -20,16 +20,17 @@ from typing import Any
 
 import asyncpg
 import pytest
+from pydantic import EmailStr, TypeAdapter, ValidationError
 
 from tests.fuzz.effects import EFFECTS, observed
 from tests.fuzz.messages import TOPICS, Message, generate, outcome_for
 from tests.fuzz.observe import dead_letters, publish_all, wait_for_no_lag
 from tests.smtp import SmtpSink
-from tests.stack import ServiceProcess, Stack, eventually
+from tests.stack import ServiceProcess, Stack, eventually, read_topic
 
 pytestmark = pytest.mark.real
 
-PER_TOPIC = 250
+PER_TOPIC = 300
 # Everything published is processed well within this on the 2-core machine (about 10 s);
 # a consumer still behind after it is stalled.
 CATCH_UP_SECONDS = 120
@@ -69,8 +70,9 @@ async def test_every_consumed_topic_takes_hostile_messages_without_losing_one_or
         for name in topic.consumers:
             group = f"{services[name].env[name.upper() + '_GROUP_ID']}.{topic.name}"
             problems += await _check(topic.name, name, group, messages[topic.name], letters, conns[name])
-    problems += await _members_flow_on(membership_conn, consent_conn, mailer_conn)
-    problems += await _each_mail_sent_once(mailer_conn, smtp_sink, messages["transactional-mail-requested"])
+    problems += await _members_flow_on(stack, topic_prefix, membership_conn, consent_conn, mailer_conn)
+    problems += await _each_mail_sent_once(mailer_conn, smtp_sink)
+    problems += await _due_campaigns_finish(mailer_conn)
     problems += [f"{name} exited:\n{s.tail()}" for name, s in services.items() if not s.running]
 
     summary = {t: Counter(m.outcome for m in ms) for t, ms in messages.items()}
@@ -125,7 +127,7 @@ async def _check(
 
 
 def _what(topic: str, m: Message, service: str) -> str:
-    return f"{topic}#{m.n} ({m.kind}{' ' + m.detail if m.detail else ''}) at {service}"
+    return f"{topic}#{m.n}@{m.partition}:{m.offset} ({m.kind}{' ' + m.detail if m.detail else ''}) at {service}"
 
 
 def _short(value: Any) -> str:
@@ -134,34 +136,61 @@ def _short(value: Any) -> str:
 
 
 async def _members_flow_on(
-    membership: asyncpg.Connection, consent: asyncpg.Connection, mailer: asyncpg.Connection
+    stack: Stack, prefix: str, membership: asyncpg.Connection, consent: asyncpg.Connection, mailer: asyncpg.Connection
 ) -> list[str]:
-    """The members membership made from the valid graduations reach consent and the mailer
-    (sealed on the way), each registered exactly once."""
+    """The members membership made from the valid graduations are registered exactly once,
+    reach consent and the mailer (sealed on the way), and those with an address the mail
+    contract takes are invited exactly once."""
     await eventually(lambda: _outbox_empty(membership), what="membership's outbox published")
-    made = {r[0]: r[1] for r in await membership.fetch("SELECT member_id::text, given_name FROM members")}
+    await eventually(lambda: _outbox_empty(consent), what="consent's outbox published")
+    rows = await membership.fetch("SELECT member_id::text, given_name, email FROM members")
+    made = {r[0]: r[1] for r in rows}
     problems = []
+    for topic, want in (
+        ("member-registered", dict.fromkeys(made, 1)),
+        ("transactional-mail-requested", _invited(rows)),
+    ):
+        records = await read_topic(stack.bootstrap, prefix + topic, 1_000_000, timeout=2)
+        got = Counter(k for r in records if (k := (r.key or b"").decode(errors="replace")) in made)
+        if got != Counter(want):
+            wrong = [f"{m}: {got[m]}, not {want.get(m, 0)}" for m in made if got[m] != want.get(m, 0)]
+            problems.append(f"{topic} from membership and consent: {len(wrong)} members wrong, e.g. {wrong[:3]}")
     for name, conn, table in (("consent", consent, "subjects"), ("mailer", mailer, "members")):
-        rows = await conn.fetch(f"SELECT member_id, given_name FROM {table} WHERE member_id = ANY($1::text[])", [*made])
-        copies = {r[0]: r[1] for r in rows}
+        found = await conn.fetch(
+            f"SELECT member_id, given_name FROM {table} WHERE member_id = ANY($1::text[])", [*made]
+        )
+        copies = {r[0]: r[1] for r in found}
         if copies != made:
             missing = len(made.keys() - copies.keys())
-            wrong = sum(1 for k in copies if copies[k] != made[k])
-            problems.append(f"{name}: of {len(made)} members from graduations, {missing} missing, {wrong} differ")
+            wrong_names = sum(1 for k in copies if copies[k] != made[k])
+            problems.append(f"{name}: of {len(made)} members from graduations, {missing} missing, {wrong_names} differ")
     return problems
+
+
+def _invited(members: list[asyncpg.Record]) -> dict[str, int]:
+    """One invitation for each member whose address the mail contract accepts."""
+    address = TypeAdapter(EmailStr)
+    out = {}
+    for member_id, _, email in members:
+        try:
+            if email is not None and address.validate_python(email):
+                out[member_id] = 1
+        except ValidationError:
+            pass
+    return out
 
 
 async def _outbox_empty(conn: asyncpg.Connection) -> bool:
     return bool(await conn.fetchval("SELECT count(*) FROM outbox") == 0)
 
 
-async def _each_mail_sent_once(conn: asyncpg.Connection, sink: SmtpSink, messages: list[Message]) -> list[str]:
-    """Every applied mail request leaves the queue (sent, skipped or failed: the sender is not
-    stuck) and each one sent reached the SMTP server exactly once."""
-    mine = [m.event["id"] for m in messages if m.event is not None and outcome_for(m, "mailer") == "apply"]
+async def _each_mail_sent_once(conn: asyncpg.Connection, sink: SmtpSink) -> list[str]:
+    """Every queued mail (the fuzzer's requests and consent's invitations) leaves the queue
+    (sent, skipped or failed: the sender is not stuck), and each one sent reached the SMTP
+    server exactly once."""
 
     async def settled() -> list[asyncpg.Record] | None:
-        rows = await conn.fetch("SELECT event_id, state, message_id FROM transactional WHERE event_id = ANY($1)", mine)
+        rows = await conn.fetch("SELECT event_id, state, message_id FROM transactional")
         return rows if all(r["state"] not in ("pending", "sending") for r in rows) else None
 
     try:
@@ -174,3 +203,20 @@ async def _each_mail_sent_once(conn: asyncpg.Connection, sink: SmtpSink, message
         for r in rows
         if r["state"] == "sent" and delivered[r["message_id"]] != 1
     ]
+
+
+async def _due_campaigns_finish(conn: asyncpg.Connection) -> list[str]:
+    """No due campaign is left scheduled or sending (its recipients have no consent: each is
+    skipped, so every one finishes at once), whatever else the topic carried."""
+
+    async def finished() -> bool:
+        stuck = await conn.fetchval(
+            "SELECT count(*) FROM campaigns WHERE status = 'sending' OR (status = 'scheduled' AND send_at <= now())"
+        )
+        return bool(stuck == 0)
+
+    try:
+        await eventually(finished, timeout=60, what="every due campaign finished")
+    except AssertionError as exc:
+        return [f"campaigns: {exc}"[:500]]
+    return []

@@ -11,12 +11,12 @@ import asyncpg
 import pytest
 from aiokafka.structs import ConsumerRecord
 
-from alumni_kit.consumer import EventConsumer, Incoming
+from alumni_kit.consumer import BatchHandler, EventConsumer, Incoming
 from alumni_kit.db import KIT_MIGRATIONS, Conn, apply_migrations
 from alumni_kit.dlq import H_ERROR_KIND, H_REASON
 from alumni_kit.kafka import idempotent_producer
 from alumni_kit.metrics import KitMetrics
-from alumni_kit.shredding import KeyId, SubjectKey, new_key, seal_event
+from alumni_kit.shredding import KeyId, KeyRing, SubjectKey, new_key, seal_event
 from tests.e2e.graduations import graduation
 from tests.stack import Stack, read_topic
 from usn_schemas.ids import new_id
@@ -34,11 +34,7 @@ def _record(topic: str, offset: int, event: dict[str, object]) -> ConsumerRecord
 async def test_a_handler_failure_dead_letters_only_the_event_at_fault(
     stack: Stack, topic_prefix: str, membership_db: str
 ) -> None:
-    pool = await asyncpg.create_pool(stack.service_dsn("membership", membership_db), min_size=1, max_size=2)
-    assert pool is not None
-    async with pool.acquire() as conn:
-        await apply_migrations(conn, {"kit": KIT_MIGRATIONS})
-        await conn.execute("CREATE TABLE applied (event_id text PRIMARY KEY)")
+    pool = await _pool_with_applied_table(stack, membership_db)
 
     async def handler(conn: Conn, events: list[Incoming]) -> None:
         for e in events:
@@ -46,24 +42,10 @@ async def test_a_handler_failure_dead_letters_only_the_event_at_fault(
                 raise ValueError("this graduation breaks a rule the contract does not know")
             await conn.execute("INSERT INTO applied VALUES ($1)", e.event.id)
 
-    producer = idempotent_producer(stack.bootstrap, "test")
-    await producer.start()
     topic = topic_prefix + "graduated"
-    consumer = EventConsumer(
-        topic=topic,
-        group="g",
-        contracts=TOPIC_CONTRACTS["graduated"],
-        handler=handler,
-        pool=pool,
-        producer=producer,
-        metrics=KitMetrics(),
-    )
     events = [graduation(f"e{i}", "666" if i == 2 else f"70{i}") for i in range(5)]
-    try:
-        await consumer.handle_batch([_record(topic, i, e) for i, e in enumerate(events)])
-        await consumer.handle_batch([_record(topic, i, e) for i, e in enumerate(events)])  # redelivered
-    finally:
-        await producer.stop()
+    batch = [_record(topic, i, e) for i, e in enumerate(events)]
+    await _handled(stack, pool, topic, handler, [batch, batch])  # the second: redelivered
 
     applied = {r[0] for r in await pool.fetch("SELECT event_id FROM applied")}
     assert applied == {"e0", "e1", "e3", "e4"}
@@ -72,6 +54,39 @@ async def test_a_handler_failure_dead_letters_only_the_event_at_fault(
     assert b"ValueError" in dict(dead[0].headers)[H_REASON]
     assert json.loads(dead[0].value)["id"] == "e2"
     await pool.close()
+
+
+async def _handled(
+    stack: Stack,
+    pool: asyncpg.Pool,
+    topic: str,
+    handler: BatchHandler,
+    batches: list[list[ConsumerRecord]],  # type: ignore[type-arg]
+    keyring: KeyRing | None = None,
+    max_attempts: int = 3,
+) -> KitMetrics:
+    """Hand `batches` to an EventConsumer of `topic` (its contracts by the topic's name, group "g")."""
+    metrics = KitMetrics()
+    producer = idempotent_producer(stack.bootstrap, "test")
+    await producer.start()
+    contracts = TOPIC_CONTRACTS[topic.rsplit(".", 1)[-1]]
+    consumer = EventConsumer(
+        topic=topic,
+        group="g",
+        contracts=contracts,
+        handler=handler,
+        pool=pool,
+        producer=producer,
+        metrics=metrics,
+        keyring=keyring,
+        max_attempts=max_attempts,
+    )
+    try:
+        for batch in batches:
+            await consumer.handle_batch(batch)
+    finally:
+        await producer.stop()
+    return metrics
 
 
 async def _pool_with_applied_table(stack: Stack, db: str) -> asyncpg.Pool:
@@ -97,25 +112,10 @@ async def test_a_failing_event_is_tried_a_bounded_number_of_times_then_dead_lett
                 raise ValueError("not transient")
             await conn.execute("INSERT INTO applied VALUES ($1)", e.event.id)
 
-    producer = idempotent_producer(stack.bootstrap, "test")
-    await producer.start()
     topic = topic_prefix + "graduated"
-    metrics = KitMetrics()
-    consumer = EventConsumer(
-        topic=topic,
-        group="g",
-        contracts=TOPIC_CONTRACTS["graduated"],
-        handler=handler,
-        pool=pool,
-        producer=producer,
-        metrics=metrics,
-        max_attempts=3,
-    )
     subjects = ["701", "777", "666", "702"]
-    try:
-        await consumer.handle_batch([_record(topic, i, graduation(f"e{i}", s)) for i, s in enumerate(subjects)])
-    finally:
-        await producer.stop()
+    batch = [_record(topic, i, graduation(f"e{i}", s)) for i, s in enumerate(subjects)]
+    metrics = await _handled(stack, pool, topic, handler, [batch], max_attempts=3)
 
     assert {r[0] for r in await pool.fetch("SELECT event_id FROM applied")} == {"e0", "e1", "e3"}
     assert tries == {"701": 2, "777": 3, "666": 3, "702": 1}  # the batch stopped at 777; then each alone
@@ -160,25 +160,9 @@ async def test_a_message_whose_keys_cannot_be_looked_up_is_dead_lettered_and_the
     good, broken = new_key(new_id()), new_key(new_id())
     values = [_sealed(good, "m0"), _sealed(broken, "m1"), _sealed(good, "m2")]
     ring = _BrokenKeyRing(good, broken.subject_id)
-    producer = idempotent_producer(stack.bootstrap, "test")
-    await producer.start()
     topic = topic_prefix + "member-registered"
-    consumer = EventConsumer(
-        topic=topic,
-        group="g",
-        contracts=TOPIC_CONTRACTS["member-registered"],
-        handler=handler,
-        pool=pool,
-        producer=producer,
-        metrics=KitMetrics(),
-        keyring=ring,
-        max_attempts=2,
-    )
     records = [ConsumerRecord(topic, 0, i, 0, 0, b"k", v, None, 1, len(v), ()) for i, v in enumerate(values)]
-    try:
-        await consumer.handle_batch(records)
-    finally:
-        await producer.stop()
+    await _handled(stack, pool, topic, handler, [records], keyring=ring, max_attempts=2)
 
     assert {r[0] for r in await pool.fetch("SELECT event_id FROM applied")} == {"m0", "m2"}
     dead = await read_topic(stack.bootstrap, topic + ".dlq", 1)

@@ -1,6 +1,7 @@
 """The outbox relay on the real broker and database: a row the broker refuses for good
 (larger than its topic's max.message.bytes) is quarantined after the bounded attempts
-and the rows behind it are published; a broker outage (kill -9, restart) quarantines nothing."""
+and the rows behind it are published; a broker outage (kill -9, restart) quarantines nothing;
+a relay waiting for a killed broker says so and stops when asked."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ class Relay:
     pool: asyncpg.Pool
     dsn: str
     topic: str
+    task: asyncio.Task[None]
 
 
 async def _set_limit(bootstrap: str, topic: str, limit: int) -> None:
@@ -86,7 +88,7 @@ async def relay(
         quarantine_gauge_seconds=0.2,
     )
     task = asyncio.create_task(relay.run())
-    yield Relay(relay, metrics, pool, dsn, probe_topic)
+    yield Relay(relay, metrics, pool, dsn, probe_topic, task)
     relay.stop()
     await task
     await producer.stop()
@@ -204,11 +206,43 @@ async def test_a_row_too_large_for_its_topic_is_quarantined_and_the_rows_behind_
     assert await relay.pool.fetchval("SELECT count(*) FROM outbox") == 0
 
 
+async def test_a_relay_waiting_for_a_killed_broker_says_so_and_stops_when_asked(
+    stack: Stack, relay: Relay, kafka_control: None
+) -> None:
+    await _write(relay.pool, [(f"warm-{i}", f"warm-{i}", 10) for i in range(3)])
+    assert len(await read_topic(stack.bootstrap, relay.topic, 3)) == 3
+    # A consumer sees the records before the relay has their acknowledgement and deleted
+    # the rows: a kill in between would leave them in the outbox too.
+    await eventually(lambda: _outbox_empty(relay.pool), 30, "the warm-up rows to leave the outbox")
+    sample = relay.metrics.registry.get_sample_value
+    retries_before = sample("alumni_transient_retries_total", {"operation": "outbox_relay"}) or 0.0
+
+    await asyncio.to_thread(stack.kill_kafka)
+    await _write(relay.pool, [(f"k-{i}", f"during-{i}", 100) for i in range(20)])
+
+    async def waiting_shows() -> tuple[float | None, float | None] | None:
+        # The producer resends by itself; the relay waits, and the metrics the outbox alerts watch say so.
+        seen = (
+            sample("alumni_outbox_backlog_messages"),
+            sample("alumni_transient_retries_total", {"operation": "outbox_relay"}),
+        )
+        return seen if seen[0] == 20 and (seen[1] or 0) >= retries_before + 2 else None
+
+    await eventually(waiting_shows, 30, "the wait for the broker on the backlog gauge and the retry counter")
+    relay.relay.stop()
+    await asyncio.wait_for(relay.task, timeout=10)  # not held until the broker is back
+    assert await relay.pool.fetchval("SELECT count(*) FROM outbox") == 20, "the abandoned round's rows stay"
+
+
 @pytest.fixture
 def kafka_control(stack: Stack) -> Iterator[None]:
     """Lets a test kill the suite's broker; it is running again afterwards whatever happened."""
     yield
     stack.start_kafka()
+
+
+async def _outbox_empty(pool: asyncpg.Pool) -> bool:
+    return bool(await pool.fetchval("SELECT count(*) FROM outbox") == 0)
 
 
 async def _relay_lock_held(pool: asyncpg.Pool) -> bool:
@@ -225,6 +259,9 @@ async def test_a_broker_killed_and_restarted_quarantines_nothing(
 ) -> None:
     await _write(relay.pool, [(f"warm-{i}", f"warm-{i}", 10) for i in range(3)])
     assert len(await read_topic(stack.bootstrap, relay.topic, 3)) == 3
+    # A consumer sees the records before the relay has their acknowledgement and deleted
+    # the rows: a kill in between would leave them in the outbox too.
+    await eventually(lambda: _outbox_empty(relay.pool), 30, "the warm-up rows to leave the outbox")
 
     await asyncio.to_thread(stack.kill_kafka)
     rows = [(f"k-{i}", f"during-{uuid.uuid4().hex[:6]}-{i}", 100) for i in range(20)]

@@ -12,12 +12,12 @@ from typing import Annotated
 
 from pydantic import StringConstraints
 
+from usn_schemas.vocabulary import UUID_PATTERN
+
 # A member id: membership mints one (new_id) per member; her key (crypto-shredding) is
 # filed under it. A contract that took any text would let a message through that some
 # consumers can store and others cannot act on (no key can exist for it).
-MemberId = Annotated[
-    str, StringConstraints(pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-]
+MemberId = Annotated[str, StringConstraints(pattern=UUID_PATTERN)]
 
 
 def new_id() -> str:

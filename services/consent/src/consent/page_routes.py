@@ -69,6 +69,7 @@ def link_error(web: Web, page_name: str, exc: InvalidTokenError, lang: Language)
     return message(lang, t["bad_link"], [t["bad_link_text"]], 403)
 
 
+PAGE = answers_in("text/html", {200: "The page."})
 # What a page behind a member's link answers when the link cannot act (link_error, _unknown_member).
 LINK_PAGES = answers_in(
     "text/html",
@@ -86,20 +87,51 @@ ONE_CLICK = answers_in(
     },
 ) | refusals(413, 422)
 
+# RFC 8058: a mail client's one-click POST carries exactly this form field.
+ONE_CLICK_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"List-Unsubscribe": {"const": "One-Click"}},
+                    "required": ["List-Unsubscribe"],
+                }
+            }
+        },
+    }
+}
+
+
+def form_body(extra_fields: bool) -> dict[str, Any]:
+    """`openapi_extra`: a page's form, with the link's token and the language (the preference
+    centre adds one `channel:purpose` checkbox field per choice)."""
+    fields = {"token": {"type": "string"}, "lang": {"type": "string", "enum": ["nb", "en"]}}
+    schema = {"type": "object", "properties": fields, "required": ["token"], "additionalProperties": extra_fields}
+    return {"requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": schema}}}}
+
 
 def web_router(web: Web) -> APIRouter:
     router = APIRouter(tags=["member pages"], include_in_schema=True)
 
-    def add(path: str, handler: Handler, method: str, responses: Responses, as_page: bool = True) -> None:
-        kind = HTMLResponse if as_page else PlainTextResponse
-        router.add_api_route(path, handler, methods=[method], response_class=kind, responses=responses)
+    # Pages: the 200 and link refusals are HTML; refusals of the request itself (413, 422) stay JSON.
+    def add(path: str, handler: Handler, method: str, responses: Responses, **extra: Any) -> None:
+        router.add_api_route(path, handler, methods=[method], responses=PAGE | responses, **extra)
 
     add("/preferences", _show_preferences(web), "GET", LINK_PAGES)
-    add("/preferences", _save_preferences(web), "POST", LINK_PAGES | FORM_REFUSALS)
+    add("/preferences", _save_preferences(web), "POST", LINK_PAGES | FORM_REFUSALS, openapi_extra=form_body(True))
     add("/preferences/confirm", _show_confirmation(web), "GET", LINK_PAGES)
-    add("/preferences/confirm", _confirm(web), "POST", LINK_PAGES | FORM_REFUSALS)
+    add("/preferences/confirm", _confirm(web), "POST", LINK_PAGES | FORM_REFUSALS, openapi_extra=form_body(False))
     add("/unsubscribe/{token}", _unsubscribe_page(web), "GET", LINK_PAGES)
-    add("/unsubscribe/{token}", _one_click_unsubscribe(web), "POST", ONE_CLICK, as_page=False)
+    # Plain text for a mail client; its refusals of the request itself (413, 422) are JSON.
+    router.add_api_route(
+        "/unsubscribe/{token}",
+        _one_click_unsubscribe(web),
+        methods=["POST"],
+        responses=ONE_CLICK,
+        openapi_extra=ONE_CLICK_BODY,
+    )
     return router
 
 

@@ -11,12 +11,13 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, ConfigDict, Field
 
 from alumni_kit.auth import StaffPrincipal
 from alumni_kit.db import Conn
 from alumni_kit.http import BODY_REFUSALS, STAFF_REFUSALS, refusals
 from alumni_kit.runtime import ServiceRuntime
+from alumni_kit.text_input import TextInput
 from consent import ledger, subjects
 from consent.ledger import FactRequest, Outcome
 from consent.metrics import ConsentMetrics
@@ -46,7 +47,7 @@ def unknown_purpose(purpose: str, purposes: tuple[str, ...], where: list[str | i
     )
 
 
-class StaffFact(BaseModel):
+class StaffFact(TextInput):
     model_config = ConfigDict(extra="forbid")
 
     channel: Channel
@@ -56,7 +57,7 @@ class StaffFact(BaseModel):
     reason: str = Field(min_length=5, max_length=1000)
 
 
-class ImportItem(BaseModel):
+class ImportItem(TextInput):
     model_config = ConfigDict(extra="forbid")
 
     member_id: str = Field(min_length=1, max_length=64)
@@ -65,7 +66,7 @@ class ImportItem(BaseModel):
     state: ConsentState
 
 
-class ImportRequest(BaseModel):
+class ImportRequest(TextInput):
     model_config = ConfigDict(extra="forbid")
 
     # Where the consents come from, e.g. "TNM newsletter list 2024, double opt-in by the list tool".

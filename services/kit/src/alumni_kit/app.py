@@ -1,4 +1,5 @@
-"""One skeleton for every service's FastAPI app: the lifespan, body limits and the
+"""One skeleton for every service's FastAPI app: the lifespan, body limits, the
+refusal of U+0000 in parameters, `Cache-Control: no-store` by default and the
 operations routes, built by `service_app`.
 
 A service's `create_app(settings)` builds its runtime and collaborators, then
@@ -18,7 +19,9 @@ from fastapi import APIRouter, FastAPI
 
 from alumni_kit.body_limit import limit_bodies
 from alumni_kit.http import ops_router
+from alumni_kit.no_store import no_store_by_default
 from alumni_kit.runtime import ServiceRuntime
+from alumni_kit.text_input import refuse_nul_parameters
 
 Part = Callable[[], AbstractAsyncContextManager[object]]
 
@@ -46,6 +49,8 @@ def service_app(
 
     app = FastAPI(title=title, lifespan=lifespan)
     limit_bodies(app, runtime.settings.http_max_body_bytes, body_limits or {})
+    refuse_nul_parameters(app)  # PostgreSQL text cannot hold U+0000: a 422, not a 500
+    no_store_by_default(app)  # personal data must not be kept by any cache
     app.state.runtime = runtime
     app.include_router(ops_router(runtime.metrics.registry, runtime.readiness))
     for router in routers:

@@ -22,6 +22,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
 from alumni_kit.auth import TokenSigner, parse_keys
+from alumni_kit.batch_parser import tolerant_batch_parser
 from alumni_kit.consumer import BatchHandler, EventConsumer
 from alumni_kit.db import KIT_MIGRATIONS, apply_migrations, create_pool
 from alumni_kit.gc_tuning import tune_gc_for_batches
@@ -36,6 +37,8 @@ from alumni_kit.shredding import KeyRing
 from usn_schemas.envelope import CloudEvent
 
 log = logging.getLogger(__name__)
+# How long a stop waits for the broker (final offset commits, flushing the producer).
+STOP_GRACE_SECONDS = 5.0
 
 
 async def _raw_body(message: Any, original: Any = None) -> Any:
@@ -145,6 +148,7 @@ class ServiceRuntime:
             batch=True,
             ack_policy=AckPolicy.MANUAL,
             decoder=_raw_body,
+            parser=tolerant_batch_parser,
             max_records=self.settings.batch_max_records,
             batch_timeout_ms=self.settings.batch_timeout_ms,
             fetch_max_wait_ms=sub.fetch_max_wait_ms or self.settings.fetch_max_wait_ms,
@@ -263,14 +267,20 @@ class ServiceRuntime:
             self._commit_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._commit_task
-            for topic in list(self._uncommitted):  # a clean stop leaves no lag behind
-                await self._commit(topic)
+            # A clean stop leaves no lag behind, but a broker that is down must not hold the
+            # stop: what is not committed is redelivered, and the inbox drops it.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(STOP_GRACE_SECONDS):
+                    for topic in list(self._uncommitted):
+                        await self._commit(topic)
         await self.broker.stop()
         if self._relay and self._relay_task:
             self._relay.stop()
             await self._relay_task
         if self._producer:
-            await self._producer.stop()
+            # Flushing waits for the broker; unacknowledged dead letters are redone after a restart.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._producer.stop(), STOP_GRACE_SECONDS)
         if isinstance(self.keyring, HttpKeyRing):
             await self.keyring.close()
         if self._pool:

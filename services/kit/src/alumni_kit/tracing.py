@@ -44,7 +44,7 @@ def setup_tracing(service: str, exporter: str) -> None:
 
 def trace_headers(kafka_headers: Iterable[tuple[str, bytes]] | None) -> dict[str, str]:
     """The W3C trace context of a consumed record, as text."""
-    return {k: v.decode("latin-1") for k, v in (kafka_headers or ()) if k in TRACE_HEADERS}
+    return {k: v.decode("latin-1") for k, v in (kafka_headers or ()) if k in TRACE_HEADERS and v is not None}
 
 
 @contextmanager

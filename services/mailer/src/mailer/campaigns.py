@@ -7,6 +7,8 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
+
 from alumni_kit.consumer import BatchHandler, Incoming
 from alumni_kit.db import Conn
 from alumni_kit.errors import InputRefusedError
@@ -203,3 +205,31 @@ async def publish_status(conn: Conn, campaign_id: str, paused: bool = False) -> 
         status = status.model_copy(update={"status": "paused"})
     event = CampaignStatusV1.create(subject=campaign_id, data=status, source=SOURCE)
     await add_to_outbox(conn, [OutboxMessage(topic="campaign-status", key=campaign_id, event=event)])
+
+
+async def get(conn: Conn, campaign_id: str) -> asyncpg.Record | None:
+    """The campaign's row, or None when it does not exist (or was not consumed from the topic yet)."""
+    row: asyncpg.Record | None = await conn.fetchrow("SELECT * FROM campaigns WHERE campaign_id = $1", campaign_id)
+    return row
+
+
+async def cancel(conn: Conn, campaign_id: str) -> int:
+    """Cancel the campaign and skip its pending deliveries (in the caller's transaction); how many."""
+    await conn.execute("UPDATE campaigns SET status = 'cancelled' WHERE campaign_id = $1", campaign_id)
+    skipped: int = await conn.fetchval(
+        "WITH s AS (UPDATE deliveries SET state = 'skipped', reason = 'cancelled', updated_at = now()"
+        " WHERE campaign_id = $1 AND state = 'pending' RETURNING 1) SELECT count(*) FROM s",
+        campaign_id,
+    )
+    await publish_status(conn, campaign_id)
+    return skipped
+
+
+async def uncertain_deliveries(conn: Conn, campaign_id: str) -> list[dict[str, Any]]:
+    """Deliveries whose outcome is unknown (docs/mailer.md), oldest first."""
+    rows = await conn.fetch(
+        "SELECT member_id, message_id, reason, updated_at FROM deliveries"
+        " WHERE campaign_id = $1 AND state = 'uncertain' ORDER BY id",
+        campaign_id,
+    )
+    return [dict(r) for r in rows]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+import asyncpg
+
 from alumni_kit.consent_view import forget_member
 from alumni_kit.consumer import Incoming
 from alumni_kit.db import Conn
@@ -84,3 +86,11 @@ async def on_member_erased(conn: Conn, events: list[Incoming]) -> None:
             member_id,
             incoming.event.data.erased_at,
         )
+
+
+async def recipient(conn: Conn, member_id: str) -> asyncpg.Record | None:
+    """What a message to the member needs: address, names and faculties (None: no such member)."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT member_id, email, given_name, family_name, faculties FROM members WHERE member_id = $1", member_id
+    )
+    return row

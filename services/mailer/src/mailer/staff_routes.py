@@ -25,7 +25,7 @@ from alumni_kit.http import BODY_REFUSALS, STAFF_REFUSALS, refusals
 from alumni_kit.outbox import OutboxMessage, add_to_outbox
 from alumni_kit.runtime import ServiceRuntime
 from alumni_kit.topics import PLATFORM_TOPICS
-from mailer import SOURCE, campaigns, compose
+from mailer import SOURCE, campaigns, compose, members
 from mailer.bodies import TemplateProblemError
 from mailer.rendering import Renderer, RendererUnavailableError
 from usn_schemas.campaign import CampaignRequest, CampaignRequestedV1
@@ -107,7 +107,7 @@ def staff_router(
     router = APIRouter(prefix="/campaigns", tags=["campaigns (staff)"], responses=STAFF_REFUSALS | refusals(404, 409))
 
     async def visible(conn: Conn, campaign_id: str, who: StaffPrincipal) -> Any:
-        row = await conn.fetchrow("SELECT * FROM campaigns WHERE campaign_id = $1", campaign_id)
+        row = await campaigns.get(conn, campaign_id)
         if row is None:
             raise HTTPException(404, "no such campaign (or not consumed from the topic yet)")
         _may_send_for(who, row["faculty"])
@@ -127,7 +127,7 @@ def staff_router(
         _check_size(message)
         await _check_template(renderer, request)
         async with runtime.pool.acquire() as conn, conn.transaction():
-            if await conn.fetchval("SELECT 1 FROM campaigns WHERE campaign_id = $1", request.campaign_id):
+            if await campaigns.get(conn, request.campaign_id) is not None:
                 raise HTTPException(409, "a campaign with this id exists; a second request would have no effect")
             await add_to_outbox(conn, [message])
         return {"campaign_id": request.campaign_id, "status": "requested"}
@@ -146,13 +146,7 @@ def staff_router(
             row = await visible(conn, campaign_id, who)
             if row["status"] in ("done", "cancelled", "failed"):
                 raise HTTPException(409, f"the campaign is {row['status']}")
-            await conn.execute("UPDATE campaigns SET status = 'cancelled' WHERE campaign_id = $1", campaign_id)
-            skipped = await conn.fetchval(
-                "WITH s AS (UPDATE deliveries SET state = 'skipped', reason = 'cancelled', updated_at = now()"
-                " WHERE campaign_id = $1 AND state = 'pending' RETURNING 1) SELECT count(*) FROM s",
-                campaign_id,
-            )
-            await campaigns.publish_status(conn, campaign_id)
+            skipped = await campaigns.cancel(conn, campaign_id)
         return {"campaign_id": campaign_id, "status": "cancelled", "not_sent": skipped}
 
     @router.get("/{campaign_id}/preview")
@@ -164,10 +158,7 @@ def staff_router(
         """The campaign as one member would get it (links are not live)."""
         async with runtime.pool.acquire() as conn:
             row = await visible(conn, campaign_id, who)
-            member = await conn.fetchrow(
-                "SELECT member_id, email, given_name, family_name, faculties FROM members WHERE member_id = $1",
-                member_id,
-            )
+            member = await members.recipient(conn, member_id)
         if member is None or (row["faculty"] != "USN" and row["faculty"] not in member["faculties"]):
             raise HTTPException(404, "no such member in this campaign's reach")
         content = compose.Campaign(
@@ -197,11 +188,7 @@ def staff_router(
         """Deliveries whose outcome is unknown (see docs/mailer.md): never resent automatically."""
         async with runtime.pool.acquire() as conn:
             await visible(conn, campaign_id, who)
-            rows = await conn.fetch(
-                "SELECT member_id, message_id, reason, updated_at FROM deliveries"
-                " WHERE campaign_id = $1 AND state = 'uncertain' ORDER BY id",
-                campaign_id,
-            )
-        return {"campaign_id": campaign_id, "uncertain": [dict(r) for r in rows]}
+            rows = await campaigns.uncertain_deliveries(conn, campaign_id)
+        return {"campaign_id": campaign_id, "uncertain": rows}
 
     return router

@@ -12,29 +12,32 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from alumni_kit.auth import StaffPrincipal, TokenSigner
 from alumni_kit.http import BODY_REFUSALS, STAFF_REFUSALS, Responses, people_reader, refusals
 from alumni_kit.runtime import ServiceRuntime
+from alumni_kit.text_input import TextInput
 from membership.profile import networks
 from membership.profile import repository as profile
 from membership.profile.texts import TEXT
 from membership.web import pages, sessions
 from usn_schemas.vocabulary import UUID_PATTERN, Faculty
 
+HTTPS_ADDRESS = r"^\s*https://[^\s/?#]+\.[^\s/?#]+([/?#]\S*)?\s*$"
 NetworkId = Annotated[str, Path(pattern=UUID_PATTERN)]
 # Joining or leaving: her networks page again (404 for a network not open to her).
 MEMBER_CHANGE: Responses = {**sessions.HTML_PAGE, **sessions.MEMBER_FORM, **refusals(404, html=True)}
 
 
-class NetworkIn(BaseModel):
+class NetworkIn(TextInput):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=2, max_length=120)
     faculty: Faculty
     programme_code: str | None = Field(None, pattern=r"^[A-Za-z0-9ÆØÅæøå][A-Za-z0-9ÆØÅæøå-]{0,63}$")
-    external_url: str | None = Field(None, max_length=500)
+    # The pattern only documents the rule (the validator below enforces it, with a clearer message).
+    external_url: str | None = Field(None, max_length=500, json_schema_extra={"pattern": HTTPS_ADDRESS})
 
     @field_validator("name")
     @classmethod

@@ -14,11 +14,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from alumni_kit.auth import StaffPrincipal, TokenSigner
 from alumni_kit.http import BODY_REFUSALS, STAFF_REFUSALS, refusals
 from alumni_kit.runtime import ServiceRuntime
+from alumni_kit.text_input import TextInput
 from membership.members.repository import member_exists
 from membership.rights import export
 from membership.rights.erasure import Erased, NoSuchMemberError, Requester, erase_member, standing
@@ -54,7 +55,7 @@ TEXTS = {
 }
 
 
-class StaffErasure(BaseModel):
+class StaffErasure(TextInput):
     reason: str = Field(min_length=3, max_length=500)
 
 

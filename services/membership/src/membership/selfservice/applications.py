@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import ConfigDict, EmailStr, Field
 
 from alumni_kit.auth import FACULTIES, StaffPrincipal
 from alumni_kit.db import Conn
 from alumni_kit.outbox import add_to_outbox
+from alumni_kit.text_input import TextInput
 from membership.members import domain, publishing, repository
 from membership.selfservice import mails, retention
 from membership.selfservice.links import Links
@@ -38,7 +39,7 @@ READING_ROLES = ("comms", "ak", "at")
 _OUTCOME = {"approve": "approved", "reject": "rejected"}
 
 
-class ApplicationForm(BaseModel):
+class ApplicationForm(TextInput):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     given_name: str = Field(min_length=1, max_length=100)
@@ -50,7 +51,7 @@ class ApplicationForm(BaseModel):
     language: Language = "nb"
 
 
-class Decision(BaseModel):
+class Decision(TextInput):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     decision: Literal["approve", "reject"]

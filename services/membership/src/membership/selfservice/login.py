@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import ConfigDict, EmailStr, Field
 
 from alumni_kit.db import Conn
 from alumni_kit.outbox import add_to_outbox
+from alumni_kit.text_input import TextInput
 from membership.members import publishing
 from membership.selfservice import mails
 from membership.selfservice.links import Links
@@ -27,7 +28,7 @@ MAX_LINKS_PER_WINDOW = 5
 LINK_WINDOW = timedelta(minutes=15)
 
 
-class LoginForm(BaseModel):
+class LoginForm(TextInput):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     email: EmailStr = Field(max_length=254)

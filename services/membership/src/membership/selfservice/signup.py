@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import ConfigDict, EmailStr, Field
 
 from alumni_kit.db import Conn
 from alumni_kit.outbox import add_to_outbox
+from alumni_kit.text_input import TextInput
 from membership.members import domain, publishing, repository
 from membership.selfservice import mails, retention
 from membership.selfservice.links import Links
@@ -27,7 +28,7 @@ from usn_schemas.ids import new_id
 from usn_schemas.vocabulary import Language
 
 
-class SignupForm(BaseModel):
+class SignupForm(TextInput):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     student_number: str = Field(min_length=1, max_length=20)
