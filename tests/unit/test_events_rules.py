@@ -102,8 +102,3 @@ def test_an_offer_holds_for_its_hours_but_never_past_the_deadline_or_the_start()
 def test_registration_refusals(status: str, now: datetime, code: int | None) -> None:
     refusal = rules.registration_refusal(status, NOW + timedelta(days=5), NOW + timedelta(days=6), now)
     assert (refusal.status if refusal else None) == code
-
-
-def test_text_no_database_can_store_is_refused_naming_the_field() -> None:
-    d = definition(title="Jule\x00bord", audience={"campuses": ["Bø", "Dram\x00men"]})
-    assert fields_at_fault(d) == ["title", "audience.campuses.1"]

@@ -15,6 +15,7 @@ from alumni_kit.auth import ExpiredTokenError, InvalidTokenError, StaffPrincipal
 from alumni_kit.db import Conn
 from alumni_kit.http import BODY_REFUSALS, STAFF_REFUSALS, refusals
 from alumni_kit.runtime import ServiceRuntime
+from alumni_kit.text_input import TextInput
 from events import lifecycle, registrations, repository, rules
 from events.lifecycle import InvalidChangeError
 from events.metrics import EventsMetrics
@@ -32,6 +33,10 @@ _MEMBER_ID: TypeAdapter[str] = TypeAdapter(MemberId)
 EventFlow = Callable[[Conn, str, datetime], Awaitable[None]]
 
 
+class NewEvent(TextInput, EventDefinition):
+    """The contract's definition as a request body: U+0000 in any text is a 422 for its field."""
+
+
 class Created(BaseModel):
     event_id: str
 
@@ -41,7 +46,7 @@ class StatusAnswer(BaseModel):
     status: str
 
 
-class MemberLink(BaseModel):
+class MemberLink(TextInput):
     model_config = ConfigDict(extra="forbid")
 
     member_token: str = Field(min_length=1, max_length=2000)
@@ -85,7 +90,8 @@ def staff_router(runtime: ServiceRuntime, staff: Callable[..., StaffPrincipal]) 
         return event.organiser
 
     @router.post("", status_code=201, responses={**BODY_REFUSALS})
-    async def create_event(definition: EventDefinition, who: StaffPrincipal = Depends(staff)) -> Created:
+    async def create_event(body: NewEvent, who: StaffPrincipal = Depends(staff)) -> Created:
+        definition = EventDefinition.model_validate(body.model_dump())
         _may_edit(who, definition.organiser)
         problems = rules.problems_of(definition, datetime.now(UTC))
         if problems:
@@ -115,10 +121,11 @@ def staff_router(runtime: ServiceRuntime, staff: Callable[..., StaffPrincipal]) 
             if event.status == "cancelled":
                 raise HTTPException(409, "the event is cancelled")
             try:
-                definition = EventDefinition.model_validate({**event.definition.model_dump(), **fields})
+                checked = NewEvent.model_validate({**event.definition.model_dump(), **fields})
             except ValidationError as exc:
                 errors = exc.errors(include_url=False, include_input=False)
                 raise HTTPException(422, [{**e, "loc": ["body", *e["loc"]]} for e in errors]) from None
+            definition = EventDefinition.model_validate(checked.model_dump())
             _may_edit(who, definition.organiser)
             try:
                 await lifecycle.change_event(conn, event, definition, datetime.now(UTC))

@@ -19,20 +19,9 @@ class FieldProblem:
     msg: str
 
 
-def _unstorable(value: object, path: str) -> list[FieldProblem]:
-    """Text PostgreSQL cannot store: U+0000 (in text and jsonb). Lone surrogates pydantic refuses."""
-    if isinstance(value, str):
-        return [FieldProblem(path, "text may not contain U+0000")] if "\x00" in value else []
-    if isinstance(value, dict):
-        return [p for k, v in value.items() for p in _unstorable(v, f"{path}.{k}" if path else str(k))]
-    if isinstance(value, list):
-        return [p for i, v in enumerate(value) for p in _unstorable(v, f"{path}.{i}")]
-    return []
-
-
 def problems_of(definition: EventDefinition, now: datetime) -> list[FieldProblem]:
     """Every rule the definition breaks beyond its fields' own, each naming its field (empty: valid)."""
-    d, found = definition, _unstorable(definition.model_dump(), "")
+    d, found = definition, []
     if d.capacity < 1:
         found.append(FieldProblem("capacity", "capacity must be at least 1"))
     if d.ends_at <= d.starts_at:
