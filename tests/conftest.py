@@ -67,7 +67,7 @@ def membership_service(stack: Stack, topic_prefix: str, membership_db: str, tmp_
     )
     service.env["ALUMNI_SIGNING_KEYS"] = SIGNING_KEYS
     # The tests open sealed messages as one more key client (tests/stack.py opened_values).
-    service.env["MEMBERSHIP_KEY_CLIENTS"] = '["consent", "mailer", "tests"]'
+    service.env["MEMBERSHIP_KEY_CLIENTS"] = '["consent", "mailer", "events", "tests"]'
     yield service
     service.stop()
 

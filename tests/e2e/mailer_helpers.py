@@ -30,18 +30,24 @@ def members(count: int, faculty: str = "TNM", prefix: str = "m") -> list[dict[st
 
 
 async def load(
-    stack: Stack, prefix: str, conn: asyncpg.Connection, people: list[dict[str, Any]], consenting: list[dict[str, Any]]
+    stack: Stack,
+    prefix: str,
+    conn: asyncpg.Connection,
+    people: list[dict[str, Any]],
+    consenting: list[dict[str, Any]],
+    purpose: str = "newsletter",
+    others: int = 0,
 ) -> dict[str, str]:
-    """Publish members and consent (given, sequence 1) for `consenting`; wait until the mailer has it all.
-    Returns {member_id: fact_id} of the consents."""
+    """Publish members and consent (given, sequence 1, to `purpose`) for `consenting`; wait until
+    the mailer has it all (and `others` consents published apart). Returns {member_id: fact_id}."""
     await publish(stack.bootstrap, prefix + "member-registered", [event_bytes(p) for p in people])
-    facts = [consent_fact(p["data"]["member_id"], 1, "given") for p in consenting]
+    facts = [consent_fact(p["data"]["member_id"], 1, "given", purpose) for p in consenting]
     await publish(stack.bootstrap, prefix + "consent-given", [event_bytes(f) for f in facts])
 
     async def ready() -> bool:
         known = await conn.fetchval("SELECT count(*) FROM members")
         consents = await conn.fetchval("SELECT count(*) FROM consent_view")
-        return bool(known == len(people) and consents == len(facts))
+        return bool(known == len(people) and consents == len(facts) + others)
 
     await eventually(ready, timeout=120, what="the mailer's copies of members and consent")
     return {f["data"]["member_id"]: f["data"]["fact_id"] for f in facts}

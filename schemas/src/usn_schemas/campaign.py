@@ -38,6 +38,18 @@ class Audience(BaseModel):
     graduation_year_to: int | None = Field(None, ge=1900, le=2200)
 
 
+class MemberLinkSpec(BaseModel):
+    """A personal link per recipient (optional, v1-compatible): the mailer signs a member link
+    (`alumni_kit.auth.issue_member_link`, of the campaign's purpose) for each recipient and
+    puts it where `url` says `{token}`; the body shows it as `{{ member_link }}`."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    url: str = Field(min_length=8, max_length=500, pattern=r"^https?://[^\s{}]*\{token\}[^\s{}]*$")
+    # How long each recipient's link works.
+    valid_days: int = Field(30, ge=1, le=400)
+
+
 class CampaignRequest(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -53,6 +65,8 @@ class CampaignRequest(BaseModel):
     send_at: AwareDatetime | None = None
     # Extension (optional, off by default): a tracking pixel for opens.
     track_opens: bool = False
+    # Extension (optional): each recipient's own signed link, e.g. an event's registration page.
+    member_link: MemberLinkSpec | None = None
 
 
 class CampaignRequestedV1(CloudEvent):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from usn_schemas.envelope import CloudEvent, PersonalData
 from usn_schemas.ids import MemberId
@@ -28,7 +28,21 @@ MailKind = Literal[
     "email-verification",
     "event-confirmation",
     "waitlist-promotion",
+    "event-reminder",
+    "event-update",
+    "event-cancellation",
 ]
+
+
+class Attachment(BaseModel):
+    """A small text attachment, e.g. an event's iCalendar entry (text/calendar)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    filename: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    # A text type with optional parameters, e.g. "text/calendar; method=REQUEST".
+    content_type: str = Field(max_length=200, pattern=r"^text/[a-z0-9.+-]+(; ?[a-z-]+=[A-Za-z0-9-]+)*$")
+    content: str = Field(min_length=1, max_length=100_000)
 
 
 class TransactionalMail(BaseModel):
@@ -36,7 +50,9 @@ class TransactionalMail(BaseModel):
 
     kind: MailKind
     member_id: MemberId | None = None
-    to_address: EmailStr = PersonalData()
+    # Optional since events (which knows only member ids): without it the mailer sends to the
+    # address in its own copy of the member (member-registered/-updated), suppression as always.
+    to_address: EmailStr | None = PersonalData(None)
     to_name: str | None = PersonalData(None, max_length=200)
     language: Language = "nb"
     subject: str = Field(min_length=1, max_length=200)
@@ -47,6 +63,14 @@ class TransactionalMail(BaseModel):
     action_label: str | None = Field(None, max_length=100)
     # Not worth sending after this (the link in it has expired).
     expires_at: datetime | None = None
+    # Extension (optional): attachments (not personal data: the requester puts none in them).
+    attachments: list[Attachment] = Field(default_factory=list, max_length=5)
+
+    @model_validator(mode="after")
+    def _someone(self) -> TransactionalMail:
+        if self.to_address is None and self.member_id is None:
+            raise ValueError("to_address or member_id is required")
+        return self
 
 
 class TransactionalMailRequestedV1(CloudEvent):

@@ -18,11 +18,19 @@ from alumni_kit.http import service_caller, staff_principal
 from alumni_kit.logs import where_it_failed
 from alumni_kit.runtime import ServiceRuntime, Subscription
 from events import registrations, repository
+from events.calendar.routes import calendar_router
 from events.facts import TOPICS
 from events.handlers import on_member_erased
+from events.invitations import campaign as invitations
+from events.mail import wiring as mail
+from events.mail.handlers import MailStage
 from events.metrics import EventsMetrics
 from events.routes import member_router, staff_router
 from events.settings import EventsSettings
+from events.web.links import Links
+from events.web.routes import page_router
+from usn_schemas.campaign import CampaignRequestedV1
+from usn_schemas.events import EventPublishedV1
 from usn_schemas.member import MemberErasedV1
 from usn_schemas.registry import TOPIC_CONTRACTS
 
@@ -42,9 +50,10 @@ _PUBLISHED = {
 }
 
 
-def create_runtime(settings: EventsSettings) -> ServiceRuntime:
+def create_runtime(settings: EventsSettings, links: Links | None = None) -> ServiceRuntime:
     """The broker, its subscriptions and publications (also the AsyncAPI source)."""
     runtime = ServiceRuntime("events", settings, MIGRATIONS)
+    links = links or Links(TokenSigner(parse_keys(settings.signing_keys.get_secret_value())), settings.public_base_url)
     runtime.subscribe(
         Subscription("member-erased", settings.group_id, TOPIC_CONTRACTS["member-erased"], on_member_erased),
         MemberErasedV1,
@@ -52,13 +61,23 @@ def create_runtime(settings: EventsSettings) -> ServiceRuntime:
     )
     for topic, text in _PUBLISHED.items():
         runtime.publishes(topic, TOPICS[topic], text)
+    # Invitations (invitations/) and mail (mail/) read the service's own facts back.
+    runtime.subscribe(
+        Subscription("event-published", settings.group_id, TOPIC_CONTRACTS["event-published"],
+                     invitations.make_handler(links)),
+        EventPublishedV1,
+        "The service's own fact, read back: an invitation campaign to the event's audience.",
+    )  # fmt: skip
+    runtime.publishes("campaigns", CampaignRequestedV1, "Invitations to a published event (purpose events).")
+    mail.subscribe(runtime, settings, MailStage(runtime.keyring, links, settings.calendar_organizer))
     return runtime
 
 
 def create_app(settings: EventsSettings | None = None) -> FastAPI:
     settings = settings or EventsSettings()
     signer = TokenSigner(parse_keys(settings.signing_keys.get_secret_value()))
-    runtime = create_runtime(settings)
+    links = Links(signer, settings.public_base_url)
+    runtime = create_runtime(settings, links)
     metrics = EventsMetrics(runtime.metrics.registry)
 
     async def sweep_once() -> None:
@@ -88,9 +107,14 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    stage = MailStage(runtime.keyring, links, settings.calendar_organizer)
     routers = [
+        calendar_router(runtime, settings.calendar_organizer),  # before /events/{event_id}
+        page_router(runtime, signer, links),
         staff_router(runtime, staff_principal(signer)),
         member_router(runtime, signer, metrics),
         export_router(runtime, service_caller(signer), repository.EXPORT_QUERIES),
     ]
-    return service_app(runtime, "USN Alumni events", routers, running=[offer_sweeper])
+    return service_app(
+        runtime, "USN Alumni events", routers, running=[offer_sweeper, mail.reminders(runtime, settings, stage)]
+    )

@@ -20,3 +20,11 @@ class EventsSettings(ServiceSettings):
     # connection meanwhile: a larger pool than the kit's default.
     db_pool_max: int = Field(20, ge=2, le=100)
     group_id: str = "events"
+    # Where members reach the service's pages: the links in invitations and mails point here.
+    public_base_url: str = Field("http://127.0.0.1:8104", pattern=r"^https?://[^\s/{}]+(/[^\s{}]*)?$")
+    # The ORGANIZER of the iCalendar entries (the address the mailer sends from).
+    calendar_organizer: str = Field("alumni@usn.no", pattern=r"^[^\s@:;,]+@[^\s@:;,]+$")
+    # A reminder goes to every registered member this long before the start.
+    reminder_hours: float = Field(24.0, gt=0, le=24 * 14)
+    # How often the service looks for events due a reminder.
+    reminder_sweep_seconds: float = Field(60.0, gt=0, le=3600)

@@ -1,6 +1,7 @@
 """Campaign bodies as Jinja templates: sandboxed, and bounded in what one template can ask for.
 
-Only `{{ given_name }}` and `{{ family_name }}` are given to a body. The sandbox
+Only `{{ given_name }}` and `{{ family_name }}` are given to a body (and `{{ member_link }}`
+to a campaign that asks for each recipient's own link). The sandbox
 (`jinja2.sandbox`) keeps a template from reaching anything else (`x.__class__`, …);
 on top of it this environment refuses the single operations that would explode
 (`'x' * 10**9`, `10 ** 10 ** 10`, `range(10**6)`) before they run, and
@@ -27,6 +28,8 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 VARIABLES = ("given_name", "family_name")
+# Given only to a campaign with a `member_link` (each recipient's own signed link).
+MEMBER_LINK = "member_link"
 # No newsletter loops over more; nested loops are stopped by the time budget.
 MAX_RANGE = 10_000
 # Integer results beyond this many bits are refused (10 ** 10 ** 10 would run for ever, in C).

@@ -87,7 +87,10 @@ async def _delivery(conn: Conn, reference: str) -> tuple[str, int, str, str | No
         return ("deliveries", int(number), row["address"], row["member_id"], row["campaign_id"]) if row else None
     if kind == "t":
         row = await conn.fetchrow(
-            "SELECT mail->>'to_address' AS address, member_id FROM transactional WHERE id = $1", int(number)
+            # A request with a member id only was sent to her address in the member copy.
+            "SELECT coalesce(t.mail->>'to_address', m.email) AS address, t.member_id FROM transactional t"
+            " LEFT JOIN members m ON m.member_id = t.member_id WHERE t.id = $1",
+            int(number),
         )
         return (
             ("transactional", int(number), row["address"], row["member_id"], None) if row and row["address"] else None

@@ -35,6 +35,8 @@ def content_of(request: CampaignRequest) -> compose.Campaign:
         request.body_markdown,
         request.language,
         request.track_opens,
+        request.member_link.url if request.member_link else None,
+        request.member_link.valid_days if request.member_link else None,
     )
 
 
@@ -66,9 +68,10 @@ async def schedule(conn: Conn, request: CampaignRequest, failure: str | None = N
     second request with the same id has no effect (False)."""
     inserted = await conn.fetchval(
         """INSERT INTO campaigns (campaign_id, requested_by, faculty, purpose, audience, subject, body_markdown,
-                                  language, track_opens, send_at, status, failure_reason, finished_at)
+                                  language, track_opens, send_at, status, failure_reason, finished_at,
+                                  member_link_url, member_link_days)
            VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, $12,
-                   CASE WHEN $12::text IS NULL THEN NULL ELSE now() END)
+                   CASE WHEN $12::text IS NULL THEN NULL ELSE now() END, $13, $14)
            ON CONFLICT (campaign_id) DO NOTHING RETURNING true""",
         request.campaign_id,
         request.requested_by,
@@ -82,6 +85,8 @@ async def schedule(conn: Conn, request: CampaignRequest, failure: str | None = N
         request.send_at or datetime.now(UTC),
         "scheduled" if failure is None else "failed",
         failure and failure[:REASON_CHARS],
+        request.member_link.url if request.member_link else None,
+        request.member_link.valid_days if request.member_link else None,
     )
     if inserted:
         await publish_status(conn, request.campaign_id)

@@ -23,7 +23,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markdown_it import MarkdownIt
 
-from mailer.bodies import TemplateProblemError, render_body
+from mailer.bodies import MEMBER_LINK, TemplateProblemError, render_body
 
 FACULTY_NAMES = {
     "HH": (
@@ -70,6 +70,9 @@ class Campaign:
     body_markdown: str
     language: str
     track_opens: bool
+    # campaigns v1's optional `member_link`: where each recipient's signed link goes ({token}).
+    member_link_url: str | None = None
+    member_link_days: int | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class Links:
     unsubscribe_mailto: str
     click: Callable[[str], str]  # original URL → tracked redirect URL
     open_pixel: str | None
+    member_link: str | None = None  # her own signed link, for a campaign with `member_link_url`
 
 
 def one_line(text: str) -> str:
@@ -118,7 +122,7 @@ def synthetic_links() -> Links:
     def click(url: str) -> str:
         return _SYNTHETIC_LINK + "x" * (len(url) * 4 // 3)
 
-    return Links(_SYNTHETIC_LINK, "unsubscribe@example.invalid", click, _SYNTHETIC_LINK)
+    return Links(_SYNTHETIC_LINK, "unsubscribe@example.invalid", click, _SYNTHETIC_LINK, _SYNTHETIC_LINK)
 
 
 def prepare(campaign: Campaign, sender: Address, max_bytes: int) -> PreparedParts:
@@ -129,8 +133,10 @@ def prepare(campaign: Campaign, sender: Address, max_bytes: int) -> PreparedPart
     # The placeholders' mark depends on the body alone, so a body renders the same when it
     # is checked and when it is sent; no body can contain the hash of itself.
     mark = hashlib.sha256(campaign.body_markdown.encode()).hexdigest()[:12].upper()
-    slot = {k: _slot(k, mark) for k in ("GIVEN", "FAMILY", "UNSUB", "PIXEL")}
+    slot = {k: _slot(k, mark) for k in ("GIVEN", "FAMILY", "UNSUB", "PIXEL", "MLINK")}
     variables = {"given_name": slot["GIVEN"], "family_name": slot["FAMILY"]}
+    if campaign.member_link_url:  # a placeholder, not http(s): never wrapped in a tracked redirect
+        variables[MEMBER_LINK] = slot["MLINK"]
     markdown = render_body(campaign.body_markdown, variables, max_bytes)
     language = campaign.language if campaign.language in ("nb", "en") else "nb"
     names = FACULTY_NAMES.get(campaign.faculty, FACULTY_NAMES["USN"])
@@ -169,11 +175,16 @@ def check(campaign: Campaign, sender: Address, max_bytes: int) -> PreparedParts:
     # `== "Kari"`) would act on the placeholder: the body must come out the same when it is
     # rendered with the synthetic names themselves.
     names = {"given_name": SYNTHETIC_RECIPIENT.given_name, "family_name": SYNTHETIC_RECIPIENT.family_name}
+    if campaign.member_link_url:
+        names[MEMBER_LINK] = _SYNTHETIC_LINK
     direct = render_body(campaign.body_markdown, names, max_bytes)
     filled = parts.text.replace(_slot("GIVEN", parts.mark), names["given_name"])
+    filled = filled.replace(_slot("MLINK", parts.mark), _SYNTHETIC_LINK)
     if not filled.replace(_slot("FAMILY", parts.mark), names["family_name"]).startswith(f"{direct.rstrip()}\n\n-- \n"):
         raise TemplateProblemError(
-            None, "given_name and family_name can only be shown as they are ({{ given_name }}), not changed or tested"
+            None,
+            "given_name, family_name and member_link can only be shown as they are ({{ given_name }}),"
+            " not changed or tested",
         )
     message = Prepared(parts).render(SYNTHETIC_RECIPIENT, synthetic_links(), "<check@example.invalid>")
     if len(message) > max_bytes:
@@ -204,12 +215,18 @@ class Prepared:
         self.campaign = parts.campaign
         self._urls = parts.urls
         self._text, self._html, self._head = parts.text, parts.html, parts.head
-        self._pattern = re.compile(rf"QQ(GIVEN|FAMILY|UNSUB|PIXEL|CLICK\d+){parts.mark}QQ")
+        self._pattern = re.compile(rf"QQ(GIVEN|FAMILY|UNSUB|PIXEL|MLINK|CLICK\d+){parts.mark}QQ")
 
     def render(self, recipient: Recipient, links: Links, message_id: str) -> bytes:
         """The whole message, CRLF line ends, ready for SMTP DATA."""
         given, family = one_line(recipient.given_name), one_line(recipient.family_name)
-        plain = {"GIVEN": given, "FAMILY": family, "UNSUB": links.unsubscribe_url, "PIXEL": links.open_pixel or ""}
+        plain = {
+            "GIVEN": given,
+            "FAMILY": family,
+            "UNSUB": links.unsubscribe_url,
+            "PIXEL": links.open_pixel or "",
+            "MLINK": links.member_link or "",
+        }
 
         def fill(escape: Callable[[str], str]) -> Callable[[re.Match[str]], str]:
             def one(match: re.Match[str]) -> str:
@@ -276,7 +293,24 @@ def build_transactional(mail: dict[str, Any], sender: Address, message_id: str) 
     msg["Content-Language"] = language
     msg.set_content(str(mail["body_text"]), charset="utf-8")
     msg.add_alternative(html, subtype="html", charset="utf-8")
+    for attachment in mail.get("attachments") or []:
+        _attach(msg, attachment)
     return msg
+
+
+def _attach(msg: EmailMessage, attachment: dict[str, Any]) -> None:
+    """A text attachment (e.g. text/calendar; method=REQUEST), its parameters kept, base64."""
+    main, _, params = str(attachment["content_type"]).partition(";")
+    subtype = main.strip().split("/", 1)[1]  # the contract allows text types only
+    if msg.get_content_maintype() != "multipart" or msg.get_content_subtype() != "mixed":
+        msg.make_mixed()
+    part = EmailMessage(policy=SMTP)
+    part.set_content(str(attachment["content"]), subtype=subtype, charset="utf-8", cte="base64",
+                     disposition="attachment", filename=one_line(str(attachment["filename"])))  # fmt: skip
+    for param in filter(None, (p.strip() for p in params.split(";"))):
+        name, _, value = param.partition("=")
+        part.set_param(name.strip(), value.strip())
+    msg.attach(part)
 
 
 def _escape_markdown(text: str) -> str:

@@ -54,6 +54,8 @@ def transactional_skip_reason(row: Any, mail: dict[str, Any]) -> str | None:
     """Transactional mail ignores marketing consent, not suppression or erasure."""
     if row["erased"]:
         return "erased"
+    if row["address"] is None:
+        return "no-address"  # a member id the mailer has no address for
     if row["suppressed"]:
         return "suppressed"
     expires = mail.get("expires_at")

@@ -31,10 +31,11 @@ import collections
 import contextlib
 import json
 import logging
+import secrets
 import time
 from email.headerregistry import Address
 
-from alumni_kit.auth import TokenSigner, issue_unsubscribe_token
+from alumni_kit.auth import TokenSigner, issue_member_link, issue_unsubscribe_token
 from alumni_kit.db import Conn
 from alumni_kit.logs import where_it_failed
 from alumni_kit.runtime import ServiceRuntime
@@ -86,10 +87,13 @@ WITH due AS (
      ORDER BY next_attempt_at, id
      LIMIT $1
      FOR UPDATE SKIP LOCKED)
-SELECT t.id, t.member_id, t.mail, (e.member_id IS NOT NULL) AS erased, (s.address IS NOT NULL) AS suppressed
+SELECT t.id, t.member_id, t.mail, (e.member_id IS NOT NULL) AS erased, (s.address IS NOT NULL) AS suppressed,
+       coalesce(t.mail->>'to_address', m.email) AS address, m.given_name
   FROM due JOIN transactional t USING (id)
   LEFT JOIN erased_members e ON e.member_id = t.member_id
-  LEFT JOIN suppressions s ON s.address = lower(t.mail->>'to_address')
+  -- A request with a member id only (events) goes to the address in the mailer's member copy.
+  LEFT JOIN members m ON m.member_id = t.member_id AND t.mail->>'to_address' IS NULL
+  LEFT JOIN suppressions s ON s.address = lower(coalesce(t.mail->>'to_address', m.email))
 """
 
 
@@ -267,7 +271,8 @@ class Sender:
         stop other campaigns or transactional mail."""
         async with self._runtime.pool.acquire() as conn:
             rows = await conn.fetch(
-                "SELECT campaign_id, faculty, subject, body_markdown, language, track_opens FROM campaigns"
+                "SELECT campaign_id, faculty, subject, body_markdown, language, track_opens, member_link_url,"
+                " member_link_days FROM campaigns"
                 " WHERE status = 'sending' AND NOT (campaign_id = any($1::text[]))",
                 list(self._prepared),
             )
@@ -344,7 +349,8 @@ class Sender:
             if reason:
                 skipped.append((r["id"], reason))
             else:
-                chosen.append(Delivery("transactional", r["id"], r["member_id"], mail["to_address"], mail=mail))
+                mail = {**mail, "to_address": r["address"], "to_name": mail.get("to_name") or r["given_name"]}
+                chosen.append(Delivery("transactional", r["id"], r["member_id"], r["address"], mail=mail))
         await self._mark(conn, "transactional", skipped, chosen)
         return chosen
 
@@ -445,7 +451,17 @@ class Sender:
             unsubscribe_mailto=self._s.unsubscribe_mailto,
             click=lambda url: self._tracking.click(campaign_id, member_id, url),
             open_pixel=self._tracking.open_pixel(campaign_id, member_id) if campaign.track_opens else None,
+            member_link=self._member_link(member_id, d.purpose, campaign),
         )
+
+    def _member_link(self, member_id: str, purpose: str, campaign: compose.Campaign) -> str | None:
+        """Her own link (campaigns' `member_link`): a member link of the campaign's purpose, as
+        `alumni-token member-link` issues, with a fresh nonce, where the URL says {token}."""
+        if not campaign.member_link_url:
+            return None
+        ttl = (campaign.member_link_days or 30) * 86400
+        token = issue_member_link(self._signer, member_id, purpose, ttl, secrets.token_urlsafe(12))
+        return campaign.member_link_url.replace("{token}", token)
 
     def _pause(self, why: str) -> None:
         if not self._paused_backoff:

@@ -168,9 +168,17 @@ def staff_router(
             row["body_markdown"],
             row["language"],
             row["track_opens"],
+            row["member_link_url"],
+            row["member_link_days"],
         )
         recipient = compose.Recipient(member_id, member["email"] or "", member["given_name"], member["family_name"])
-        links = compose.Links("https://preview.invalid/unsubscribe", "unsubscribe@preview.invalid", lambda u: u, None)
+        links = compose.Links(
+            "https://preview.invalid/unsubscribe",
+            "unsubscribe@preview.invalid",
+            lambda u: u,
+            None,
+            "https://preview.invalid/member-link" if row["member_link_url"] else None,
+        )
         try:
             prepared = await renderer.prepare(content)
         except TemplateProblemError as exc:

@@ -1,0 +1,1 @@
+"""iCalendar (RFC 5545): a registration's entry in mails, and the feed of upcoming events."""

@@ -1,0 +1,1 @@
+"""Invitations: publishing an event requests a campaign to its audience (purpose events)."""

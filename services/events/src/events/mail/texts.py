@@ -1,0 +1,131 @@
+"""The words of the events mails and pages: bokmål first, English below (the service
+does not know her language), and when and where an event is, in Oslo time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from usn_schemas.events import EventDefinition
+
+OSLO = ZoneInfo("Europe/Oslo")
+_MONTHS_NB = ["januar", "februar", "mars", "april", "mai", "juni", "juli", "august", "september", "oktober",
+              "november", "desember"]  # fmt: skip
+
+
+def when_nb(at: datetime) -> str:
+    local = at.astimezone(OSLO)
+    return f"{local.day}. {_MONTHS_NB[local.month - 1]} {local.year} kl. {local:%H:%M}"
+
+
+def when_en(at: datetime) -> str:
+    local = at.astimezone(OSLO)
+    return f"{local.day} {local:%B %Y}, {local:%H:%M} (Oslo time)"
+
+
+def where(d: EventDefinition) -> str:
+    parts = [p for p in (d.address, d.campus) if p]
+    return ", ".join(parts) or (d.online_url or "")
+
+
+def location(d: EventDefinition) -> str | None:
+    """The calendar's LOCATION: the address (and campus), or the online link."""
+    return where(d) or None
+
+
+def _facts(d: EventDefinition) -> tuple[str, str]:
+    nb = f"Tid: {when_nb(d.starts_at)}\nSted: {where(d)}"
+    en = f"When: {when_en(d.starts_at)}\nWhere: {where(d)}"
+    if d.online_url:
+        nb, en = f"{nb}\nNett: {d.online_url}", f"{en}\nOnline: {d.online_url}"
+    return nb, en
+
+
+def confirmation(d: EventDefinition, page_url: str, extra: list[str]) -> tuple[str, str]:
+    nb, en = _facts(d)
+    more = "".join(f"\n\n{line}" for line in extra)
+    body = (
+        f"Du er påmeldt «{d.title}».\n\n{nb}\n\nKalenderoppføringen ligger ved.{more}\n\n"
+        f"Arrangementet og påmeldingen din: {page_url}\n\n"
+        f"---\n\nYou are registered for “{d.title}”.\n\n{en}\n\nThe calendar entry is attached.\n\nHilsen USN Alumni"
+    )
+    return f"Påmeldt: {d.title}", body
+
+
+def offer(d: EventDefinition, until: datetime, url: str) -> tuple[str, str]:
+    nb, en = _facts(d)
+    body = (
+        f"En plass på «{d.title}» er ledig, og den holdes for deg til {when_nb(until)}.\n\n{nb}\n\n"
+        f"Si ja eller nei til plassen her: {url}\n\nSvarer du ikke innen da, går plassen til neste på ventelisten.\n\n"
+        f"---\n\nA seat at “{d.title}” is free and held for you until {when_en(until)}.\n\n{en}\n\n"
+        f"Accept or decline it here: {url}\n\nIf you do not answer by then, the seat goes to the next on the "
+        "waiting list.\n\nHilsen USN Alumni"
+    )
+    return f"Ledig plass til deg: {d.title}", body
+
+
+def reminder(d: EventDefinition, page_url: str) -> tuple[str, str]:
+    nb, en = _facts(d)
+    body = (
+        f"Påminnelse: «{d.title}» er snart.\n\n{nb}\n\nArrangementet: {page_url}\n\n"
+        f"---\n\nReminder: “{d.title}” is soon.\n\n{en}\n\nHilsen USN Alumni"
+    )
+    return f"Påminnelse: {d.title}", body
+
+
+def update(d: EventDefinition, status: str, page_url: str) -> tuple[str, str]:
+    nb, en = _facts(d)
+    attached = (
+        ("\n\nDen oppdaterte kalenderoppføringen ligger ved.", "\n\nThe updated calendar entry is attached.")
+        if status == "registered"
+        else ("", "")
+    )
+    body = (
+        f"«{d.title}» er endret. Slik er det nå:\n\n{nb}{attached[0]}\n\nArrangementet: {page_url}\n\n"
+        f"---\n\n“{d.title}” has changed. This is how it now stands:\n\n{en}{attached[1]}\n\nHilsen USN Alumni"
+    )
+    return f"Endret: {d.title}", body
+
+
+def cancellation(d: EventDefinition) -> tuple[str, str]:
+    body = (
+        f"«{d.title}» ({when_nb(d.starts_at)}) er avlyst. Påmeldingen din gjelder ikke lenger, og "
+        "kalenderoppføringen fjernes.\n\n"
+        f"---\n\n“{d.title}” ({when_en(d.starts_at)}) is cancelled. Your registration no longer applies, and the "
+        "calendar entry is removed.\n\nHilsen USN Alumni"
+    )
+    return f"Avlyst: {d.title}", body
+
+
+def invitation(d: EventDefinition) -> tuple[str, str]:
+    """The campaign's subject and Markdown body; `{{ member_link }}` is her own link (the mailer's)."""
+    nb, en = _facts(d)
+    title = _markdown_text(d.title)
+    description = _jinja_text(d.description.strip())
+    body = (
+        f"Hei {{{{ given_name }}}}!\n\nDu er invitert til **{title}**.\n\n{_lines(_markdown_text(nb))}\n\n"
+        + (f"{description}\n\n" if description else "")
+        + "[Se arrangementet og meld deg på]({{ member_link }})\n\n---\n\n"
+        + f"You are invited to **{title}**.\n\n{_lines(_markdown_text(en))}\n\n"
+        + "[See the event and register]({{ member_link }})\n\nHilsen USN Alumni"
+    )
+    return f"Invitasjon: {d.title}", body
+
+
+def _lines(text: str) -> str:
+    return text.replace("\n", "  \n")  # Markdown hard line breaks
+
+
+def _markdown_text(text: str) -> str:
+    """Plain text shown as itself in Markdown (and as itself in the campaign's template)."""
+    escaped = "".join(f"\\{c}" if c in "\\`*_[]()#+-.!<>|~" else c for c in text)
+    return _jinja_text(escaped)
+
+
+def _jinja_text(text: str) -> str:
+    """The mailer renders a campaign body as a (sandboxed) template: a brace in staff's
+    text must come out as a brace, never start an expression."""
+    return "".join(_BRACES.get(c, c) for c in text)
+
+
+_BRACES = {"{": "{{ '{' }}", "}": "{{ '}' }}"}

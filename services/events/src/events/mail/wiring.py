@@ -1,0 +1,76 @@
+"""The mail stage's place in the service: its consumers of the service's own facts and
+the reminder job (a `running` part of alumni_kit.app.service_app)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
+
+from alumni_kit.logs import where_it_failed
+from alumni_kit.runtime import ServiceRuntime, Subscription
+from events.mail import repository as queries
+from events.mail.handlers import MailStage
+from events.settings import EventsSettings
+from usn_schemas.events import EventCancelledV1, EventOfferMadeV1, EventRegisteredV1, EventUpdatedV1
+from usn_schemas.mail import TransactionalMailRequestedV1
+from usn_schemas.registry import TOPIC_CONTRACTS
+
+log = logging.getLogger(__name__)
+
+
+def subscribe(runtime: ServiceRuntime, settings: EventsSettings, stage: MailStage) -> None:
+    """The consumers that turn facts into mail (group `<group>.<topic>` as every consumer)."""
+    for topic, schema, handler, text in (
+        ("event-registered", EventRegisteredV1, stage.on_registered, "The confirmation, with the calendar entry."),
+        ("event-offer-made", EventOfferMadeV1, stage.on_offer_made, "The offer, with the page to answer it."),
+        ("event-updated", EventUpdatedV1, stage.on_updated, "Everyone in the event told; calendar entries replaced."),
+        ("event-cancelled", EventCancelledV1, stage.on_cancelled, "Every registrant told; calendar entries cancelled."),
+    ):
+        runtime.subscribe(Subscription(topic, settings.group_id, TOPIC_CONTRACTS[topic], handler), schema,
+                          f"The service's own fact, read back to mail it: {text}")  # fmt: skip
+    runtime.publishes(
+        "transactional-mail-requested",
+        TransactionalMailRequestedV1,
+        "Confirmations (with iCalendar), offers, reminders, updates and cancellations; by member id, sealed.",
+    )
+
+
+def reminders(
+    runtime: ServiceRuntime, settings: EventsSettings, stage: MailStage
+) -> Callable[[], AbstractAsyncContextManager[None]]:
+    """The reminder job: every `EVENTS_REMINDER_SWEEP_SECONDS`, events starting within
+    `EVENTS_REMINDER_HOURS` get their one reminder (reminders_sent makes it once, whichever
+    replica finds it first)."""
+
+    async def once() -> None:
+        now = datetime.now(UTC)
+        async with runtime.pool.acquire() as conn:
+            due = await queries.due_reminders(conn, now, settings.reminder_hours)
+        for event_id in due:
+            async with runtime.pool.acquire() as conn, conn.transaction():
+                sent = await stage.remind(conn, event_id, now)
+            log.info("event %s: %d reminders requested", event_id, sent)
+
+    async def forever() -> None:
+        while True:
+            try:
+                await once()
+            except Exception as exc:  # outages end; the next round tries again
+                log.warning("reminder round failed (%s); retrying next round", where_it_failed(exc))
+            await asyncio.sleep(settings.reminder_sweep_seconds)
+
+    @contextlib.asynccontextmanager
+    async def running() -> AsyncIterator[None]:
+        task = asyncio.create_task(forever(), name="events-reminders")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    return running

@@ -1,0 +1,1 @@
+"""Pages behind the links in mails: registration, and answering an offer (GET shows, POST acts)."""
