@@ -118,8 +118,9 @@ async def events_conn(stack: Stack, events_db: str) -> AsyncIterator[asyncpg.Con
 
 @pytest.fixture
 def events_service(stack: Stack, topic_prefix: str, events_db: str, tmp_path: Path) -> Iterator[ServiceProcess]:
-    """The events service as its own process, not yet started. It needs no keys from
-    membership: nothing it consumes (member-erased) carries sealed personal data."""
+    """The events service as its own process, not yet started. Only its mail needs keys from
+    membership (it seals each mail with the member's key): a test of mail starts membership
+    with it (tests/e2e/test_events_mail.py); the others run without."""
     service = service_process(
         stack, "events", events_db, topic_prefix, f"events-{uuid.uuid4().hex[:6]}", tmp_path / "events.log"
     )
