@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
@@ -76,6 +76,8 @@ async def test_invitation_registration_page_calendar_updates_offers_and_cancella
     # Events seals each mail with the member's key, from membership as every service does.
     events_service.env["ALUMNI_MEMBERSHIP_URL"] = membership_service.url
     events_service.requires.append(membership_service)
+    # Reminders an hour before the start, looked for twice a second.
+    events_service.env.update({"EVENTS_REMINDER_HOURS": "1", "EVENTS_REMINDER_SWEEP_SECONDS": "0.5"})
     await started(mailer_service)
     events = await started(events_service)
 
@@ -188,3 +190,31 @@ async def test_invitation_registration_page_calendar_updates_offers_and_cancella
     forged = httpx.get(f"{events.url}/events/{event_id}/register", params={"token": member_link(ids["e"]) + "x"})
     assert forged.status_code == 403
     assert "Lenken virker ikke" in forged.text
+    expired = httpx.get(link.split("?")[0], params={"token": member_link(ids["e"], ttl=-60)})
+    assert expired.status_code == 410
+    assert "Lenken er for gammel" in expired.text
+
+    # Past the deadline the page says so, and its POST registers nobody.
+    now = datetime.now(UTC)
+    closing = published_event(events, hours_ahead=3, registration_deadline=(now + timedelta(seconds=2)).isoformat())
+    closing_page = f"{events.url}/events/{closing}/register"
+    token = member_link(ids["e"])
+
+    async def closed() -> bool:
+        return httpx.get(closing_page, params={"token": token}).status_code == 410
+
+    await eventually(closed, timeout=30, what="the deadline to pass")
+    assert "Påmeldingsfristen er ute" in httpx.get(closing_page, params={"token": token}).text
+    refused = httpx.post(closing_page, data={"token": token})
+    assert refused.status_code == 410
+    assert "Påmeldingsfristen er ute" in refused.text
+    assert await events_conn.fetchval("SELECT count(*) FROM registrations WHERE event_id = $1", closing) == 0
+
+    # The reminder: once the event is within EVENTS_REMINDER_HOURS of its start, those with a seat get one.
+    soon = published_event(events, hours_ahead=3, registration_deadline=None)
+    assert act(events, soon, ids["invited"]).status_code == 201
+    starts = datetime.now(UTC) + timedelta(minutes=40)
+    moved = {"starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=2)).isoformat()}
+    assert httpx.patch(f"{events.url}/events/{soon}", json=moved, headers=COMMS).status_code == 200
+    [reminder] = await _mails_to(smtp_sink, "tnm0@example.no", "Påminnelse:")
+    assert _link(_text(reminder), f"/events/{soon}/register")

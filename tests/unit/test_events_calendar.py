@@ -1,0 +1,99 @@
+"""The events service's iCalendar entries (written by hand, calendar/ics.py) read back with a
+real iCalendar library, and its invitation campaign body checked by the mailer's renderer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import default
+
+import icalendar
+
+from events.calendar import ics
+from events.mail import texts
+from mailer import compose
+from usn_schemas.events import EventDefinition
+
+NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+AWKWARD = "Jul, nyttår; og «{{ given_name }}» {% if x %} – æøå \\ slutt"
+
+
+def _entry(**fields: object) -> ics.Entry:
+    values: dict[str, object] = {
+        "uid": ics.registration_uid("9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"),
+        "sequence": 3,
+        "starts_at": NOW + timedelta(days=8),
+        "ends_at": NOW + timedelta(days=8, hours=2),
+        "summary": AWKWARD,
+        "description": "Linje én\nLinje to, med komma; og semikolon\r\n" + "ø" * 200,
+        "location": "Hasbergs vei 36, 3616 Kongsberg",
+        **fields,
+    }
+    return ics.Entry(**values)  # type: ignore[arg-type]
+
+
+def test_an_entry_parses_with_its_text_times_uid_and_sequence_intact() -> None:
+    text = ics.calendar([_entry()], "REQUEST", "alumni@usn.no", NOW)
+    assert all(len(line.encode()) <= 75 for line in text.split("\r\n"))  # folded (RFC 5545 §3.1)
+    assert text.endswith("END:VCALENDAR\r\n")
+    cal = icalendar.Calendar.from_ical(text)
+    assert str(cal["METHOD"]) == "REQUEST"
+    [event] = cal.walk("VEVENT")
+    assert str(event["UID"]) == "registration-9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d@alumni.usn.no"
+    assert int(event["SEQUENCE"]) == 3
+    assert str(event["SUMMARY"]) == AWKWARD
+    assert str(event["DESCRIPTION"]) == "Linje én\nLinje to, med komma; og semikolon\n" + "ø" * 200
+    assert str(event["LOCATION"]) == "Hasbergs vei 36, 3616 Kongsberg"
+    assert event.decoded("DTSTART") == NOW + timedelta(days=8)
+    assert event.decoded("DTEND") == NOW + timedelta(days=8, hours=2)
+    assert str(event["STATUS"]) == "CONFIRMED"
+    assert str(event["ORGANIZER"]) == "mailto:alumni@usn.no"
+
+
+def test_a_cancellation_keeps_the_uid_and_says_cancelled() -> None:
+    cal = icalendar.Calendar.from_ical(ics.calendar([_entry(sequence=4, cancelled=True)], "CANCEL", "a@usn.no", NOW))
+    [event] = cal.walk("VEVENT")
+    assert str(cal["METHOD"]) == "CANCEL"
+    assert (str(event["STATUS"]), int(event["SEQUENCE"])) == ("CANCELLED", 4)
+
+
+def test_control_characters_never_reach_a_line() -> None:
+    text = ics.calendar([_entry(summary="a\x00b\x1bc\x7fd")], "PUBLISH", "a@usn.no", NOW)
+    [event] = icalendar.Calendar.from_ical(text).walk("VEVENT")
+    assert str(event["SUMMARY"]) == "abcd"
+
+
+def test_the_invitation_body_shows_staff_text_as_itself_and_her_link() -> None:
+    """The campaign body is a template at the mailer: braces in a title must come out as braces."""
+    definition = EventDefinition.model_validate(
+        {
+            "title": AWKWARD,
+            "description": "Program: {% for x in y %} *Markdown* stays {{ here }}",
+            "organiser": "TNM",
+            "kind": "social",
+            "address": "Hasbergs vei 36",
+            "starts_at": (NOW + timedelta(days=8)).isoformat(),
+            "ends_at": (NOW + timedelta(days=8, hours=2)).isoformat(),
+            "capacity": 10,
+        }
+    )
+    subject, body = texts.invitation(definition)
+    campaign = compose.Campaign(
+        "event-x", "TNM", subject, body, "nb", False, "https://alumni.usn.no/r?token={token}", 9
+    )
+    parts = compose.check(campaign, Address("USN Alumni", addr_spec="alumni@usn.no"), 256 * 1024)
+    links = compose.Links("https://u.invalid/unsub", "u@usn.no", lambda u: u, None, "https://alumni.usn.no/r?token=T")
+    raw = compose.Prepared(parts).render(compose.SYNTHETIC_RECIPIENT, links, "<m@usn.no>")
+    mail = message_from_bytes(raw, policy=default)
+    assert isinstance(mail, EmailMessage)
+    text = mail.get_body(("plain",))
+    html = mail.get_body(("html",))
+    assert text is not None
+    assert html is not None
+    plain, page = text.get_content(), html.get_content()
+    assert f"<strong>{AWKWARD}</strong>" in page  # staff's title shown as itself: no template ran in it
+    assert "{% for x in y %} <em>Markdown</em> stays {{ here }}" in page  # the description is Markdown
+    assert plain.count("https://alumni.usn.no/r?token=T") == 2  # her own link, in both languages
+    assert page.count('href="https://alumni.usn.no/r?token=T"') == 2  # not a tracked redirect
