@@ -162,6 +162,9 @@ async def test_invitation_registration_page_calendar_updates_offers_and_cancella
     assert 'value="decline"' in shown.text
     assert await events_conn.fetchval("SELECT status FROM registrations WHERE member_id = $1", ids["c"]) == "offered"
     token = offer_link.split("token=")[1]
+    no_choice = httpx.post(f"{events.url}/events/{event_id}/offer", data={"token": token})
+    assert no_choice.status_code == 422  # never a decline by default
+    assert await events_conn.fetchval("SELECT status FROM registrations WHERE member_id = $1", ids["c"]) == "offered"
     accepted = httpx.post(f"{events.url}/events/{event_id}/offer", data={"token": token, "choice": "accept"})
     assert accepted.status_code == 200, accepted.text
     assert "Du er påmeldt" in accepted.text

@@ -21,6 +21,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse
+from pydantic import TypeAdapter
 
 from alumni_kit.auth import ExpiredTokenError, InvalidTokenError, TokenSigner, verify_member_link
 from alumni_kit.db import Conn
@@ -32,9 +33,11 @@ from events.registrations import RefusedError
 from events.repository import Event, Registration
 from events.web.links import PURPOSE, Links
 from events.web.texts import TEXT
+from usn_schemas.ids import MemberId
 from usn_schemas.vocabulary import UUID_PATTERN, Language
 
 EventIdPath = Annotated[str, Path(pattern=UUID_PATTERN)]
+_MEMBER_ID: TypeAdapter[str] = TypeAdapter(MemberId)
 PAGES = Pages(FsPath(__file__).parent / "templates", TEXT)
 
 
@@ -62,10 +65,10 @@ def _member(signer: TokenSigner, token: str) -> str:
         raise RefusalPageError(410, "expired_link") from None
     except InvalidTokenError:
         raise RefusalPageError(403, "bad_link") from None
-    member_id = claims.get("sub")
-    if not isinstance(member_id, str) or not member_id:
-        raise RefusalPageError(403, "bad_link")
-    return member_id.lower()
+    try:
+        return _MEMBER_ID.validate_python(claims.get("sub")).lower()
+    except ValueError:
+        raise RefusalPageError(403, "bad_link") from None
 
 
 def _open_event(event: Event | None, now: datetime, lang: Language) -> Event:
@@ -209,7 +212,10 @@ def page_router(runtime: ServiceRuntime, signer: TokenSigner, links: Links) -> A
 
         async def work() -> HTMLResponse:
             member_id = _member(signer, str(form.get("token", "")))
-            accept = form.get("choice") == "accept"
+            choice = form.get("choice")
+            if choice not in ("accept", "decline"):
+                raise RefusalPageError(422, "choose")  # never a decline by default
+            accept = choice == "accept"
             flow = registrations.accept if accept else registrations.decline
             now = datetime.now(UTC)
             try:
