@@ -17,7 +17,9 @@ from tests.e2e.consent_helpers import SIGNER, outbox_drained, staff_headers
 from tests.events import event_definition
 from tests.stack import ServiceProcess, Stack, read_topic
 
-COMMS = staff_headers("comms")
+# Made once, when the module is imported: it must outlast a whole test session (the default
+# 10 minutes expired before the events tests ran, after the slower mailer tests).
+COMMS = staff_headers("comms", ttl=6 * 3600)
 
 
 def member_link(member_id: str, ttl: int = 3600, purpose: str = "events") -> str:

@@ -20,7 +20,11 @@ from events.mail.texts import location
 def calendar_router(runtime: ServiceRuntime, organizer: str) -> APIRouter:
     router = APIRouter(tags=["calendar"])
 
-    @router.get("/events/calendar.ics", response_class=Response)
+    @router.get(
+        "/events/calendar.ics",
+        response_class=Response,
+        responses={200: {"content": {"text/calendar": {"schema": {"type": "string"}}}, "description": "iCalendar"}},
+    )
     async def feed() -> Response:
         """Published events that have not ended (at most 500, by start), METHOD:PUBLISH."""
         now = datetime.now(UTC)
