@@ -23,14 +23,11 @@ from events.facts import TOPICS
 from events.handlers import on_member_erased
 from events.invitations import campaign as invitations
 from events.mail import wiring as mail
-from events.mail.handlers import MailStage
 from events.metrics import EventsMetrics
 from events.routes import member_router, staff_router
 from events.settings import EventsSettings
 from events.web.links import Links
 from events.web.routes import page_router
-from usn_schemas.campaign import CampaignRequestedV1
-from usn_schemas.events import EventPublishedV1
 from usn_schemas.member import MemberErasedV1
 from usn_schemas.registry import TOPIC_CONTRACTS
 
@@ -61,15 +58,9 @@ def create_runtime(settings: EventsSettings, links: Links | None = None) -> Serv
     )
     for topic, text in _PUBLISHED.items():
         runtime.publishes(topic, TOPICS[topic], text)
-    # Invitations (invitations/) and mail (mail/) read the service's own facts back.
-    runtime.subscribe(
-        Subscription("event-published", settings.group_id, TOPIC_CONTRACTS["event-published"],
-                     invitations.make_handler(links)),
-        EventPublishedV1,
-        "The service's own fact, read back: an invitation campaign to the event's audience.",
-    )  # fmt: skip
-    runtime.publishes("campaigns", CampaignRequestedV1, "Invitations to a published event (purpose events).")
-    mail.subscribe(runtime, settings, MailStage(runtime.keyring, links, settings.calendar_organizer))
+    # Invitations and mail read the service's own facts back.
+    invitations.subscribe(runtime, settings.group_id, links)
+    mail.subscribe(runtime, settings, links)
     return runtime
 
 
@@ -107,7 +98,6 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    stage = MailStage(runtime.keyring, links, settings.calendar_organizer)
     routers = [
         calendar_router(runtime, settings.calendar_organizer),  # before /events/{event_id}
         page_router(runtime, signer, links),
@@ -116,5 +106,5 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
         export_router(runtime, service_caller(signer), repository.EXPORT_QUERIES),
     ]
     return service_app(
-        runtime, "USN Alumni events", routers, running=[offer_sweeper, mail.reminders(runtime, settings, stage)]
+        runtime, "USN Alumni events", routers, running=[offer_sweeper, mail.reminders(runtime, settings, links)]
     )

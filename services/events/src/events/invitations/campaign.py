@@ -15,10 +15,12 @@ from datetime import UTC, datetime
 from alumni_kit.consumer import BatchHandler, Incoming
 from alumni_kit.db import Conn
 from alumni_kit.outbox import OutboxMessage, add_to_outbox
+from alumni_kit.runtime import ServiceRuntime, Subscription
 from events.mail import texts
 from events.web.links import Links
 from usn_schemas.campaign import CampaignRequest, CampaignRequestedV1, MemberLinkSpec
-from usn_schemas.events import EventFact
+from usn_schemas.events import EventFact, EventPublishedV1
+from usn_schemas.registry import TOPIC_CONTRACTS
 
 TOPIC = "campaigns"
 SOURCE = "/usn-alumni/events"
@@ -45,6 +47,16 @@ def invitation(fact: EventFact, links: Links, now: datetime) -> CampaignRequest:
             url=links.invitation_template(fact.event_id), valid_days=Links.invitation_days(d.starts_at, now)
         ),
     )
+
+
+def subscribe(runtime: ServiceRuntime, group_id: str, links: Links) -> None:
+    """The consumer of the service's own `event-published`, and the `campaigns` it writes."""
+    runtime.subscribe(
+        Subscription("event-published", group_id, TOPIC_CONTRACTS["event-published"], make_handler(links)),
+        EventPublishedV1,
+        "The service's own fact, read back: an invitation campaign to the event's audience.",
+    )
+    runtime.publishes("campaigns", CampaignRequestedV1, "Invitations to a published event (purpose events).")
 
 
 def make_handler(links: Links) -> BatchHandler:

@@ -15,6 +15,7 @@ from alumni_kit.runtime import ServiceRuntime, Subscription
 from events.mail import repository as queries
 from events.mail.handlers import MailStage
 from events.settings import EventsSettings
+from events.web.links import Links
 from usn_schemas.events import EventCancelledV1, EventOfferMadeV1, EventRegisteredV1, EventUpdatedV1
 from usn_schemas.mail import TransactionalMailRequestedV1
 from usn_schemas.registry import TOPIC_CONTRACTS
@@ -22,8 +23,13 @@ from usn_schemas.registry import TOPIC_CONTRACTS
 log = logging.getLogger(__name__)
 
 
-def subscribe(runtime: ServiceRuntime, settings: EventsSettings, stage: MailStage) -> None:
+def stage_of(runtime: ServiceRuntime, settings: EventsSettings, links: Links) -> MailStage:
+    return MailStage(runtime.keyring, links, settings.calendar_organizer)
+
+
+def subscribe(runtime: ServiceRuntime, settings: EventsSettings, links: Links) -> None:
     """The consumers that turn facts into mail (group `<group>.<topic>` as every consumer)."""
+    stage = stage_of(runtime, settings, links)
     for topic, schema, handler, text in (
         ("event-registered", EventRegisteredV1, stage.on_registered, "The confirmation, with the calendar entry."),
         ("event-offer-made", EventOfferMadeV1, stage.on_offer_made, "The offer, with the page to answer it."),
@@ -40,11 +46,12 @@ def subscribe(runtime: ServiceRuntime, settings: EventsSettings, stage: MailStag
 
 
 def reminders(
-    runtime: ServiceRuntime, settings: EventsSettings, stage: MailStage
+    runtime: ServiceRuntime, settings: EventsSettings, links: Links
 ) -> Callable[[], AbstractAsyncContextManager[None]]:
     """The reminder job: every `EVENTS_REMINDER_SWEEP_SECONDS`, events starting within
     `EVENTS_REMINDER_HOURS` get their one reminder (reminders_sent makes it once, whichever
     replica finds it first)."""
+    stage = stage_of(runtime, settings, links)
 
     async def once() -> None:
         now = datetime.now(UTC)
