@@ -153,7 +153,15 @@ async def test_invitation_registration_page_calendar_updates_offers_and_cancella
     # answers on the offer's page (GET shows accept/decline, POST accepts).
     for who in ("b", "c", "e"):
         assert act(events, event_id, ids[who]).status_code == 201
+    [b_confirmed] = await _mails_to(smtp_sink, "tnm2@example.no", "Påmeldt:")
     assert act(events, event_id, ids["b"], "registrations/cancel").status_code == 200
+    # b is told, and her own entry is removed (same UID, higher SEQUENCE).
+    [b_left] = await _mails_to(smtp_sink, "tnm2@example.no", "Avmeldt:")
+    method, cal = _calendar(b_left)
+    b_entry, b_removed = _vevent(_calendar(b_confirmed)[1]), _vevent(cal)
+    assert method == "CANCEL"
+    assert str(b_removed["UID"]) == str(b_entry["UID"]) != str(first["UID"])
+    assert int(b_removed["SEQUENCE"]) > int(b_entry["SEQUENCE"])
     [offer] = await _mails_to(smtp_sink, "tnm3@example.no", "Ledig plass")
     offer_link = _link(_text(offer), f"/events/{event_id}/offer")
     shown = httpx.get(offer_link)

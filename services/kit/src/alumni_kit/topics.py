@@ -44,7 +44,7 @@ PLATFORM_TOPICS: list[TopicSpec] = [
     TopicSpec("campaign-status", 3),
     # The events service's facts, key = event id: one event's facts stay in one partition
     # of each topic, and a per-event `sequence` orders them across topics (usn_schemas.events).
-    # The events service reads five of them back (invitations, mail): those have a DLQ.
+    # The events service reads six of them back (invitations, mail): those have a DLQ.
     *with_dlq(TopicSpec("event-published", 3)),
     *with_dlq(TopicSpec("event-updated", 3)),
     *with_dlq(TopicSpec("event-cancelled", 3)),
@@ -52,7 +52,7 @@ PLATFORM_TOPICS: list[TopicSpec] = [
     TopicSpec("event-waitlisted", 6),
     *with_dlq(TopicSpec("event-offer-made", 6)),
     TopicSpec("event-offer-expired", 6),
-    TopicSpec("event-registration-cancelled", 6),
+    *with_dlq(TopicSpec("event-registration-cancelled", 6)),
     TopicSpec("event-attended", 6),
 ]
 

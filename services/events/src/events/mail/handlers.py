@@ -120,6 +120,26 @@ class MailStage:
                 mails.append(Mail(r.member_id, "event-cancellation", subject, body, attachments=attachments))
             await request(conn, self.keyring, mails)
 
+    async def on_registration_cancelled(self, conn: Conn, events: list[Incoming]) -> None:
+        """She cancelled her own registration: told, and her entry removed (METHOD CANCEL).
+
+        SEQUENCE is the event's version + 1: her entry's last revision, since nothing more is
+        ever mailed about it (she cannot register for the event again). A declined offer
+        had no entry, and an erased member has no member id left: neither gets a mail."""
+        now, mails = datetime.now(UTC), []
+        for fact in _registration_facts(events):
+            if fact.member_id is None or fact.reason != "member":
+                continue
+            event = await repository.get_event(conn, fact.event_id)
+            if event is None:
+                continue
+            version = await queries.version(conn, event.event_id) + 1
+            subject, body = texts.withdrawal(event.definition)
+            ics_text = self.invite(event, version, fact.registration_id, "CANCEL", now)
+            mails.append(Mail(fact.member_id, "event-cancellation", subject, body,
+                              attachments=[calendar_attachment(ics_text, "CANCEL")]))  # fmt: skip
+        await request(conn, self.keyring, mails)
+
     async def remind(self, conn: Conn, event_id: str, now: datetime) -> int:
         """The reminder to everyone with a seat, once per event (any replica); how many."""
         event = await repository.get_event(conn, event_id)

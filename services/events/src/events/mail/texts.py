@@ -87,6 +87,16 @@ def update(d: EventDefinition, status: str, page_url: str) -> tuple[str, str]:
     return f"Endret: {d.title}", body
 
 
+def withdrawal(d: EventDefinition) -> tuple[str, str]:
+    """She cancelled her own registration."""
+    body = (
+        f"Du er meldt av «{d.title}» ({when_nb(d.starts_at)}); en kalenderoppføring for det fjernes.\n\n"
+        f"---\n\nYou are no longer registered for “{d.title}” ({when_en(d.starts_at)}); a calendar entry "
+        "for it is removed.\n\nHilsen USN Alumni"
+    )
+    return f"Avmeldt: {d.title}", body
+
+
 def cancellation(d: EventDefinition) -> tuple[str, str]:
     body = (
         f"«{d.title}» ({when_nb(d.starts_at)}) er avlyst. Påmeldingen din gjelder ikke lenger, og "

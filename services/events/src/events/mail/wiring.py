@@ -16,7 +16,13 @@ from events.mail import repository as queries
 from events.mail.handlers import MailStage
 from events.settings import EventsSettings
 from events.web.links import Links
-from usn_schemas.events import EventCancelledV1, EventOfferMadeV1, EventRegisteredV1, EventUpdatedV1
+from usn_schemas.events import (
+    EventCancelledV1,
+    EventOfferMadeV1,
+    EventRegisteredV1,
+    EventRegistrationCancelledV1,
+    EventUpdatedV1,
+)
 from usn_schemas.mail import TransactionalMailRequestedV1
 from usn_schemas.registry import TOPIC_CONTRACTS
 
@@ -35,6 +41,12 @@ def subscribe(runtime: ServiceRuntime, settings: EventsSettings, links: Links) -
         ("event-offer-made", EventOfferMadeV1, stage.on_offer_made, "The offer, with the page to answer it."),
         ("event-updated", EventUpdatedV1, stage.on_updated, "Everyone in the event told; calendar entries replaced."),
         ("event-cancelled", EventCancelledV1, stage.on_cancelled, "Every registrant told; calendar entries cancelled."),
+        (
+            "event-registration-cancelled",
+            EventRegistrationCancelledV1,
+            stage.on_registration_cancelled,
+            "She cancelled: told, her calendar entry cancelled.",
+        ),
     ):
         runtime.subscribe(Subscription(topic, settings.group_id, TOPIC_CONTRACTS[topic], handler), schema,
                           f"The service's own fact, read back to mail it: {text}")  # fmt: skip
