@@ -164,6 +164,7 @@ async def test_invitation_registration_page_calendar_updates_offers_and_cancella
     assert int(b_removed["SEQUENCE"]) > int(b_entry["SEQUENCE"])
     [offer] = await _mails_to(smtp_sink, "tnm3@example.no", "Ledig plass")
     offer_link = _link(_text(offer), f"/events/{event_id}/offer")
+    assert "holdes for deg i 48 timer" in _text(offer)  # the hold time (the event's offer_hours)
     shown = httpx.get(offer_link)
     assert shown.status_code == 200
     assert 'value="accept"' in shown.text

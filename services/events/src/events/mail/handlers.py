@@ -80,7 +80,8 @@ class MailStage:
             event, _ = found
             assert fact.member_id is not None
             url = self.links.offer(event.event_id, fact.member_id, fact.offer_expires_at, now)
-            subject, body = texts.offer(event.definition, fact.offer_expires_at, url)
+            hold = fact.offer_expires_at - fact.at
+            subject, body = texts.offer(event.definition, fact.offer_expires_at, hold, url)
             mails.append(Mail(fact.member_id, "waitlist-promotion", subject, body, action_url=url,
                               action_label="Svar / Answer", expires_at=fact.offer_expires_at))  # fmt: skip
         await request(conn, self.keyring, mails)

@@ -3,7 +3,7 @@ does not know her language), and when and where an event is, in Oslo time."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from usn_schemas.events import EventDefinition
@@ -52,12 +52,19 @@ def confirmation(d: EventDefinition, page_url: str, extra: list[str]) -> tuple[s
     return f"Påmeldt: {d.title}", body
 
 
-def offer(d: EventDefinition, until: datetime, url: str) -> tuple[str, str]:
+def _hours(hold: timedelta) -> str:
+    hours = hold.total_seconds() / 3600
+    return f"{hours:.0f}" if hours >= 1.5 else f"{hours:.1f}".replace(".0", "")
+
+
+def offer(d: EventDefinition, until: datetime, hold: timedelta, url: str) -> tuple[str, str]:
+    """The seat held for her `hold` (the event's offer_hours, or less near the deadline) until `until`."""
     nb, en = _facts(d)
+    h = _hours(hold)
     body = (
-        f"En plass på «{d.title}» er ledig, og den holdes for deg til {when_nb(until)}.\n\n{nb}\n\n"
+        f"En plass på «{d.title}» er ledig, og den holdes for deg i {h} timer, til {when_nb(until)}.\n\n{nb}\n\n"
         f"Si ja eller nei til plassen her: {url}\n\nSvarer du ikke innen da, går plassen til neste på ventelisten.\n\n"
-        f"---\n\nA seat at “{d.title}” is free and held for you until {when_en(until)}.\n\n{en}\n\n"
+        f"---\n\nA seat at “{d.title}” is free and held for you for {h} hours, until {when_en(until)}.\n\n{en}\n\n"
         f"Accept or decline it here: {url}\n\nIf you do not answer by then, the seat goes to the next on the "
         "waiting list.\n\nHilsen USN Alumni"
     )
