@@ -71,6 +71,14 @@ class KitMetrics:
             ["topic"],
             registry=r,
         )
+        # End offset minus the position this service has applied, per partition it is
+        # assigned (a replica reports its own partitions; sum over replicas is the group's lag).
+        self.consumer_lag = Gauge(
+            "alumni_consumer_lag_messages",
+            "Records on a partition this consumer has not applied yet (end offset - applied position).",
+            ["topic", "partition"],
+            registry=r,
+        )
         self.transient_retries = Counter(
             "alumni_transient_retries",
             "Retries after a transient failure (database or broker down).",
