@@ -62,4 +62,9 @@ class ServiceSettings(BaseSettings):
     # Prepended to every topic name: isolates test runs and staging tenants on one cluster.
     topic_prefix: str = Field("", validation_alias=AliasChoices("ALUMNI_TOPIC_PREFIX", "topic_prefix"))
     log_level: str = "INFO"
+    # Swagger UI at /docs, its assets served by the service itself (no CDN). Off in
+    # production if the API's shape should not be browsable (/openapi.json stays).
+    api_docs_enabled: bool = True
+    # Spans: "none" (off), "console" (printed, for development) or "otlp" (OTLP/HTTP to
+    # OTEL_EXPORTER_OTLP_ENDPOINT, the SDK's standard variables; docs/configuration.md).
     otel_exporter: str = Field("none", pattern="^(none|console|otlp)$")
