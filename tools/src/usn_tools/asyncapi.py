@@ -16,8 +16,8 @@ from typing import Any
 from faststream.specification import AsyncAPI
 
 from alumni_kit.auth import TokenSigner, parse_keys
-from alumni_kit.topics import topic_key, topic_spec
 from alumni_kit.runtime import ServiceRuntime
+from alumni_kit.topics import topic_key, topic_spec
 from consent.app import create_runtime as consent_runtime
 from consent.links import Links
 from consent.settings import ConsentSettings
