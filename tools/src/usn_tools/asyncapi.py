@@ -94,7 +94,8 @@ def _with_servers_and_bindings(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def render(name: str) -> str:
+def document(name: str) -> dict[str, Any]:
+    """The AsyncAPI document of service `name`, built from its runtime."""
     runtime = SERVICES[name]()
     spec = AsyncAPI(
         runtime.broker,
@@ -102,9 +103,11 @@ def render(name: str) -> str:
         version="1.0.0",
         description=f"Topics the {name} service consumes and produces (CloudEvents 1.0, JSON).",
     )
-    doc = json.loads(spec.to_specification().to_json())
-    doc = _with_servers_and_bindings(doc)
-    return json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+    return _with_servers_and_bindings(json.loads(spec.to_specification().to_json()))
+
+
+def render(name: str) -> str:
+    return json.dumps(document(name), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
