@@ -64,7 +64,7 @@ def service_app(
     for router in routers:
         app.include_router(router)
     # Outermost, so refusals by the other middleware are counted too.
-    app.add_middleware(HttpMetrics, metrics=runtime.metrics, routes=app.router.routes)
+    app.add_middleware(HttpMetrics, metrics=runtime.metrics)
     return app
 
 

@@ -8,48 +8,45 @@ be a new series. A request no route matches is counted under one fixed label.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from typing import Any
 
-from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from alumni_kit.metrics import HTTP_METHODS, UNMATCHED_ROUTE, KitMetrics
 
 
-def route_template(routes: Sequence[BaseRoute], scope: Scope) -> str:
-    """The template of the route `scope` goes to (also for a 405 on a known path), or UNMATCHED_ROUTE."""
-    partial: str | None = None
-    for route in routes:
-        match, _ = route.matches(scope)
-        if match is Match.NONE:
-            continue
-        path = _template_of(route)
-        if match is Match.FULL:
-            return path
-        partial = partial or path  # the path matched, the method did not
-    return partial or UNMATCHED_ROUTE
+def route_template(scope: Scope) -> str:
+    """The template of the route that handled `scope` (after the app ran), or UNMATCHED_ROUTE.
 
-
-def _template_of(route: BaseRoute) -> str:
-    if isinstance(route, Mount):  # static assets: one series for the whole mount
-        return f"{route.path}/{{path}}"
-    path: Any = getattr(route, "path", None)
-    return path if isinstance(path, str) else UNMATCHED_ROUTE
+    The router leaves the matched endpoint and its path parameters in the scope; each
+    path segment that is a parameter's value is put back as `{name}`. (FastAPI 0.163
+    matches included routers lazily, so the app's route list alone does not say which.)
+    """
+    if "endpoint" not in scope:
+        return UNMATCHED_ROUTE
+    given = scope.get("path_params") or {}
+    path: str = scope.get("path", "")
+    mounted_at = str(scope.get("root_path", "")).removeprefix(str(scope.get("app_root_path", "")))
+    if "app_root_path" in scope and mounted_at:  # a mount (static assets): one series for all it serves
+        return mounted_at + "/{path}"
+    params = {str(v): k for k, v in given.items()}
+    segments = ["{" + params[seg] + "}" if seg in params else seg for seg in path.split("/")]
+    if len(set(given) - {s[1:-1] for s in segments if s.startswith("{")}) > 0:
+        # A parameter that is only part of a segment: its value must not become a label.
+        return UNMATCHED_ROUTE
+    return "/".join(segments)
 
 
 class HttpMetrics:
     """Pure ASGI middleware (no body buffering): counts each answered request once."""
 
-    def __init__(self, app: ASGIApp, metrics: KitMetrics, routes: Sequence[BaseRoute]) -> None:
-        self._app, self._metrics, self._routes = app, metrics, routes
+    def __init__(self, app: ASGIApp, metrics: KitMetrics) -> None:
+        self._app, self._metrics = app, metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
         method = scope["method"] if scope["method"] in HTTP_METHODS else "other"
-        route = route_template(self._routes, scope)
         status = 500  # what the server answers when the app raises before responding
         started = time.perf_counter()
 
@@ -62,5 +59,6 @@ class HttpMetrics:
         try:
             await self._app(scope, receive, counting_send)
         finally:
+            route = route_template(scope)
             self._metrics.http_requests.labels(method, route, str(status)).inc()
             self._metrics.http_duration.labels(method, route).observe(time.perf_counter() - started)
