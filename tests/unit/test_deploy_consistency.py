@@ -236,3 +236,24 @@ def test_asyncapi_documents_carry_the_declared_partitions() -> None:
         for channel in doc["channels"].values():
             binding = channel["bindings"]["kafka"]
             assert binding["partitions"] == declared[channel["address"]].partitions, (path.name, channel["address"])
+
+
+def test_the_operations_topic_table_matches_the_declaration() -> None:
+    """docs/operations.md's topic table: every declared topic (DLQs: described once), partitions, retention."""
+    text = (ROOT / "docs" / "operations.md").read_text()
+    table = text[text.index("| topic | partitions |") : text.index("Each consumed topic has its")]
+    documented: dict[str, tuple[int, str]] = {}
+    for row in table.splitlines()[2:]:
+        cells = [c.strip() for c in row.strip().strip("|").split("|")]
+        if len(cells) < 3:
+            continue
+        for name in re.findall(r"`([^`]+)`", cells[0]):
+            documented[name] = (int(cells[1]), cells[2])
+    for spec in PLATFORM_TOPICS:
+        if spec.name.endswith(".dlq") and spec.name not in documented:
+            continue
+        assert spec.name in documented, f"{spec.name} is not in docs/operations.md's topic table"
+        partitions, retention = documented[spec.name]
+        assert partitions == spec.partitions, spec.name
+        days = spec.retention_ms // (24 * 3600 * 1000)
+        assert retention.startswith("forever" if spec.retention_ms < 0 else f"{days} days"), (spec.name, retention)
