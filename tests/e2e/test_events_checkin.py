@@ -168,24 +168,30 @@ async def test_no_shows_are_counted_once_the_event_is_over(events: ServiceProces
     assert check_in(events, event_id, came_code).json()["first_use"] is False  # the repeat still answers
 
 
-async def test_the_staff_page_in_chromium_checks_a_member_in_and_shows_the_repeat(
+async def test_the_staff_page_in_chromium_checks_in_shows_the_repeat_and_goes_on_offline(
     events: ServiceProcess, browser: webdriver.Chrome
 ) -> None:
     event_id = published_event(events, organiser="HS")
-    member = new_members(1)[0]
-    assert act(events, event_id, member).status_code == 201
+    online, offline, cancelled = new_members(3)
+    for m in (online, offline, cancelled):
+        assert act(events, event_id, m).status_code == 201
     # Her ticket page in the browser: the QR is drawn (an inline SVG), the code beside it.
-    await asyncio.to_thread(browser.get, f"{events.url}/events/{event_id}/ticket?token={member_link(member)}")
+    await asyncio.to_thread(browser.get, f"{events.url}/events/{event_id}/ticket?token={member_link(online)}")
     assert browser.find_element(By.CSS_SELECTOR, "#qr svg").size["width"] > 100
     code = browser.find_element(By.ID, "code").text
+    offline_code, cancelled_code = (code_from_ticket(events, event_id, m) for m in (offline, cancelled))
+    assert act(events, event_id, cancelled, "registrations/cancel").status_code == 200
 
     token = staff_headers("ak", "HS")["Authorization"].removeprefix("Bearer ")
-    await asyncio.to_thread(browser.get, f"{events.url}/events/{event_id}/checkin?lang=en#token={token}")
+    door = f"{events.url}/events/{event_id}/checkin?lang=en"
+    await asyncio.to_thread(browser.get, f"{door}#token={token}")
     assert "token=" not in browser.current_url  # taken from the fragment, then dropped
+    # The page syncs the keys and the signed revocation list (checked with WebCrypto) at once.
+    WebDriverWait(browser, 30).until(lambda b: b.find_element(By.ID, "door").get_attribute("data-list-version"))
 
-    def redeem(text: str, outcome: str) -> str:
-        field = browser.find_element(By.ID, "code")
-        field.send_keys(text)
+    def redeem(text: str, outcome: str) -> tuple[str, str | None]:
+        browser.execute_script("document.getElementById('result').dataset.outcome = ''")
+        browser.find_element(By.ID, "code").send_keys(text)
         browser.find_element(By.ID, "check-in").click()
         WebDriverWait(browser, 30).until(
             lambda b: (
@@ -193,19 +199,35 @@ async def test_the_staff_page_in_chromium_checks_a_member_in_and_shows_the_repea
                 and b.find_element(By.ID, "code").get_attribute("value") == ""
             )
         )
-        return browser.find_element(By.ID, "result").text
+        shown = browser.find_element(By.ID, "result")
+        return shown.text, shown.get_attribute("data-mode")
 
-    assert redeem(code, "ok").startswith("Checked in")
+    assert redeem(code, "ok") == ("Checked in", "online")
     first_at = browser.find_element(By.ID, "result").get_attribute("data-first-at")
     # A second scan of the same code: the page says it was used before, and when.
-    browser.execute_script("document.getElementById('result').dataset.outcome = ''")
-    repeat = redeem(code, "again")
+    repeat, _ = redeem(code, "again")
     assert repeat.startswith("Already checked in")
     assert "first used" in repeat
     assert browser.find_element(By.ID, "result").get_attribute("data-first-at") == first_at
-    browser.execute_script("document.getElementById('result').dataset.outcome = ''")
     i = len(code) - 20  # a character of the signature (all six bits count; the last one's do not)
     forged = code[:i] + ("A" if code[i] != "A" else "g") + code[i + 1 :]
-    assert "bad signature" in redeem(forged, "refused")
-    counted = httpx.get(f"{events.url}/events/{event_id}", headers=COMMS).json()["counts"]
-    assert counted["attended"] == 1
+    assert "bad signature" in redeem(forged, "refused")[0]
+    assert "cancelled" in redeem(cancelled_code, "refused")[0]
+
+    # The network goes: the page checks signatures and the synced list itself.
+    events.stop()
+    assert redeem(offline_code, "ok") == (
+        "Checked in\nOffline: checked against the signature and the revocation list",
+        "offline",
+    )
+    assert redeem(offline_code, "again")[0].startswith("Already checked in")
+    assert "revoked" in redeem(cancelled_code, "refused")[0]
+    assert "bad signature" in redeem(forged, "refused")[0]
+    # Back online: the page redeems what it let in while offline.
+    await started(events)
+    await asyncio.to_thread(browser.get, door)
+
+    async def both_attended() -> bool:
+        return counts(events, event_id)["attended"] == 2
+
+    assert await eventually(both_attended, timeout=30, what="the offline check-in to be redeemed")
