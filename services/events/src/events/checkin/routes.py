@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import HTMLResponse, Response
+from prometheus_client import Counter
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from alumni_kit.auth import ExpiredTokenError, InvalidTokenError, StaffPrincipal, TokenSigner, verify_member_link
@@ -63,6 +64,13 @@ def _may_check_in(who: StaffPrincipal, event: Event) -> None:
 def staff_router(runtime: ServiceRuntime, staff: Callable[..., StaffPrincipal], keyring: Keyring) -> APIRouter:
     router = APIRouter(tags=["check-in"], responses=STAFF_REFUSALS)
     public_keys = keyring.public_keys()
+    # Outcomes only (first, repeat, or the refusal's status code): never who, never which event.
+    redemptions = Counter(
+        "events_checkins",
+        "Check-in code redemptions by outcome (first, repeat, or the refusal's status code).",
+        ["outcome"],
+        registry=runtime.metrics.registry,
+    )
 
     @router.post("/events/{event_id}/checkin", responses={**refusals(400, 404, 409, 410), **BODY_REFUSALS})
     async def check_in(event_id: EventIdPath, body: CheckinRequest, who: StaffPrincipal = Depends(staff)) -> CheckedIn:
@@ -77,7 +85,9 @@ def staff_router(runtime: ServiceRuntime, staff: Callable[..., StaffPrincipal], 
                 registration_id = claims_for(body.code, event_id, public_keys)
                 done = await redeem(conn, event, registration_id, who.subject, datetime.now(UTC))
         except RefusedError as exc:
+            redemptions.labels(str(exc.status)).inc()
             raise HTTPException(exc.status, exc.detail) from None
+        redemptions.labels("first" if done.first else "repeat").inc()
         status = "checked_in" if done.first else "already_checked_in"
         return CheckedIn(
             registration_id=done.registration_id, first_use=done.first, status=status, checked_in_at=done.checked_in_at
