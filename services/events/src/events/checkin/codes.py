@@ -21,6 +21,7 @@ public development key signs, with a warning at startup, as the kit does for tok
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import logging
 import secrets
@@ -127,8 +128,11 @@ def development_keyring() -> Keyring:
     return Keyring({DEV_KID: Ed25519PrivateKey.from_private_bytes(_DEV_SEED)})
 
 
+@functools.cache
 def keyring_from(spec: str) -> Keyring:
-    """The configured keys, or (unset) the public development key, said loudly."""
+    """The configured keys, or (unset) the public development key, said loudly (once).
+    Cached: any part of the service (the app, the confirmation mail) may ask for it with
+    `settings.checkin_keys.get_secret_value()` and gets the same keyring."""
     if spec.strip():
         return parse_keys(spec)
     log.warning(

@@ -137,7 +137,7 @@ def public_router(runtime: ServiceRuntime, signer: TokenSigner, keyring: Keyring
         async with runtime.pool.acquire() as conn:
             event = await repository.get_event(conn, event_id.lower())
         if event is None or event.status == "draft":
-            return pages.message(lang_, "no_event", "not_registered", 404)
+            return pages.message(lang_, "no_event", "no_event_text", 404)
         return pages.door_page(lang_, event)
 
     ticket_answers = answers_in(
@@ -161,7 +161,7 @@ def public_router(runtime: ServiceRuntime, signer: TokenSigner, keyring: Keyring
             event = await repository.get_event(conn, event_id.lower())
             mine = await seats.seat_of_member(conn, event_id.lower(), member_id) if event else None
         if event is None or event.status == "draft":
-            return pages.message(lang_, "no_event", "not_registered", 404)
+            return pages.message(lang_, "no_event", "no_event_text", 404)
         if mine is None:
             return pages.message(lang_, "no_seat", "not_registered", 404)
         if mine.status != "registered":

@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "sync":
         try:
             print(sync(args.url, event_id, args.token, args.dir))
-        except (httpx.HTTPError, InvalidListError) as exc:
+        except (httpx.HTTPError, InvalidListError, ValueError) as exc:
             print(f"sync failed: {exc}", file=sys.stderr)
             return 2
         return 0

@@ -77,8 +77,13 @@
       save("keys", jwks);
       save("list", list);
       door.dataset.listVersion = String(list.version);
-      for (const code of load("pending", [])) await redeemOnline(code, token);  // what was let in offline
-      save("pending", []);
+      // What was let in offline is redeemed now (idempotent); a code the service cannot be
+      // reached for stays queued, one it answered (checked in, or refused) is done.
+      const left = [];
+      for (const code of load("pending", [])) {
+        try { await redeemOnline(code, token); } catch (err) { left.push(code); }
+      }
+      save("pending", left);
     } catch (err) {
       // No network: keep what was synced last.
     }
