@@ -128,16 +128,24 @@ async def test_check_in_is_idempotent_and_forged_cancelled_or_foreign_codes_are_
     assert offline.returncode == 1, offline.stdout + offline.stderr
     assert offline.stdout.splitlines() == [f"refused: {why}" for _, why in refused]
 
-    # One `event-attended`, for Kari, in the event's sequence after her registration.
+    # Per at five doors at the same moment: the event's row lock makes exactly one the first.
+    async with httpx.AsyncClient(base_url=events.url, headers=COMMS, timeout=60) as client:
+        doors = [client.post(f"/events/{event_id}/checkin", json={"code": per_code}) for _ in range(5)]
+        answers = await asyncio.gather(*doors)
+    assert [a.status_code for a in answers] == [200] * 5
+    assert sorted(a.json()["first_use"] for a in answers) == [False, False, False, False, True]
+    assert len({a.json()["checked_in_at"] for a in answers}) == 1
+
+    # One `event-attended` each, for Kari and Per, in the event's sequence after the registration.
     attended = await facts(stack, topic_prefix, events_conn, "event-attended", event_id)
-    assert [(f["data"]["member_id"], f["data"]["status"]) for f in attended] == [(kari, "attended")]
+    assert [(f["data"]["member_id"], f["data"]["status"]) for f in attended] == [(kari, "attended"), (per, "attended")]
     [registered] = [
         f
         for f in await facts(stack, topic_prefix, events_conn, "event-registered", event_id)
         if f["data"]["member_id"] == kari
     ]
     assert attended[0]["sequence"] > registered["sequence"]
-    assert counts(events, event_id)["attended"] == 1
+    assert counts(events, event_id)["attended"] == 2
     assert "no_shows" not in counts(events, event_id)  # not over yet
 
 
