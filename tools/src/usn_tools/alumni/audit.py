@@ -29,7 +29,7 @@ from aiokafka import TopicPartition
 from alumni_kit.topics import PLATFORM_TOPICS
 from usn_tools.alumni.checking import Checked, check, contracts_of, read
 from usn_tools.alumni.output import iso_ms, table, write_lines
-from usn_tools.alumni.reading import Span, partitions_of, read_spans, reader, whole
+from usn_tools.alumni.reading import Span, existing_topics, read_spans, reader, topic_partitions, whole
 
 # Topics keyed by the member id (their facts are hers when the key is her id).
 KEYED_BY_MEMBER = {
@@ -108,12 +108,12 @@ class Fact:
 
 
 async def audit_member(bootstrap: str, prefix: str, member_id: str, show_progress: bool | None = None) -> list[Fact]:
+    existing = await existing_topics(bootstrap)
+    found = await topic_partitions(bootstrap, [prefix + name for name in TOPICS if prefix + name in existing])
     async with reader(bootstrap) as consumer:
-        existing = await consumer.topics()
         spans: dict[TopicPartition, Span] = {}
-        for name in TOPICS:
-            if prefix + name in existing:
-                spans |= await whole(consumer, await partitions_of(consumer, prefix + name))
+        for partitions in found.values():
+            spans |= await whole(consumer, partitions)
         records = await read_spans(consumer, spans, "audit", show_progress)
     items = [check(read(r), contracts_of(r.topic, prefix)) for r in records]
     facts = [(i.record.topic.removeprefix(prefix), i) for i in items if i.valid and i.event is not None]

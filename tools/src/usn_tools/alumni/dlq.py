@@ -78,8 +78,8 @@ def dlq_name(topic: str) -> str:
 
 async def read_dead_letters(bootstrap: str, dlq_topic: str, show_progress: bool | None = False) -> list[DeadLetter]:
     """Every message now in `dlq_topic` (a DLQ has one partition), oldest first."""
+    partitions = await partitions_of(bootstrap, dlq_topic)
     async with reader(bootstrap) as consumer:
-        partitions = await partitions_of(consumer, dlq_topic)
         records = await read_spans(consumer, await whole(consumer, partitions), dlq_topic, show_progress)
     records.sort(key=lambda r: (r.partition, r.offset))
     return [DeadLetter(r.offset, r.key, r.value, list(r.headers or ()), r.timestamp) for r in records]

@@ -13,11 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from alumni_kit.topics import PLATFORM_TOPICS
-from usn_tools.alumni.reading import reader
+from usn_tools.alumni.reading import reader, topic_partitions
 
 CONSUMED = sorted({t.name for t in PLATFORM_TOPICS if not t.name.endswith(".dlq")}, key=len, reverse=True)
 
@@ -57,8 +56,8 @@ async def lags(bootstrap: str, prefix: str, wanted: str | None = None) -> list[P
     try:
         groups = sorted(str(g[0]) for g in await admin.list_consumer_groups())
         out: list[PartitionLag] = []
+        existing = set(await admin.list_topics())
         async with reader(bootstrap) as consumer:
-            existing = await consumer.topics()
             for group in groups:
                 parsed = platform_topic_of(group)
                 if parsed is None or not selected(group, wanted) or prefix + parsed[1] not in existing:
@@ -67,7 +66,7 @@ async def lags(bootstrap: str, prefix: str, wanted: str | None = None) -> list[P
                 anywhere = {tp.topic for tp in await admin.list_consumer_group_offsets(group)}
                 if anywhere and topic not in anywhere:
                     continue  # the same group name consumed a topic of another prefix
-                partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+                partitions = (await topic_partitions(bootstrap, [topic]))[topic]
                 committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
                 starts = await consumer.beginning_offsets(partitions)
                 ends = await consumer.end_offsets(partitions)

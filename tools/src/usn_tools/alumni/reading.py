@@ -7,11 +7,13 @@ starts (each partition's end offset then): a replay is a snapshot, it does not f
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
 from usn_tools.alumni.output import progress
@@ -48,14 +50,51 @@ async def reader(bootstrap: str) -> AsyncIterator[AIOKafkaConsumer]:
     try:
         yield consumer
     finally:
+        await _stop(consumer)
+
+
+async def _stop(consumer: AIOKafkaConsumer) -> None:
+    """Stop the consumer. aiokafka's stop() soon after start() (nothing assigned yet) can
+    raise the CancelledError of its own internal task: that one is not ours to pass on."""
+    try:
         await consumer.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
 
 
-async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    if topic not in await consumer.topics():
-        raise TopicNotFoundError(topic)
-    numbers = consumer.partitions_for_topic(topic) or set()
-    return [TopicPartition(topic, p) for p in sorted(numbers)]
+async def partitions_of(bootstrap: str, topic: str) -> list[TopicPartition]:
+    """The topic's partitions (TopicNotFoundError when there is no such topic)."""
+    return (await topic_partitions(bootstrap, [topic]))[topic]
+
+
+async def existing_topics(bootstrap: str) -> set[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="alumni-cli")
+    await admin.start()
+    try:
+        return set(await admin.list_topics())
+    finally:
+        await admin.close()
+
+
+async def topic_partitions(bootstrap: str, topics: list[str]) -> dict[str, list[TopicPartition]]:
+    """The partitions of each of `topics`, in order; TopicNotFoundError names the first one missing.
+    (A consumer's metadata cache holds only topics it subscribed to, so the admin API is asked.)"""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="alumni-cli")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        for topic in topics:
+            if topic not in existing:
+                raise TopicNotFoundError(topic)
+        described = await admin.describe_topics(topics) if topics else []
+    finally:
+        await admin.close()
+    return {
+        str(d["topic"]): sorted(TopicPartition(str(d["topic"]), int(p["partition"])) for p in d["partitions"])
+        for d in described
+    }
 
 
 async def whole(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> dict[TopicPartition, Span]:

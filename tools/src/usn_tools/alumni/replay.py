@@ -94,8 +94,8 @@ async def replay(
 ) -> Summary:
     full = prefix + topic
     contracts = contracts_of(full, prefix)
+    partitions = await partitions_of(bootstrap, full)
     async with reader(bootstrap) as consumer:
-        partitions = await partitions_of(consumer, full)
         spans = await whole(consumer, partitions)
         if window.from_offset is not None:
             spans = {tp: Span(max(s.start, min(window.from_offset, s.end)), s.end) for tp, s in spans.items()}
