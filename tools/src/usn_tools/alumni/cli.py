@@ -25,7 +25,6 @@ from typing import IO, Any
 
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
-from alumni_kit.keyring_http import KeyServiceUnavailableError
 from usn_tools.alumni import audit, dlq, lag, replay
 from usn_tools.alumni.output import json_line, table, write_lines
 from usn_tools.alumni.reading import TopicNotFoundError
@@ -190,7 +189,9 @@ async def _replay(args: argparse.Namespace) -> int:
         token = os.environ.get("ALUMNI_OPERATOR_TOKEN", "").strip()
         if not token:
             raise CommandError(USAGE, "--open needs an operator token in ALUMNI_OPERATOR_TOKEN (alumni-token operator)")
-        keyring = replay.OperatorKeyRing(args.membership_url, token)
+        from usn_tools.alumni.keys import OperatorKeyRing
+
+        keyring = OperatorKeyRing(args.membership_url, token)
     window = replay.Window(args.from_offset, args.since, args.until)
     filters = replay.Filters(args.key, args.subject, args.event_type)
     out: IO[str] = args.to.open("w", encoding="utf-8") if args.to else sys.stdout
@@ -200,8 +201,10 @@ async def _replay(args: argparse.Namespace) -> int:
         )
     except replay.KeysRefusedError as exc:
         raise CommandError(REFUSED, f"the key service refused the operator token ({exc})") from None
-    except KeyServiceUnavailableError as exc:
-        raise CommandError(UNAVAILABLE, f"the key service did not answer ({exc})") from None
+    except OSError as exc:
+        if keyring is not None and _key_service_down(exc):
+            raise CommandError(UNAVAILABLE, f"the key service did not answer ({exc})") from None
+        raise
     finally:
         if keyring is not None:
             await keyring.close()
@@ -209,6 +212,12 @@ async def _replay(args: argparse.Namespace) -> int:
             out.close()
     replay.report(summary, str(args.to) if args.to else "stdout")
     return FINDINGS if summary.invalid else OK
+
+
+def _key_service_down(exc: OSError) -> bool:
+    from usn_tools.alumni.keys import KeyServiceUnavailableError
+
+    return isinstance(exc, KeyServiceUnavailableError)
 
 
 async def _audit(args: argparse.Namespace) -> int:

@@ -21,23 +21,11 @@ from typing import IO, Any
 from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from alumni_kit.keyring_http import HttpKeyRing
-from alumni_kit.shredding import ERASED, KeyRequestRefusedError, SealedFieldError, key_ids, open_batch
+from alumni_kit.shredding import ERASED, KeyRequestRefusedError, KeyRing, SealedFieldError, key_ids, open_batch
 from usn_schemas.envelope import ContractError
 from usn_tools.alumni.checking import Checked, Contracts, check, contracts_of, read
 from usn_tools.alumni.output import iso_ms, text_or_base64, write_lines
 from usn_tools.alumni.reading import Span, offsets_at, partitions_of, read_spans, reader, whole
-
-
-class OperatorKeyRing(HttpKeyRing):
-    """Membership's key API, asked with an operator's own token (never a service's)."""
-
-    def __init__(self, base_url: str, token: str) -> None:
-        super().__init__(base_url, None, "operator", cache_seconds=300)
-        self._operator_token = token
-
-    def _token(self) -> str:
-        return self._operator_token
 
 
 class KeysRefusedError(Exception):
@@ -89,7 +77,7 @@ async def replay(
     window: Window,
     filters: Filters,
     out: IO[str],
-    keyring: HttpKeyRing | None = None,
+    keyring: KeyRing | None = None,
     show_progress: bool | None = None,
 ) -> Summary:
     full = prefix + topic
@@ -133,7 +121,7 @@ def _in_window(records: Iterable[ConsumerRecord], window: Window) -> list[Consum
     return sorted(kept, key=lambda r: (r.timestamp, r.partition, r.offset))
 
 
-async def _open(items: list[Checked], contracts: Contracts | None, keyring: HttpKeyRing) -> None:
+async def _open(items: list[Checked], contracts: Contracts | None, keyring: KeyRing) -> None:
     """Open the sealed fields of `items` in place; an erased member's stay sealed, marked."""
     sealed = [item for item in items if item.tokens(contracts)]
     if not sealed:
