@@ -11,6 +11,7 @@ fields cannot be opened.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import asyncpg
@@ -18,8 +19,8 @@ import httpx
 import pytest
 
 from alumni_kit.auth import issue_operator_token
-from tests.e2e.alumni_helpers import alumni, json_lines
-from tests.e2e.consent_helpers import SIGNER, staff_headers, started
+from tests.e2e.alumni_helpers import alumni, alumni_at_once, json_lines
+from tests.e2e.consent_helpers import SIGNER, staff_headers
 from tests.e2e.events_helpers import act, published_event
 from tests.e2e.graduations import graduation
 from tests.e2e.mailer_helpers import campaign, until_done
@@ -27,6 +28,7 @@ from tests.smtp import SmtpSink, send_dsn
 from tests.stack import ServiceProcess, Stack, event_bytes, eventually, publish, records_now
 
 pytestmark = pytest.mark.real
+
 
 STUDENT, EMAIL, GIVEN, FAMILY = "7712345", "solveig.audit@example.no", "Solveig", "Bråten-Auditsen"
 SECRETS = [STUDENT, EMAIL, GIVEN, FAMILY]
@@ -53,10 +55,10 @@ async def test_audit_member_lists_her_life_in_order_and_only_anonymous_facts_aft
     smtp_sink: SmtpSink,
 ) -> None:
     membership_service.env["MEMBERSHIP_KEY_OPERATORS"] = '["ops-1"]'
-    await started(membership_service)
-    consent = await started(consent_service)
-    await started(mailer_service)
-    events = await started(events_service)
+    consent, mailer, events = consent_service, mailer_service, events_service
+    for service in (membership_service, consent, mailer, events):
+        service.start()  # all at once: each takes seconds to be ready
+    await asyncio.gather(*(s.wait_ready() for s in (membership_service, consent, mailer, events)))
 
     grad = graduation("fs-life-1", STUDENT, "BSL", "bachelor", "2024-06-14", "TNM", email=EMAIL)
     grad["data"].update(given_name=GIVEN, family_name=FAMILY)
@@ -111,24 +113,25 @@ async def test_audit_member_lists_her_life_in_order_and_only_anonymous_facts_aft
         "hard",
         "5.1.1",
     )
-    table = alumni(stack, topic_prefix, "audit", "member", member_id)
-    assert table.returncode == 0, table.stderr
-    for fact in ("graduated (FS)", "registered", "consent given", "newsletter sent", "consent withdrawn"):
-        assert fact in table.stdout
-    for text in (table.stdout, "\n".join(map(str, facts))):
-        assert [s for s in SECRETS if s in text] == []  # the audit shows no personal data
+    assert [s for s in SECRETS if s in run.stdout] == []  # the audit shows no personal data
 
     # Her sealed fields in a replay: sealed, opened for an allowed operator, refused to another.
-    sealed = json_lines(alumni(stack, topic_prefix, "replay", "member-registered", "--key", member_id).stdout)
-    assert sealed[0]["event"]["data"]["given_name"].startswith("pd1.")
-    assert "given_name" in sealed[0]["sealed"]
-    assert sealed[0]["valid"] is True
-    opened = _open_replay(stack, topic_prefix, member_id, membership_service, "ops-1")
+    plain, opened, refused = await alumni_at_once(
+        stack,
+        topic_prefix,
+        (["replay", "member-registered", "--key", member_id], None),
+        _open_replay(member_id, membership_service, "ops-1"),
+        _open_replay(member_id, membership_service, "ops-2"),
+    )
+    [sealed] = json_lines(plain.stdout)
+    assert sealed["event"]["data"]["given_name"].startswith("pd1.")
+    assert "given_name" in sealed["sealed"]
+    assert sealed["valid"] is True
     assert opened.returncode == 0, opened.stderr
     [line] = json_lines(opened.stdout)
     assert (line["event"]["data"]["given_name"], line["event"]["data"]["email"]) == (GIVEN, EMAIL)
     assert "sealed" not in line
-    assert _open_replay(stack, topic_prefix, member_id, membership_service, "ops-2").returncode == 5
+    assert refused.returncode == 5, refused.stderr
 
     # Erasure: the graduation records membership applied leave the broker; her keys are gone.
     erased = httpx.post(
@@ -143,7 +146,13 @@ async def test_audit_member_lists_her_life_in_order_and_only_anonymous_facts_aft
         return not graduations and bool(await _hers(stack, topic_prefix + "member-erased", member_id))
 
     await eventually(erased_in_the_log, what="her erasure in the log")
-    run = alumni(stack, topic_prefix, "audit", "member", member_id, "--json")
+    run, table, gone = await alumni_at_once(
+        stack,
+        topic_prefix,
+        (["audit", "member", member_id, "--json"], None),
+        (["audit", "member", member_id], None),
+        _open_replay(member_id, membership_service, "ops-1"),
+    )
     assert run.returncode == 0, run.stderr
     after = json_lines(run.stdout)
     assert "graduated" not in {f["topic"] for f in after}
@@ -151,10 +160,10 @@ async def test_audit_member_lists_her_life_in_order_and_only_anonymous_facts_aft
     assert {f["details"].get("personal_data") for f in after if "personal_data" in f["details"]} == {
         "erased (unreadable)"
     }
-    assert [s for s in SECRETS if s in "\n".join(map(str, after))] == []
-    table = alumni(stack, topic_prefix, "audit", "member", member_id).stdout
-    assert "only anonymous facts remain" in table
-    gone = _open_replay(stack, topic_prefix, member_id, membership_service, "ops-1")
+    for fact in ("registered", "consent given", "newsletter sent", "consent withdrawn", "erased"):
+        assert fact in table.stdout
+    assert "only anonymous facts remain" in table.stdout
+    assert [s for s in SECRETS if s in run.stdout + table.stdout] == []
     assert gone.returncode == 0, gone.stderr
     [line] = json_lines(gone.stdout)
     assert line["erased"] is True
@@ -181,20 +190,10 @@ async def _all_on_topics(stack: Stack, prefix: str, member_id: str) -> bool:
     return True
 
 
-def _open_replay(stack: Stack, prefix: str, member_id: str, membership: ServiceProcess, operator: str) -> Any:
-    token = issue_operator_token(SIGNER, operator)
-    return alumni(
-        stack,
-        prefix,
-        "replay",
-        "member-registered",
-        "--key",
-        member_id,
-        "--open",
-        "--membership-url",
-        membership.url,
-        env={"ALUMNI_OPERATOR_TOKEN": token},
-    )
+def _open_replay(member_id: str, membership: ServiceProcess, operator: str) -> tuple[list[str], dict[str, str]]:
+    """The arguments and environment of `alumni replay member-registered --key ID --open` as `operator`."""
+    args = ["replay", "member-registered", "--key", member_id, "--open", "--membership-url", membership.url]
+    return args, {"ALUMNI_OPERATOR_TOKEN": issue_operator_token(SIGNER, operator)}
 
 
 def _consent(consent: ServiceProcess, member_id: str, state: str) -> None:

@@ -10,6 +10,7 @@ by accident: the member exists once, with one programme and one `member-register
 from __future__ import annotations
 
 import asyncpg
+import httpx
 import pytest
 
 from tests.e2e.alumni_helpers import alumni, json_lines
@@ -80,3 +81,13 @@ async def test_a_fixed_dead_letter_redriven_is_processed_once(
 
     assert len(await eventually(registered, what="member-registered")) == 1
     assert len(await records_now(stack.bootstrap, topic_prefix + "graduated.dlq")) == 1, "not dead-lettered again"
+    # The second copy was known to membership's inbox by its event id: counted a duplicate, not applied.
+    metrics = httpx.get(f"{membership_service.url}/metrics").text
+    [duplicates] = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("alumni_messages_consumed_total{")
+        and 'outcome="duplicate"' in line
+        and f'topic="{topic_prefix}graduated"' in line
+    ]
+    assert duplicates.endswith(" 1.0")

@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from tests.e2e.alumni_helpers import alumni, every_committed_offset, json_lines
+from tests.e2e.alumni_helpers import alumni_at_once, every_committed_offset, json_lines
 from tests.e2e.consent_helpers import started
 from tests.e2e.graduations import graduation
 from tests.stack import ServiceProcess, Stack, event_bytes, eventually, group_lag, records_now
@@ -75,7 +75,20 @@ async def test_replay_by_time_is_exact_checks_contracts_and_moves_no_offsets_and
     offsets_before = await every_committed_offset(stack.bootstrap)
 
     iso = [time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t / 1000)) + f".{t % 1000:03d}Z" for t in (t1, t2)]
-    run = alumni(stack, topic_prefix, "replay", "graduated", "--since", iso[0], "--until", iso[1])
+    service = membership_service.env["MEMBERSHIP_GROUP_ID"]
+    window = ["replay", "graduated", "--since", iso[0], "--until", iso[1]]
+    run, by_key, again, missing, lag, over, table, no_group = await alumni_at_once(
+        stack,
+        topic_prefix,
+        (window, None),
+        (["replay", "graduated", "--key", "8200002", "--to", "/dev/stdout"], None),
+        ([*window, "--type", "graduated"], None),
+        (["replay", "no-such-topic"], None),
+        (["lag", service, "--json"], None),
+        (["lag", group, "--max-lag", "0"], None),
+        (["lag", group], None),
+        (["lag", "no-such-group"], None),
+    )
     assert run.returncode == 1, run.stderr  # 1: done, one message fails its contract
     lines = json_lines(run.stdout)
     published = {r.value: (r.partition, r.offset, r.timestamp) for r in await records_now(stack.bootstrap, topic)}
@@ -93,31 +106,26 @@ async def test_replay_by_time_is_exact_checks_contracts_and_moves_no_offsets_and
     assert run.stdout.splitlines()[0] == json.dumps(lines[0], sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
     # Filters, a file, and the same answer twice (stable enough to diff).
-    by_key = alumni(stack, topic_prefix, "replay", "graduated", "--key", "8200002", "--to", "/dev/stdout")
     assert [line["event"]["id"] for line in json_lines(by_key.stdout)] == ["b-2"]
     assert by_key.returncode == 0
-    again = alumni(
-        stack, topic_prefix, "replay", "graduated", "--since", iso[0], "--until", iso[1], "--type", "graduated"
-    )
     assert again.stdout == run.stdout
-    assert alumni(stack, topic_prefix, "replay", "no-such-topic").returncode == 3
+    assert missing.returncode == 3
 
     # No group moved, and none was made.
     assert await every_committed_offset(stack.bootstrap) == offsets_before
 
     # The lag of the stopped consumer: the 5 it has not seen, per partition end − committed.
-    lag = alumni(stack, topic_prefix, "lag", membership_service.env["MEMBERSHIP_GROUP_ID"], "--json")
     assert lag.returncode == 0, lag.stderr
     rows = [r for r in json_lines(lag.stdout) if r["group"] == group]
     ends = {p.partition: e for p, e in (await _ends(stack, topic)).items()}
     assert {r["partition"]: r["end"] for r in rows} == ends
     assert all(r["lag"] == r["end"] - r["committed"] for r in rows)
     assert sum(r["lag"] for r in rows) == 5
-    assert alumni(stack, topic_prefix, "lag", group, "--max-lag", "0").returncode == 1
-    table = alumni(stack, topic_prefix, "lag", group).stdout.splitlines()
-    assert table[0].split() == ["GROUP", "TOPIC", "PARTITION", "COMMITTED", "END", "LAG"]
-    assert len(table) == 1 + 6
-    assert alumni(stack, topic_prefix, "lag", "no-such-group").returncode == 3
+    assert over.returncode == 1
+    lines_of_table = table.stdout.splitlines()
+    assert lines_of_table[0].split() == ["GROUP", "TOPIC", "PARTITION", "COMMITTED", "END", "LAG"]
+    assert len(lines_of_table) == 1 + 6
+    assert no_group.returncode == 3
 
 
 async def _members(conn: asyncpg.Connection, n: int) -> bool:

@@ -117,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rp.set_defaults(run=_replay)
 
-    au = sub.add_parser("audit", formatter_class=fmt, help="every fact about one member", description=audit.__doc__)
+    au = sub.add_parser(
+        "audit", formatter_class=fmt, help="every fact about one member", description=audit.__doc__, epilog=EPILOG
+    )
     au_sub = au.add_subparsers(dest="what", required=True, metavar="WHAT")
     member = au_sub.add_parser(
         "member",
@@ -131,7 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     member.add_argument("--json", action="store_true", help="one JSON object a line instead of a table")
     member.set_defaults(run=_audit)
 
-    dl = sub.add_parser("dlq", formatter_class=fmt, help="dead letters: list, show, redrive", description=dlq.__doc__)
+    dl = sub.add_parser(
+        "dlq", formatter_class=fmt, help="dead letters: list, show, redrive", description=dlq.__doc__, epilog=EPILOG
+    )
     dl_sub = dl.add_subparsers(dest="action", required=True, metavar="ACTION")
     for name, text in (
         ("list", "every dead letter: where from, which consumer, why"),
