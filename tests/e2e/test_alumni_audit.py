@@ -2,7 +2,7 @@
 
 Membership, consent, the mailer and events run as processes on the real broker,
 PostgreSQL and an SMTP server. She graduates, is invited, gives consent (staff, with
-a reason), gets a newsletter, registers for an event, withdraws her consent, and the
+a reason), gets a newsletter, registers for an event and is checked in at the door, withdraws her consent, and the
 newsletter bounces. The audit lists every step in order, each send with the consent
 fact it relied on; an operator allowed by the key service opens her sealed fields in a
 replay. After her erasure the audit shows only anonymous facts and the replay says her
@@ -24,6 +24,7 @@ from tests.e2e.consent_helpers import SIGNER, staff_headers
 from tests.e2e.events_helpers import act, published_event
 from tests.e2e.graduations import graduation
 from tests.e2e.mailer_helpers import campaign, until_done
+from tests.e2e.test_events_checkin import CHECKIN_KEYS, check_in, code_from_ticket
 from tests.smtp import SmtpSink, send_dsn
 from tests.stack import ServiceProcess, Stack, event_bytes, eventually, publish, records_now
 
@@ -38,6 +39,7 @@ STEPS = [
     "consent-given",
     "newsletter-sent",
     "event-registered",
+    "event-attended",
     "consent-withdrawn",
     "email-bounced",
 ]
@@ -56,6 +58,7 @@ async def test_audit_member_lists_her_life_in_order_and_only_anonymous_facts_aft
 ) -> None:
     membership_service.env["MEMBERSHIP_KEY_OPERATORS"] = '["ops-1"]'
     consent, mailer, events = consent_service, mailer_service, events_service
+    events.env["EVENTS_CHECKIN_KEYS"] = CHECKIN_KEYS
     for service in (membership_service, consent, mailer, events):
         service.start()  # all at once: each takes seconds to be ready
     await asyncio.gather(*(s.wait_ready() for s in (membership_service, consent, mailer, events)))
@@ -74,6 +77,8 @@ async def test_audit_member_lists_her_life_in_order_and_only_anonymous_facts_aft
 
     event_id = published_event(events, organiser="TNM")
     assert act(events, event_id, member_id).status_code == 201
+    checked_in = check_in(events, event_id, code_from_ticket(events, event_id, member_id))
+    assert checked_in.status_code == 200, checked_in.text
     _consent(consent, member_id, "withdrawn")
     bounce_port = int(mailer_service.env["MAILER_BOUNCE_LISTEN_PORT"])
     await send_dsn("127.0.0.1", bounce_port, newsletter.sender, newsletter, status="5.1.1")
@@ -108,6 +113,7 @@ async def test_audit_member_lists_her_life_in_order_and_only_anonymous_facts_aft
     }
     assert by_topic["event-registered"]["details"]["event_id"] == event_id
     assert by_topic["event-registered"]["details"]["event_title"].startswith("Alumnikveld")
+    assert by_topic["event-attended"]["details"]["status"] == "attended"
     assert by_topic["consent-withdrawn"]["details"]["purpose"] == "newsletter"
     assert (by_topic["email-bounced"]["details"]["kind"], by_topic["email-bounced"]["details"]["status"]) == (
         "hard",
