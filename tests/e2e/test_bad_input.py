@@ -13,7 +13,7 @@ from alumni_kit.dlq import H_ERROR_KIND, H_GROUP, H_OFFSET, H_PARTITION, H_REASO
 from tests.e2e.expect import member_count
 from tests.e2e.graduations import graduation
 from tests.stack import ServiceProcess, Stack, event_bytes, eventually, publish, read_topic
-from usn_tools.dlq import read_dead_letters
+from usn_tools.alumni.dlq import read_dead_letters
 
 pytestmark = pytest.mark.real
 
@@ -118,7 +118,7 @@ async def test_an_invalid_optional_field_still_makes_a_member_and_the_defect_is_
 async def test_dead_letters_can_be_listed_and_redriven_to_the_original_topic(
     stack: Stack, topic_prefix: str, membership_service: ServiceProcess
 ) -> None:
-    from usn_tools.dlq import redrive
+    from usn_tools.alumni.dlq import redrive
 
     key, value = event_bytes(graduation("redrive-1", "730001", faculty="XYZ"))
     await publish(stack.bootstrap, topic_prefix + "graduated", [(key, value)], headers=[("origin", b"fs-7")])

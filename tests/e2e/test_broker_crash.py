@@ -33,7 +33,7 @@ from tests.stack import (
     read_topic,
     records_now,
 )
-from usn_tools.dlq import read_dead_letters
+from usn_tools.alumni.dlq import read_dead_letters
 from usn_tools.fs_demo import graduation_events
 
 pytestmark = pytest.mark.real

@@ -12,7 +12,7 @@ import pytest
 from tests.e2e.consent_helpers import mails_for, started, token_of
 from tests.e2e.graduations import graduation
 from tests.stack import ServiceProcess, Stack, event_bytes, eventually, publish, read_topic
-from usn_tools.dlq import read_dead_letters
+from usn_tools.alumni.dlq import read_dead_letters
 
 pytestmark = pytest.mark.real
 

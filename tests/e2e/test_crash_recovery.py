@@ -10,7 +10,7 @@ import pytest
 
 from tests.e2e.expect import expected_members, expected_programmes, member_count, stored_programmes
 from tests.stack import ServiceProcess, Stack, event_bytes, eventually, publish, records_now
-from usn_tools.dlq import read_dead_letters
+from usn_tools.alumni.dlq import read_dead_letters
 from usn_tools.fs_demo import graduation_events
 
 pytestmark = pytest.mark.real

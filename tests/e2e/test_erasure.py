@@ -18,7 +18,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from alumni_kit.auth import TokenSigner, issue_service_token, parse_keys
+from alumni_kit.auth import TokenSigner, issue_operator_token, issue_service_token, parse_keys
 from tests.e2e.consent_helpers import staff_headers, started
 from tests.e2e.graduations import graduation
 from tests.e2e.profile_helpers import alumna, csrf_of, events_on, graduate, member_client, outbox_drained
@@ -242,6 +242,7 @@ async def _member_id_of(conn: asyncpg.Connection, student_number: str) -> str | 
 
 
 async def test_only_known_services_with_a_service_token_get_keys(membership_service: ServiceProcess) -> None:
+    membership_service.env["MEMBERSHIP_KEY_OPERATORS"] = '["ops-1"]'
     await started(membership_service)
     url = f"{membership_service.url}/internal/keys/current"
     body = {"subject_ids": [str(uuid.uuid4())]}
@@ -263,6 +264,14 @@ async def test_only_known_services_with_a_service_token_get_keys(membership_serv
     lookup = f"{membership_service.url}/internal/keys/lookup"
     beyond = {"keys": [{"subject_id": str(uuid.uuid4()), "version": 2**31}]}
     assert httpx.post(lookup, json=beyond, headers={"Authorization": f"Bearer {consent}"}).status_code == 422
+    # An operator named in MEMBERSHIP_KEY_OPERATORS may look keys up (alumni replay --open), never
+    # fetch the current ones to seal with; any other operator gets nothing.
+    wanted = {"keys": [{"subject_id": key["subject_id"], "version": key["version"]}]}
+    operator = {"Authorization": f"Bearer {issue_operator_token(signer, 'ops-1')}"}
+    assert httpx.post(lookup, json=wanted, headers=operator).json()["keys"] == [key]
+    assert httpx.post(url, json=body, headers=operator).status_code == 403
+    other = {"Authorization": f"Bearer {issue_operator_token(signer, 'ops-2')}"}
+    assert httpx.post(lookup, json=wanted, headers=other).status_code == 403
 
 
 def _everything_in(record: Any) -> bytes:

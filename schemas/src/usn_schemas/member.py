@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from usn_schemas.envelope import CloudEvent, PersonalData
 from usn_schemas.graduated import DegreeLevel, Faculty
@@ -52,6 +52,11 @@ class MemberSnapshot(BaseModel):
     # Personal data too: programme, campus and graduation day together can single
     # out one person (a PhD, a small class), so the list travels sealed.
     programmes: list[Programme] = PersonalData()
+    # The FS `graduated` events (their CloudEvent ids) her programmes came from: what links
+    # FS's records, keyed by the student number that travels sealed here, to the member
+    # (`alumni audit member`). FS's event ids are opaque, so not personal data; empty for
+    # a member not from FS. Added in v1 as optional (older facts have none).
+    graduated_event_ids: list[str] = Field(default_factory=list, max_length=200)
 
 
 class MemberUpdatedData(MemberSnapshot):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from alumni_kit.settings import ServiceSettings
@@ -28,3 +28,6 @@ class EventsSettings(ServiceSettings):
     reminder_hours: float = Field(24.0, gt=0, le=24 * 14)
     # How often the service looks for events due a reminder.
     reminder_sweep_seconds: float = Field(60.0, gt=0, le=3600)
+    # Ed25519 keys of the check-in codes, "kid:seed,…" (events/checkin/codes.py; the first signs,
+    # all are published). Unset: the public development key, with a warning at startup.
+    checkin_keys: SecretStr = SecretStr("")

@@ -177,3 +177,20 @@ def verify_service_token(signer: TokenSigner, token: str) -> str:
     if not isinstance(service, str) or not service:
         raise InvalidTokenError("malformed token")
     return service
+
+
+def issue_operator_token(signer: TokenSigner, operator: str, ttl_seconds: int = 3600) -> str:
+    """A bearer token for one operator (a person, named by a staff id, not a service):
+    `alumni replay --open` shows it to membership's key API, which opens members' sealed
+    fields only for the operators named in `MEMBERSHIP_KEY_OPERATORS` (docs/operations.md)."""
+    if not operator:
+        raise ValueError("an operator token needs a subject")
+    return signer.sign("operator", {"sub": operator}, ttl_seconds)
+
+
+def verify_operator_token(signer: TokenSigner, token: str) -> str:
+    """The operator's id from a genuine, unexpired operator token."""
+    operator = signer.verify(token, "operator").get("sub")
+    if not isinstance(operator, str) or not operator:
+        raise InvalidTokenError("malformed token")
+    return operator

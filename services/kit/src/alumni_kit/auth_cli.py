@@ -2,6 +2,7 @@
 
 alumni-token staff --role ak --faculty HH --subject kari.nordmann --ttl-hours 8
 alumni-token member-link --member <id> --purpose login
+alumni-token operator --subject ops-1234 --ttl-hours 1   # for `alumni replay --open`
 """
 
 from __future__ import annotations
@@ -10,7 +11,15 @@ import argparse
 import secrets
 import sys
 
-from alumni_kit.auth import FACULTIES, ROLES, TokenSigner, issue_member_link, issue_staff_token, parse_keys
+from alumni_kit.auth import (
+    FACULTIES,
+    ROLES,
+    TokenSigner,
+    issue_member_link,
+    issue_operator_token,
+    issue_staff_token,
+    parse_keys,
+)
 from alumni_kit.settings import ServiceSettings
 
 
@@ -26,6 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     link.add_argument("--member", required=True)
     link.add_argument("--purpose", required=True)
     link.add_argument("--ttl-hours", type=float, default=24)
+    operator = sub.add_parser("operator", help="an operator's token for opening sealed fields (alumni replay --open)")
+    operator.add_argument(
+        "--subject", required=True, help="the operator's staff id (named in MEMBERSHIP_KEY_OPERATORS)"
+    )
+    operator.add_argument("--ttl-hours", type=float, default=1)
     args = parser.parse_args(argv)
 
     signer = TokenSigner(parse_keys(ServiceSettings().signing_keys.get_secret_value()))
@@ -33,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "staff":
             token = issue_staff_token(signer, args.subject, args.role, args.faculty, ttl)
+        elif args.command == "operator":
+            token = issue_operator_token(signer, args.subject, ttl)
         else:
             token = issue_member_link(signer, args.member, args.purpose, ttl, secrets.token_urlsafe(12))
     except ValueError as exc:

@@ -14,6 +14,7 @@ from alumni_kit.auth import (
     InvalidTokenError,
     StaffPrincipal,
     TokenSigner,
+    verify_operator_token,
     verify_service_token,
     verify_staff_token,
 )
@@ -135,6 +136,30 @@ def people_reader(staff: Callable[..., StaffPrincipal]) -> Callable[..., StaffPr
 def service_caller(signer: TokenSigner) -> Callable[..., str]:
     """A FastAPI dependency for service-to-service routes: the calling service's name, or 401."""
     return _bearer("service", lambda token: verify_service_token(signer, token))
+
+
+class KeyCaller(BaseModel):
+    """Who calls the key API: a service, or an operator (a person with an operator token)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str  # "service" or "operator"
+    name: str
+
+
+def service_or_operator_caller(signer: TokenSigner) -> Callable[..., KeyCaller]:
+    """A FastAPI dependency: the calling service or operator, or 401."""
+
+    def verify(token: str) -> KeyCaller:
+        try:
+            return KeyCaller(kind="service", name=verify_service_token(signer, token))
+        except InvalidTokenError as not_service:
+            try:
+                return KeyCaller(kind="operator", name=verify_operator_token(signer, token))
+            except InvalidTokenError:
+                raise not_service from None
+
+    return _bearer("service or operator", verify)
 
 
 def _bearer(kind: str, verify: Callable[[str], T]) -> Callable[..., T]:

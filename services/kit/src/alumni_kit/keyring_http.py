@@ -28,7 +28,7 @@ class KeyServiceUnavailableError(OSError):
 
 
 class HttpKeyRing:
-    def __init__(self, base_url: str, signer: TokenSigner, service: str, cache_seconds: float = 60.0) -> None:
+    def __init__(self, base_url: str, signer: TokenSigner | None, service: str, cache_seconds: float = 60.0) -> None:
         self._base = base_url.rstrip("/")
         self._signer, self._service = signer, service
         self._ttl = cache_seconds
@@ -59,12 +59,17 @@ class HttpKeyRing:
         if client is not None:
             await client.aclose()
 
+    def _token(self) -> str:
+        """The bearer token of a request: a fresh service token (an operator's ring shows its own)."""
+        if self._signer is None:
+            raise RuntimeError("this key ring has no signer: it must show a token of its own")
+        return issue_service_token(self._signer, self._service, ttl_seconds=60)
+
     async def _post(self, path: str, body: dict[str, object]) -> list[SubjectKey]:
         if self._client is None:
             self._client = httpx.AsyncClient(base_url=self._base, timeout=10.0)
-        token = issue_service_token(self._signer, self._service, ttl_seconds=60)
         try:
-            response = await self._client.post(path, json=body, headers={"Authorization": f"Bearer {token}"})
+            response = await self._client.post(path, json=body, headers={"Authorization": f"Bearer {self._token()}"})
         except httpx.TransportError as exc:
             raise KeyServiceUnavailableError(f"membership keys: {type(exc).__name__}") from None
         if response.status_code >= 500:

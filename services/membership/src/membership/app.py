@@ -11,7 +11,7 @@ from alumni_kit.app import service_app
 from alumni_kit.auth import TokenSigner, parse_keys
 from alumni_kit.consent_view import CONSENT_VIEW_MIGRATIONS, consent_view_handler
 from alumni_kit.consumer import BatchHandler
-from alumni_kit.http import service_caller, staff_principal
+from alumni_kit.http import service_or_operator_caller, staff_principal
 from alumni_kit.runtime import ServiceRuntime, Subscription
 from membership.members.domain import EligibilityPolicy
 from membership.members.handlers import MembershipMetrics, make_graduated_handler
@@ -98,7 +98,7 @@ def create_app(settings: MembershipSettings | None = None) -> FastAPI:
         profile_router(runtime, signer),
         *self_service_routers(runtime, settings, signer),  # sign-up, applications, login
         networks_router(runtime, staff_principal(signer), signer),
-        key_router(runtime, service_caller(signer), settings.key_clients),
+        key_router(runtime, service_or_operator_caller(signer), settings.key_clients, settings.key_operators),
         member_rights_router(rights),
         staff_rights_router(rights, staff_principal(signer)),
     ]

@@ -30,6 +30,9 @@ class MembershipSettings(ServiceSettings):
     tombstone_pepper: SecretStr = Field(SecretStr("local-development-only-tombstone-pepper"), min_length=16)
     # The services that may fetch members' keys (their service tokens name them).
     key_clients: frozenset[str] = frozenset({"consent", "mailer", "events", "analytics", "usn-tools"})
+    # The operators (staff ids of their operator tokens, `alumni-token operator`) who may open
+    # sealed fields in a replay (`alumni replay --open`); none by default.
+    key_operators: frozenset[str] = frozenset()
     # The other services' access-export endpoints (name=url), gathered into one download.
     export_services: dict[str, str] = Field({"consent": "http://127.0.0.1:8102", "mailer": "http://127.0.0.1:8103"})
 

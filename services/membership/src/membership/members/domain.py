@@ -70,6 +70,7 @@ class Member:
             status=self.status,
             faculties=sorted({p.faculty for p in programmes}),
             programmes=programmes,
+            graduated_event_ids=sorted(set(self.programme_sources.values())),
         )
 
 

@@ -1,0 +1,3 @@
+from usn_tools.alumni.cli import main
+
+raise SystemExit(main())
