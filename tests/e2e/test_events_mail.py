@@ -127,6 +127,15 @@ async def test_invitation_registration_page_calendar_updates_offers_and_cancella
     assert str(first["UID"]) == f"registration-{registration_id}@alumni.usn.no"
     assert str(first["SUMMARY"]) == "Alumnikveld på Campus Kongsberg – æøå"
     assert str(first["STATUS"]) == "CONFIRMED"
+    # ... and her ticket: the check-in code, its QR (SVG) and her ticket page showing the same code.
+    code = re.search(r"Innsjekkingskode: (\S+)", _text(confirmation))
+    assert code
+    [qr] = [p for p in confirmation.iter_attachments() if p.get_filename() == "ticket.svg"]
+    assert qr.get_content_type() == "image/svg+xml"
+    assert b"<svg" in qr.get_content()
+    ticket_page = httpx.get(_link(_text(confirmation), f"/events/{event_id}/ticket"))
+    assert ticket_page.status_code == 200
+    assert code.group(1) in ticket_page.text
 
     # An update replaces it: same UID, higher SEQUENCE, the new time.
     new_start: datetime = first.decoded("DTSTART") + timedelta(hours=1)

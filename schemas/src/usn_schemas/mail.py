@@ -35,13 +35,15 @@ MailKind = Literal[
 
 
 class Attachment(BaseModel):
-    """A small text attachment, e.g. an event's iCalendar entry (text/calendar)."""
+    """A small text attachment: an event's iCalendar entry (text/calendar), a QR code (SVG)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     filename: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    # A text type with optional parameters, e.g. "text/calendar; method=REQUEST".
-    content_type: str = Field(max_length=200, pattern=r"^text/[a-z0-9.+-]+(; ?[a-z-]+=[A-Za-z0-9-]+)*$")
+    # A text type (or SVG) with optional parameters, e.g. "text/calendar; method=REQUEST".
+    content_type: str = Field(
+        max_length=200, pattern=r"^(text/[a-z0-9.+-]+|image/svg\+xml)(; ?[a-z-]+=[A-Za-z0-9-]+)*$"
+    )
     content: str = Field(min_length=1, max_length=100_000)
 
 

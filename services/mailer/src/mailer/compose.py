@@ -299,14 +299,19 @@ def build_transactional(mail: dict[str, Any], sender: Address, message_id: str) 
 
 
 def _attach(msg: EmailMessage, attachment: dict[str, Any]) -> None:
-    """A text attachment (e.g. text/calendar; method=REQUEST), its parameters kept, base64."""
+    """A text attachment (text/calendar; method=REQUEST, or an SVG image), its parameters kept, base64."""
     main, _, params = str(attachment["content_type"]).partition(";")
-    subtype = main.strip().split("/", 1)[1]  # the contract allows text types only
+    maintype, subtype = main.strip().split("/", 1)  # the contract allows text types and SVG
     if msg.get_content_maintype() != "multipart" or msg.get_content_subtype() != "mixed":
         msg.make_mixed()
     part = EmailMessage(policy=SMTP)
-    part.set_content(str(attachment["content"]), subtype=subtype, charset="utf-8", cte="base64",
-                     disposition="attachment", filename=one_line(str(attachment["filename"])))  # fmt: skip
+    filename = one_line(str(attachment["filename"]))
+    if maintype == "text":
+        part.set_content(str(attachment["content"]), subtype=subtype, charset="utf-8", cte="base64",
+                         disposition="attachment", filename=filename)  # fmt: skip
+    else:
+        part.set_content(str(attachment["content"]).encode(), maintype=maintype, subtype=subtype,
+                         disposition="attachment", filename=filename)  # fmt: skip
     for param in filter(None, (p.strip() for p in params.split(";"))):
         name, _, value = param.partition("=")
         part.set_param(name.strip(), value.strip())

@@ -19,10 +19,11 @@ from alumni_kit.db import Conn
 from alumni_kit.shredding import KeyRing
 from events import repository
 from events.calendar import ics
+from events.checkin.codes import Keyring
 from events.mail import repository as queries
 from events.mail import texts
 from events.mail.requests import Mail, calendar_attachment, request
-from events.mail.ticket import ticket_lines
+from events.mail.ticket import ticket_parts
 from events.repository import Event
 from events.web.links import Links
 from usn_schemas.events import EventFact, RegistrationFact
@@ -30,9 +31,10 @@ from usn_schemas.events import EventFact, RegistrationFact
 
 @dataclass(frozen=True)
 class MailStage:
-    keyring: KeyRing
+    keyring: KeyRing  # members' keys (membership), to seal each mail
     links: Links
     organizer: str
+    checkin: Keyring  # the check-in codes' keys, for the ticket in the confirmation
 
     def entry(self, event: Event, version: int, registration_id: str, *, cancelled: bool = False) -> ics.Entry:
         d = event.definition
@@ -55,7 +57,8 @@ class MailStage:
     # ---- one handler per fact ---------------------------------------------------------------------------
 
     async def on_registered(self, conn: Conn, events: list[Incoming]) -> None:
-        """A seat is hers: the confirmation, with the calendar entry (REQUEST)."""
+        """A seat is hers: the confirmation, with the calendar entry (REQUEST) and her ticket
+        (check-in code, its QR as an SVG attachment, the link to her ticket page)."""
         now, mails = datetime.now(UTC), []
         for fact in _registration_facts(events):
             found = await self._current(conn, fact, "registered")
@@ -64,10 +67,13 @@ class MailStage:
             event, version = found
             assert fact.member_id is not None
             page = self.links.register(event.event_id, fact.member_id, event.starts_at, now)
-            subject, body = texts.confirmation(event.definition, page, ticket_lines(fact.registration_id))
+            t = ticket_parts(self.checkin, self.links, event.event_id, event.starts_at, fact.member_id,
+                             fact.registration_id, now)  # fmt: skip
+            subject, body = texts.confirmation(event.definition, page, t.lines)
             ics_text = self.invite(event, version, fact.registration_id, "REQUEST", now)
-            mails.append(Mail(fact.member_id, "event-confirmation", subject, body,
-                              attachments=[calendar_attachment(ics_text, "REQUEST")]))  # fmt: skip
+            mails.append(Mail(fact.member_id, "event-confirmation", subject, body, action_url=t.url,
+                              action_label="Billett / Ticket",
+                              attachments=[calendar_attachment(ics_text, "REQUEST"), t.qr]))  # fmt: skip
         await request(conn, self.keyring, mails)
 
     async def on_offer_made(self, conn: Conn, events: list[Incoming]) -> None:

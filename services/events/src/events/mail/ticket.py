@@ -1,12 +1,32 @@
-"""What the confirmation says about her ticket (check-in code and QR).
-
-A hook for the check-in feature (`events.checkin.codes`, not on this branch yet): once
-it is there, these lines carry her code and the confirmation links her ticket page."""
+"""Her ticket in the confirmation: the check-in code (events.checkin.codes) as text, its QR
+code as an SVG attachment, and the link to her ticket page (`/events/{id}/ticket`), which
+shows the same code for as long as she holds the seat."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 
-def ticket_lines(registration_id: str) -> list[str]:
-    """Lines for the confirmation about the ticket of `registration_id` (none yet)."""
-    del registration_id  # the check-in code will be derived from it
-    return []
+from events.checkin.codes import Keyring, ticket
+from events.web.links import Links
+from usn_schemas.mail import Attachment
+
+
+@dataclass(frozen=True)
+class TicketParts:
+    lines: list[str]  # for the confirmation's text
+    url: str  # her ticket page (the mail's button)
+    qr: Attachment
+
+
+def ticket_parts(
+    keyring: Keyring, links: Links, event_id: str, starts_at: datetime, member_id: str, registration_id: str,
+    now: datetime,
+) -> TicketParts:  # fmt: skip
+    t = ticket(keyring, event_id, registration_id)
+    url = links.ticket(event_id, member_id, starts_at, now)
+    lines = [
+        f"Billetten din (QR-koden til innsjekkingen): {url}\nInnsjekkingskode: {t.code}",
+        f"Your ticket (the QR code for check-in): {url}\nCheck-in code: {t.code}",
+    ]
+    return TicketParts(lines, url, Attachment(filename="ticket.svg", content_type="image/svg+xml", content=t.qr_svg))

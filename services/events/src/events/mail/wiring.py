@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from alumni_kit.logs import where_it_failed
 from alumni_kit.runtime import ServiceRuntime, Subscription
+from events.checkin.codes import keyring_from
 from events.mail import repository as queries
 from events.mail.handlers import MailStage
 from events.settings import EventsSettings
@@ -30,7 +31,8 @@ log = logging.getLogger(__name__)
 
 
 def stage_of(runtime: ServiceRuntime, settings: EventsSettings, links: Links) -> MailStage:
-    return MailStage(runtime.keyring, links, settings.calendar_organizer)
+    checkin = keyring_from(settings.checkin_keys.get_secret_value())
+    return MailStage(runtime.keyring, links, settings.calendar_organizer, checkin)
 
 
 def subscribe(runtime: ServiceRuntime, settings: EventsSettings, links: Links) -> None:

@@ -24,6 +24,10 @@ class Links:
     def offer_path(self, event_id: str) -> str:
         return f"/events/{event_id}/offer"
 
+    def ticket(self, event_id: str, member_id: str, starts_at: datetime, now: datetime) -> str:
+        """Her ticket page (check-in code and QR; events/checkin/routes.py)."""
+        return self._url(f"/events/{event_id}/ticket", member_id, starts_at + _GRACE, now)
+
     def register(self, event_id: str, member_id: str, starts_at: datetime, now: datetime) -> str:
         return self._url(self.register_path(event_id), member_id, starts_at + _GRACE, now)
 
