@@ -19,6 +19,9 @@ from alumni_kit.logs import where_it_failed
 from alumni_kit.runtime import ServiceRuntime, Subscription
 from events import registrations, repository
 from events.facts import TOPICS
+from events.forecast.flows import ForecastMetrics
+from events.forecast.job import forecaster
+from events.forecast.routes import forecast_router
 from events.handlers import on_member_erased
 from events.metrics import EventsMetrics
 from events.routes import member_router, staff_router
@@ -60,6 +63,7 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
     signer = TokenSigner(parse_keys(settings.signing_keys.get_secret_value()))
     runtime = create_runtime(settings)
     metrics = EventsMetrics(runtime.metrics.registry)
+    forecast_metrics = ForecastMetrics(runtime.metrics.registry)
 
     async def sweep_once() -> None:
         now = datetime.now(UTC)
@@ -90,7 +94,13 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
 
     routers = [
         staff_router(runtime, staff_principal(signer)),
+        forecast_router(runtime, staff_principal(signer), forecast_metrics),
         member_router(runtime, signer, metrics),
         export_router(runtime, service_caller(signer), repository.EXPORT_QUERIES),
     ]
-    return service_app(runtime, "USN Alumni events", routers, running=[offer_sweeper])
+    return service_app(
+        runtime,
+        "USN Alumni events",
+        routers,
+        running=[offer_sweeper, forecaster(runtime, forecast_metrics, settings.forecast_seconds)],
+    )

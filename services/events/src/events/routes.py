@@ -17,6 +17,7 @@ from alumni_kit.http import BODY_REFUSALS, STAFF_REFUSALS, refusals
 from alumni_kit.runtime import ServiceRuntime
 from alumni_kit.text_input import TextInput
 from events import lifecycle, registrations, repository, rules
+from events.forecast.flows import view as forecast_view
 from events.lifecycle import InvalidChangeError
 from events.metrics import EventsMetrics
 from events.registrations import RefusedError
@@ -153,6 +154,7 @@ def staff_router(runtime: ServiceRuntime, staff: Callable[..., StaffPrincipal]) 
                 raise HTTPException(404, "no such event")
             _may_read(who, event.organiser)
             counts = await repository.counts(conn, event.event_id)
+            forecast = await forecast_view(conn, event)
         return {
             "event_id": event.event_id,
             "status": event.status,
@@ -162,6 +164,7 @@ def staff_router(runtime: ServiceRuntime, staff: Callable[..., StaffPrincipal]) 
             "published_at": event.published_at.isoformat() if event.published_at else None,
             "cancelled_at": event.cancelled_at.isoformat() if event.cancelled_at else None,
             "counts": counts,
+            "forecast": forecast,  # None without a minimum (events/forecast/flows.py)
         }
 
     return router
