@@ -57,3 +57,31 @@ def test_a_kafka_client_repeating_itself_is_logged_once_per_window_with_the_coun
     assert quiet.filter(after)
     assert after.getMessage() == "Unable connect to node with id 7 [6 more like this in the last 10 s]"
     assert first.getMessage() == "Unable connect to node with id 1"
+
+
+def test_log_lines_carry_the_trace_and_span_ids_of_the_span_they_are_written_in() -> None:
+    import io
+
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from alumni_kit.logs import LOG_FORMAT
+    from alumni_kit.tracing import TraceIds
+
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT.format(service="membership")))
+    handler.addFilter(TraceIds())
+    log = logging.getLogger("test.trace_ids")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        tracer = TracerProvider().get_tracer("test")  # a provider of its own: the global one stays as it is
+        with tracer.start_as_current_span("process graduated") as span:
+            log.info("inside")
+        log.info("outside")
+    finally:
+        log.removeHandler(handler)
+    inside, outside = out.getvalue().splitlines()
+    ctx = span.get_span_context()
+    assert f"[trace={ctx.trace_id:032x} span={ctx.span_id:016x}]: inside" in inside
+    assert "[trace=- span=-]: outside" in outside

@@ -11,11 +11,13 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from faststream.specification import AsyncAPI
 
 from alumni_kit.auth import TokenSigner, parse_keys
 from alumni_kit.runtime import ServiceRuntime
+from alumni_kit.topics import topic_key, topic_spec
 from consent.app import create_runtime as consent_runtime
 from consent.links import Links
 from consent.settings import ConsentSettings
@@ -44,7 +46,56 @@ SERVICES: dict[str, Callable[[], ServiceRuntime]] = {
 }
 
 
-def render(name: str) -> str:
+# Where the topics live. Local: the no-Docker stack (scripts/platform, scripts/kafka);
+# production: the Kubernetes base's ALUMNI_KAFKA_BOOTSTRAP (deploy/k8s/base/alumni-common.yaml).
+SERVERS: dict[str, dict[str, Any]] = {
+    "local": {
+        "host": "127.0.0.1:19092",
+        "protocol": "kafka",
+        "protocolVersion": "3.9.1",
+        "description": "The local stack (scripts/platform up); docker-compose publishes the same port.",
+    },
+    "production": {
+        "host": "kafka-bootstrap.kafka.svc:9092",
+        "protocol": "kafka",
+        "description": "The cluster's Kafka as the Kubernetes base names it (ALUMNI_KAFKA_BOOTSTRAP); "
+        "topic names carry ALUMNI_TOPIC_PREFIX.",
+    },
+}
+KAFKA_BINDING = "0.5.0"
+
+
+def _with_servers_and_bindings(doc: dict[str, Any]) -> dict[str, Any]:
+    """Real servers, and each channel's topic, partitions, configuration and key from alumni_kit.topics.
+
+    FastStream points every channel at a server `development` it does not write; the
+    topics' shapes are the platform's declaration, not the broker objects' guess.
+    """
+    doc["servers"] = SERVERS
+    refs = [{"$ref": f"#/servers/{server}"} for server in SERVERS]
+    for channel in doc["channels"].values():
+        spec = topic_spec(channel["address"])
+        channel["servers"] = refs
+        channel["bindings"] = {
+            "kafka": {
+                "bindingVersion": KAFKA_BINDING,
+                "topic": spec.name,
+                "partitions": spec.partitions,
+                "topicConfiguration": {
+                    "retention.ms": spec.retention_ms,
+                    "max.message.bytes": spec.max_message_bytes,
+                },
+            }
+        }
+        key = {"type": "string", "description": f"Kafka key: {topic_key(spec.name)}"}
+        for ref in channel["messages"].values():
+            message = doc["components"]["messages"][ref["$ref"].rsplit("/", 1)[1]]
+            message["bindings"] = {"kafka": {"bindingVersion": KAFKA_BINDING, "key": key}}
+    return doc
+
+
+def document(name: str) -> dict[str, Any]:
+    """The AsyncAPI document of service `name`, built from its runtime."""
     runtime = SERVICES[name]()
     spec = AsyncAPI(
         runtime.broker,
@@ -52,9 +103,11 @@ def render(name: str) -> str:
         version="1.0.0",
         description=f"Topics the {name} service consumes and produces (CloudEvents 1.0, JSON).",
     )
-    doc = json.loads(spec.to_specification().to_json())
-    doc["servers"] = {}  # the address is deployment config, not contract
-    return json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+    return _with_servers_and_bindings(json.loads(spec.to_specification().to_json()))
+
+
+def render(name: str) -> str:
+    return json.dumps(document(name), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

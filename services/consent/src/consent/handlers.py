@@ -28,11 +28,13 @@ def make_member_handler(
 
     async def on_member(conn: Conn, events: list[Incoming]) -> None:
         copies, may_invite = [], set()
+        traces = {}  # member -> the context of her latest fact here: her invitation continues its trace
         for incoming in events:
             event = incoming.event
             assert isinstance(event, MemberRegisteredV1 | MemberUpdatedV1)
             m = event.data
             copies.append(MemberCopy(m.member_id, m.given_name, m.email, list(m.faculties), event.time))
+            traces[m.member_id] = incoming.trace_headers
             # A new member, or one whose address arrived: other updates never trigger an invitation,
             # so switching invitations on later does not invite everyone touched by a correction.
             if isinstance(event, MemberRegisteredV1) or "email" in event.data.changed:
@@ -49,7 +51,9 @@ def make_member_handler(
                 continue
             try:
                 link = links.preferences(s.member_id, ttl)
-                messages.append(mails.invitation(s, link, invitation_days, expires, keys[s.member_id]))
+                messages.append(
+                    mails.invitation(s, link, invitation_days, expires, keys[s.member_id], traces.get(s.member_id))
+                )
             except ValidationError:
                 # An address the mail contract refuses (FS's rule for addresses is looser than
                 # the mailer's): her copy is kept, she is just not invited there.

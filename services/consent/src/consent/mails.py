@@ -49,12 +49,20 @@ _CONFIRMATION = {
 }
 
 
-def invitation(subject: Subject, url: str, days: int, expires_at: datetime, seal: SubjectKey) -> OutboxMessage:
+def invitation(
+    subject: Subject,
+    url: str,
+    days: int,
+    expires_at: datetime,
+    seal: SubjectKey,
+    trace_headers: dict[str, str] | None = None,
+) -> OutboxMessage:
+    """`trace_headers`: the context of the member fact that caused it (the graduate's trace goes on)."""
     lang = subject.language_code
     title, body, label = _INVITATION[lang]
     name = subject.given_name or ("alumn" if lang == "nb" else "alumna/alumnus")
     text = body.format(name=name, url=url, days=days)
-    return _request("consent-invitation", subject, lang, title, text, url, label, expires_at, seal)
+    return _request("consent-invitation", subject, lang, title, text, url, label, expires_at, seal, trace_headers)
 
 
 def confirmation(
@@ -76,6 +84,7 @@ def _request(
     label: str,
     expires_at: datetime,
     seal: SubjectKey,
+    trace_headers: dict[str, str] | None = None,
 ) -> OutboxMessage:
     assert subject.email is not None
     mail = TransactionalMail.model_validate(
@@ -94,4 +103,4 @@ def _request(
     )
     event = TransactionalMailRequestedV1.create(subject=subject.member_id, data=mail, source=SOURCE)
     # Address, name and personal link are sealed with her key (crypto-shredding).
-    return OutboxMessage(topic=TOPIC, key=subject.member_id, event=event, seal=seal)
+    return OutboxMessage(topic=TOPIC, key=subject.member_id, event=event, headers=trace_headers or {}, seal=seal)

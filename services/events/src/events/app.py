@@ -18,6 +18,8 @@ from alumni_kit.http import service_caller, staff_principal
 from alumni_kit.logs import where_it_failed
 from alumni_kit.runtime import ServiceRuntime, Subscription
 from events import registrations, repository
+from events.checkin import routes as checkin
+from events.checkin.codes import keyring_from
 from events.facts import TOPICS
 from events.forecast.flows import ForecastMetrics
 from events.forecast.job import forecaster
@@ -92,9 +94,13 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    keyring = keyring_from(settings.checkin_keys.get_secret_value())
+    staff = staff_principal(signer)
     routers = [
-        staff_router(runtime, staff_principal(signer)),
-        forecast_router(runtime, staff_principal(signer), forecast_metrics),
+        staff_router(runtime, staff),
+        forecast_router(runtime, staff, forecast_metrics),
+        checkin.staff_router(runtime, staff, keyring),
+        checkin.public_router(runtime, signer, keyring),
         member_router(runtime, signer, metrics),
         export_router(runtime, service_caller(signer), repository.EXPORT_QUERIES),
     ]

@@ -17,6 +17,7 @@ from alumni_kit.http import BODY_REFUSALS, STAFF_REFUSALS, refusals
 from alumni_kit.runtime import ServiceRuntime
 from alumni_kit.text_input import TextInput
 from events import lifecycle, registrations, repository, rules
+from events.checkin.repository import no_shows
 from events.forecast.flows import view as forecast_view
 from events.lifecycle import InvalidChangeError
 from events.metrics import EventsMetrics
@@ -153,7 +154,9 @@ def staff_router(runtime: ServiceRuntime, staff: Callable[..., StaffPrincipal]) 
             if event is None:
                 raise HTTPException(404, "no such event")
             _may_read(who, event.organiser)
-            counts = await repository.counts(conn, event.event_id)
+            counts: dict[str, int] = await repository.counts(conn, event.event_id)
+            if datetime.now(UTC) >= event.ends_at:  # no-shows are known once it is over
+                counts["no_shows"] = await no_shows(conn, event.event_id)
             forecast = await forecast_view(conn, event)
         return {
             "event_id": event.event_id,

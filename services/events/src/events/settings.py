@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from alumni_kit.settings import ServiceSettings
@@ -23,3 +23,6 @@ class EventsSettings(ServiceSettings):
     # connection meanwhile: a larger pool than the kit's default.
     db_pool_max: int = Field(20, ge=2, le=100)
     group_id: str = "events"
+    # Ed25519 keys of the check-in codes, "kid:seed,…" (events/checkin/codes.py; the first signs,
+    # all are published). Unset: the public development key, with a warning at startup.
+    checkin_keys: SecretStr = SecretStr("")

@@ -20,26 +20,29 @@ So no record can stop its partition (docs/guarantees.md).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TypeAlias, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from alumni_kit.db import Conn
 from alumni_kit.dlq import Rejection, dead_letter
 from alumni_kit.inbox import claim_new
 from alumni_kit.logs import processing_failure, where_it_failed
-from alumni_kit.metrics import KitMetrics
+from alumni_kit.metrics import OUTCOMES, KitMetrics
 from alumni_kit.positions import record_positions
 from alumni_kit.retry import retry_transient
 from alumni_kit.shredding import ERASED, KeyRing, SealedFieldError, open_batch
-from alumni_kit.tracing import trace_headers
+from alumni_kit.tracing import consumer_attributes, context_of, start_span, trace_headers, tracing_enabled
 from usn_schemas.envelope import CloudEvent, ContractError, is_binary_mode, parse_envelope, structured_from_binary
 
 log = logging.getLogger(__name__)
@@ -90,6 +93,8 @@ class EventConsumer:
         self._pool, self._producer, self._metrics = pool, producer, metrics
         self._keyring = keyring
         self._max_attempts = max_attempts
+        for outcome in OUTCOMES:  # every outcome's series from the start, at 0: rates need a first sample
+            metrics.handled.labels(topic, outcome)
 
     async def handle_batch(self, records: Sequence[Record]) -> None:
         """Process `records`; returns only when each is applied, skipped or dead-lettered."""
@@ -101,9 +106,43 @@ class EventConsumer:
             if event is not None:
                 valid.append(Incoming(record, event, trace_headers(record.headers)))
         if valid:
-            await self._apply(valid)
+            with self._process_spans(valid) as traced:
+                await self._apply(traced)
         self._metrics.batch_size.labels(self.topic).observe(len(records))
         self._metrics.handler_seconds.labels(self.topic).observe(time.perf_counter() - started)
+
+    @contextlib.contextmanager
+    def _process_spans(self, events: list[Incoming]) -> Iterator[list[Incoming]]:
+        """One `process <topic>` span per event, each continuing its producer's trace.
+
+        The events handed on carry their span's context, so what a handler writes
+        (outbox rows, queued mails) continues this trace. A batch of one (a trickle)
+        makes its span the current one, so that log lines carry its trace id.
+        """
+        if not tracing_enabled():
+            yield events
+            return
+        spans: list[Span] = []
+        traced: list[Incoming] = []
+        for e in events:
+            r = e.record
+            attributes = consumer_attributes(self.topic, r.partition, r.offset, self.group, e.event.id)
+            span = start_span(f"process {self.topic}", e.trace_headers, SpanKind.CONSUMER, attributes)
+            spans.append(span)
+            traced.append(replace(e, trace_headers=context_of(span)))
+        try:
+            if len(spans) == 1:
+                with trace.use_span(spans[0], end_on_exit=False):
+                    yield traced
+            else:
+                yield traced
+        except BaseException as exc:
+            for span in spans:
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            raise
+        finally:
+            for span in spans:
+                span.end()
 
     async def _structured(self, record: Record) -> tuple[Record, bytes | None] | None:
         """The record with its value in structured mode (binary-mode events are converted);
@@ -145,6 +184,7 @@ class EventConsumer:
         if value is ERASED and record.value is not None:
             # Her key was deleted: the message is unreadable by design. Nothing to apply.
             self._metrics.consumed.labels(self.topic, "erased_subject").inc()
+            self._metrics.handled.labels(self.topic, "ok").inc()  # skipped by design: nothing to apply
             return None
         try:
             return parse_envelope(value, self._contracts)
@@ -197,6 +237,7 @@ class EventConsumer:
                 where_it_failed(failure),
             )
             if attempt < self._max_attempts:
+                self._metrics.handled.labels(self.topic, "retried").inc()
                 await asyncio.sleep(delay)
                 delay *= 2
         await self._reject(record, Rejection(type(failure).__name__, "processing-error", processing_failure(failure)))
@@ -205,14 +246,18 @@ class EventConsumer:
     def _count(self, processed: int, duplicates: int) -> None:
         self._metrics.consumed.labels(self.topic, "processed").inc(processed)
         self._metrics.consumed.labels(self.topic, "duplicate").inc(duplicates)
+        self._metrics.handled.labels(self.topic, "ok").inc(processed)
+        self._metrics.handled.labels(self.topic, "duplicate").inc(duplicates)
 
     async def _apply_in_transaction(self, events: list[Incoming]) -> int:
+        started = time.perf_counter()
         async with self._pool.acquire() as conn, conn.transaction():
             new_ids = await claim_new(conn, self.group, [e.event.id for e in events])
             fresh = _first_of_each(e for e in events if e.event.id in new_ids)
             if fresh:
                 await self._handler(conn, fresh)
             await record_positions(conn, self.group, [e.record for e in events])
+        self._metrics.handler_duration.labels(self.topic).observe(time.perf_counter() - started)
         return len(fresh)
 
     async def _reject(self, record: Record, rejection: Rejection) -> None:
@@ -221,6 +266,7 @@ class EventConsumer:
         )
         self._metrics.dead_lettered.labels(self.topic, rejection.kind).inc()
         self._metrics.consumed.labels(self.topic, "dead_lettered").inc()
+        self._metrics.handled.labels(self.topic, "dead_lettered").inc()
 
 
 def _first_of_each(events: Iterable[Incoming]) -> list[Incoming]:

@@ -12,15 +12,21 @@ from collections.abc import Callable
 import asyncpg
 
 from alumni_kit.errors import InputRefusedError
+from alumni_kit.tracing import TraceIds
+
+# trace/span: the ids of the OpenTelemetry span the line was written in ("-" outside one),
+# to find a line's trace in the tracing backend and a trace's lines here.
+LOG_FORMAT = "%(asctime)s %(levelname)s {service} %(name)s [trace=%(trace_id)s span=%(span_id)s]: %(message)s"
 
 
 def setup_logging(service: str, level: str = "INFO") -> None:
-    fmt = f"%(asctime)s %(levelname)s {service} %(name)s: %(message)s"
+    fmt = LOG_FORMAT.format(service=service)
     logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr, force=True)
     # aiokafka logs every (re)connection at INFO; keep its warnings only.
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     for handler in logging.getLogger().handlers:
         handler.addFilter(RepeatFilter("aiokafka", window_seconds=10.0))
+        handler.addFilter(TraceIds())
 
 
 class RepeatFilter(logging.Filter):

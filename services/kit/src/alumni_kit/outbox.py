@@ -29,6 +29,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka import errors as kafka_errors
 from asyncpg.pool import PoolConnectionProxy
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from alumni_kit.db import Conn
 from alumni_kit.errors import is_transient
@@ -37,6 +38,7 @@ from alumni_kit.logs import where_it_failed
 from alumni_kit.metrics import KitMetrics
 from alumni_kit.partitioning import partition_of
 from alumni_kit.shredding import SubjectKey, personal_data_fields, seal_event
+from alumni_kit.tracing import context_of, producer_attributes, start_span, tracing_enabled
 from usn_schemas.envelope import CloudEvent
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,8 @@ log = logging.getLogger(__name__)
 _RELAY_LOCK = 7_340_002
 OUTBOX_CHANNEL = "outbox"
 _BACKLOG = "SELECT coalesce(max(id) - min(id) + 1, 0) FROM outbox"
+# The oldest row is the lowest id (rows leave in id order): one primary-key lookup.
+_OLDEST_AGE = "SELECT coalesce(extract(epoch FROM now() - (SELECT created_at FROM outbox ORDER BY id LIMIT 1)), 0)"
 
 
 class RowTooLargeToSendError(Exception):
@@ -177,6 +181,8 @@ class OutboxRelay:
         self._stopping = asyncio.Event()
         self._work = asyncio.Event()
         self._listener: PoolConnectionProxy[asyncpg.Record] | None = None
+        self._spans: dict[int, Span] = {}  # row id -> its publish span, in the round under way
+        self._offsets: dict[int, int] = {}  # row id -> offset the broker gave it, in the round under way
 
     async def run(self) -> None:
         backoff = 0.1
@@ -248,6 +254,7 @@ class OutboxRelay:
             )
             if not rows:
                 self._metrics.outbox_backlog.set(0)
+                self._metrics.outbox_oldest_age.set(0)
                 return 0
             published = await self._watched(self._publish(conn, rows))
             await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in published])
@@ -255,7 +262,9 @@ class OutboxRelay:
             # estimates the backlog from the primary key alone (a count(*) would scan
             # the table on every round of a backfill).
             backlog = await conn.fetchval(_BACKLOG) if len(rows) == self._batch_size or self._refusals else 0
+            oldest = float(await conn.fetchval(_OLDEST_AGE)) if backlog else 0.0
         self._metrics.outbox_backlog.set(backlog)
+        self._metrics.outbox_oldest_age.set(oldest)
         for topic, count in collections.Counter(row["topic"] for row in published).items():
             self._metrics.produced.labels(topic).inc(count)
         self._report_quarantined()
@@ -297,6 +306,7 @@ class OutboxRelay:
         with contextlib.suppress(Exception):
             async with asyncio.timeout(_WAIT_REPORT_SECONDS):
                 self._metrics.outbox_backlog.set(await self._pool.fetchval(_BACKLOG))
+                self._metrics.outbox_oldest_age.set(float(await self._pool.fetchval(_OLDEST_AGE)))
         if waited <= _WAIT_REPORT_SECONDS:
             log.warning("outbox relay: no acknowledgement from the broker for %.0f s; the producer retries", waited)
 
@@ -310,6 +320,49 @@ class OutboxRelay:
         keep their batches.
         """
         lanes = await self._lanes(rows)
+        self._start_publish_spans(lanes)
+        try:
+            return await self._publish_lanes(conn, lanes)
+        finally:
+            self._end_publish_spans()
+
+    def _start_publish_spans(self, lanes: dict[tuple[str, int], list[asyncpg.Record]]) -> None:
+        """A `publish <topic>` span per row that carries a trace context (only with tracing on);
+        the record is sent with the span's context, so its consumer continues from here."""
+        self._spans = {}
+        if not tracing_enabled():
+            return
+        for (topic, partition), lane in lanes.items():
+            for row in lane:
+                stored = json.loads(row["headers"])
+                if "traceparent" in stored:
+                    attributes = producer_attributes(topic, partition)
+                    self._spans[row["id"]] = start_span(f"publish {topic}", stored, SpanKind.PRODUCER, attributes)
+
+    def _end_publish_spans(self) -> None:
+        for row_id, span in self._spans.items():
+            offset = self._offsets.get(row_id)
+            if offset is None:
+                span.set_status(Status(StatusCode.ERROR, "not acknowledged in this round"))
+            else:
+                span.set_attribute("messaging.kafka.offset", offset)
+            span.end()
+        self._spans, self._offsets = {}, {}
+
+    def _record(self, row: asyncpg.Record) -> dict[str, Any]:
+        span = self._spans.get(row["id"])
+        return _record(row, context_of(span) if span is not None else None)
+
+    def _acknowledged(self, rows: list[asyncpg.Record], metadata: Any) -> None:
+        """Note the offsets of a batch the broker acknowledged (for the publish spans)."""
+        base = getattr(metadata, "offset", None)
+        if self._spans and isinstance(base, int):
+            for i, row in enumerate(rows):
+                self._offsets[row["id"]] = base + i
+
+    async def _publish_lanes(
+        self, conn: Conn, lanes: dict[tuple[str, int], list[asyncpg.Record]]
+    ) -> list[asyncpg.Record]:
         careful = {
             slot for slot, lane in lanes.items() if any(r["id"] in self._refusals or _too_large(r) for r in lane)
         }
@@ -358,10 +411,10 @@ class OutboxRelay:
         for slot, lane in lanes.items():
             batch, in_batch = self._producer.create_batch(), list[asyncpg.Record]()
             for row in lane:
-                if batch.append(**_record(row)) is None:
+                if batch.append(**self._record(row)) is None:
                     sent.append((slot, in_batch, await self._producer.send_batch(batch, slot[0], partition=slot[1])))
                     batch, in_batch = self._producer.create_batch(), []
-                    if batch.append(**_record(row)) is None:
+                    if batch.append(**self._record(row)) is None:
                         raise ValueError(f"outbox message {row['id']} is larger than a producer batch")
                 in_batch.append(row)
             sent.append((slot, in_batch, await self._producer.send_batch(batch, slot[0], partition=slot[1])))
@@ -373,6 +426,7 @@ class OutboxRelay:
                 failures.setdefault(slot, result)
             elif slot not in failures:
                 published += in_batch
+                self._acknowledged(in_batch, result)
         return published, failures
 
     async def _send_one_by_one(
@@ -389,8 +443,8 @@ class OutboxRelay:
                 if _too_large(row):
                     raise RowTooLargeToSendError()
                 batch = self._producer.create_batch()
-                batch.append(**_record(row))
-                await (await self._producer.send_batch(batch, slot[0], partition=slot[1]))
+                batch.append(**self._record(row))
+                self._acknowledged([row], await (await self._producer.send_batch(batch, slot[0], partition=slot[1])))
             except Exception as exc:
                 if not (is_refusal(exc) or is_producer_out_of_step(exc)):
                     raise
@@ -471,8 +525,8 @@ def _too_large(row: asyncpg.Record) -> bool:
     return len(row["key"]) + len(row["value"]) > MAX_REQUEST_BYTES
 
 
-def _record(row: asyncpg.Record) -> dict[str, Any]:
-    return {"key": row["key"], "value": row["value"], "timestamp": None, "headers": _headers(row)}
+def _record(row: asyncpg.Record, trace_context: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"key": row["key"], "value": row["value"], "timestamp": None, "headers": _headers(row, trace_context)}
 
 
 def is_refusal(exc: BaseException) -> bool:
@@ -496,7 +550,9 @@ def _bootstrap_of(producer: AIOKafkaProducer) -> str:
     return ",".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p, _ in producer.client.hosts)
 
 
-def _headers(row: asyncpg.Record) -> list[tuple[str, bytes]]:
-    headers = [(k, v.encode()) for k, v in json.loads(row["headers"]).items()]
+def _headers(row: asyncpg.Record, trace_context: dict[str, str] | None = None) -> list[tuple[str, bytes]]:
+    """The row's stored headers; `trace_context` (the publish span's) replaces its stored one."""
+    stored: dict[str, str] = {**json.loads(row["headers"]), **(trace_context or {})}
+    headers = [(k, v.encode()) for k, v in stored.items()]
     headers.append(("content-type", b"application/cloudevents+json"))
     return headers

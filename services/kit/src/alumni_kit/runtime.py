@@ -103,6 +103,10 @@ class ServiceRuntime:
         self._uncommitted: dict[str, _Uncommitted] = {}
         self._rewound: dict[str, float] = {}  # topic -> when its last batch was rewound
         self._commit_task: asyncio.Task[None] | None = None
+        self._lag_task: asyncio.Task[None] | None = None
+        self._subscribers: dict[str, Any] = {}  # topic -> its FastStream subscriber (holds the AIOKafkaConsumer)
+        self._applied: dict[TopicPartition, int] = {}  # next offset this process applied, per partition
+        self._lag_reported: dict[str, set[int]] = {}  # topic -> partitions with a lag series
         self._pool: asyncpg.Pool | None = None
         self._producer: AIOKafkaProducer | None = None
         self._relay: OutboxRelay | None = None
@@ -142,7 +146,7 @@ class ServiceRuntime:
 
         # The AsyncAPI generator reads the body's model from the annotation.
         on_batch.__annotations__["body"] = list[schema]  # type: ignore[valid-type]
-        self.broker.subscriber(
+        subscriber = self.broker.subscriber(
             sub.topic,
             group_id=sub.group,
             batch=True,
@@ -155,7 +159,9 @@ class ServiceRuntime:
             auto_offset_reset="earliest",
             title=f"{sub.topic}:{sub.group}",
             description=description,
-        )(on_batch)
+        )
+        subscriber(on_batch)
+        self._subscribers[sub.topic] = subscriber
 
     def publishes(self, topic: str, schema: type[CloudEvent], description: str) -> None:
         """Document a topic this service writes (through its outbox) in AsyncAPI."""
@@ -181,6 +187,9 @@ class ServiceRuntime:
         pending = self._uncommitted.setdefault(topic, _Uncommitted(message.consumer))
         pending.consumer = message.consumer
         pending.note(records)
+        for r in records:
+            where = TopicPartition(r.topic, r.partition)
+            self._applied[where] = max(self._applied.get(where, 0), r.offset + 1)
         if time.monotonic() - self._last_commit.get(topic, 0.0) >= self.settings.commit_interval_ms / 1000:
             await self._commit(topic)
 
@@ -223,6 +232,40 @@ class ServiceRuntime:
                 if time.monotonic() - self._last_commit.get(topic, 0.0) >= interval:
                     await self._commit(topic)
 
+    async def _watch_lag(self) -> None:
+        """Measure every consumer's lag each `lag_interval_seconds` (a stuck consumer's grows)."""
+        while True:
+            await asyncio.sleep(self.settings.lag_interval_seconds)
+            for topic, subscriber in self._subscribers.items():
+                try:
+                    await self._measure_lag(topic, subscriber.consumer)
+                except Exception as exc:  # the broker is down or a rebalance runs: the next round tries again
+                    log.debug("lag of %s not measured (%s)", topic, type(exc).__name__)
+
+    async def _measure_lag(self, topic: str, consumer: Any) -> None:
+        """Set `alumni_consumer_lag_messages` for the partitions of `topic` assigned here.
+
+        The position is what this process applied (ahead of the committed offset by
+        up to a commit interval); for a partition it has applied nothing of since it
+        got it, the group's committed offset (or the partition's start, before any commit).
+        """
+        assigned = sorted(consumer.assignment() if consumer is not None else (), key=lambda tp: tp.partition)
+        for tp in [tp for tp in self._applied if tp.topic == topic and tp not in assigned]:
+            del self._applied[tp]  # another replica's now: what it applies is not seen here
+        ends = await consumer.end_offsets(assigned) if assigned else {}
+        for tp in assigned:
+            position = self._applied.get(tp)
+            if position is None:
+                position = await consumer.committed(tp)
+            if position is None:
+                position = (await consumer.beginning_offsets([tp]))[tp]
+            self.metrics.consumer_lag.labels(topic, str(tp.partition)).set(max(0, ends[tp] - position))
+        reported = {tp.partition for tp in assigned}
+        for gone in self._lag_reported.get(topic, set()) - reported:
+            with contextlib.suppress(KeyError):
+                self.metrics.consumer_lag.remove(topic, str(gone))
+        self._lag_reported[topic] = reported
+
     async def start(self) -> None:
         s = self.settings
         if "local-development-only" in s.signing_keys.get_secret_value():
@@ -259,10 +302,15 @@ class ServiceRuntime:
         self._relay_task = asyncio.create_task(self._relay.run(), name=f"{self.name}-outbox-relay")
         await self.broker.start()
         self._commit_task = asyncio.create_task(self._flush_commits(), name=f"{self.name}-offset-commits")
+        self._lag_task = asyncio.create_task(self._watch_lag(), name=f"{self.name}-consumer-lag")
         tune_gc_for_batches()
         log.info("%s started", self.name)
 
     async def stop(self) -> None:
+        if self._lag_task:
+            self._lag_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._lag_task
         if self._commit_task:
             self._commit_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from alumni_kit.logs import setup_logging
 from alumni_kit.settings import ServiceSettings
-from alumni_kit.tracing import setup_tracing
+from alumni_kit.tracing import setup_tracing, shutdown_tracing
 
 S = TypeVar("S", bound=ServiceSettings)
 
@@ -21,3 +21,4 @@ def serve(name: str, settings: S, create_app: Callable[[S], FastAPI]) -> None:
     uvicorn.run(
         create_app(settings), host=settings.http_host, port=settings.http_port, log_level="warning", access_log=False
     )
+    shutdown_tracing()  # the spans still buffered are exported before the process ends

@@ -41,6 +41,9 @@ class ServiceSettings(BaseSettings):
     # Times the broker may refuse one outbox row (too large for its topic, invalid)
     # before the relay quarantines it and publishes the rows behind it.
     outbox_max_attempts: int = Field(3, ge=1, le=100)
+    # How often each consumer's lag (alumni_consumer_lag_messages) is measured: one
+    # ListOffsets request per consumed topic per interval.
+    lag_interval_seconds: float = Field(5.0, gt=0, le=300)
     db_pool_max: int = Field(8, ge=2, le=100)
     # HMAC keys for member links and staff tokens ("kid:secret,kid:secret"); the
     # first signs, all verify, so keys can be rotated without logging anyone out.
@@ -59,4 +62,9 @@ class ServiceSettings(BaseSettings):
     # Prepended to every topic name: isolates test runs and staging tenants on one cluster.
     topic_prefix: str = Field("", validation_alias=AliasChoices("ALUMNI_TOPIC_PREFIX", "topic_prefix"))
     log_level: str = "INFO"
+    # Swagger UI at /docs, its assets served by the service itself (no CDN). Off in
+    # production if the API's shape should not be browsable (/openapi.json stays).
+    api_docs_enabled: bool = True
+    # Spans: "none" (off), "console" (printed, for development) or "otlp" (OTLP/HTTP to
+    # OTEL_EXPORTER_OTLP_ENDPOINT, the SDK's standard variables; docs/configuration.md).
     otel_exporter: str = Field("none", pattern="^(none|console|otlp)$")

@@ -56,6 +56,53 @@ PLATFORM_TOPICS: list[TopicSpec] = [
 ]
 
 
+MEMBER = "the member id (a UUID)"
+EVENT = "the event id (a UUID)"
+CAMPAIGN = "the campaign id"
+
+# What each topic's Kafka key is (= the CloudEvent's subject, docs/contracts.md). A
+# dead-letter topic keeps its message's key. The AsyncAPI documents publish these.
+TOPIC_KEYS: dict[str, str] = {
+    "graduated": "the student number (FS)",
+    "member-registered": MEMBER,
+    "member-updated": MEMBER,
+    "member-erased": MEMBER,
+    "consent-given": MEMBER,
+    "consent-withdrawn": MEMBER,
+    "volunteer-offered": MEMBER,
+    "volunteer-withdrawn": MEMBER,
+    "transactional-mail-requested": "the member id, or the sign-up or application id when there is no member yet",
+    "campaigns": CAMPAIGN,
+    "newsletter-sent": MEMBER,
+    "email-bounced": MEMBER,
+    "email-opened": MEMBER,
+    "email-clicked": MEMBER,
+    "campaign-status": CAMPAIGN,
+    "event-published": EVENT,
+    "event-updated": EVENT,
+    "event-cancelled": EVENT,
+    "event-registered": EVENT,
+    "event-waitlisted": EVENT,
+    "event-offer-made": EVENT,
+    "event-offer-expired": EVENT,
+    "event-registration-cancelled": EVENT,
+    "event-attended": EVENT,
+}
+
+
+def topic_spec(name: str) -> TopicSpec:
+    """The declared topic `name` (without prefix); KeyError for a topic the platform does not declare."""
+    for spec in PLATFORM_TOPICS:
+        if spec.name == name:
+            return spec
+    raise KeyError(name)
+
+
+def topic_key(name: str) -> str:
+    """What the key of `name` (or of the topic whose dead letters it holds) is."""
+    return TOPIC_KEYS[name.removesuffix(".dlq")]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="alumni-topics", description="Create the platform's Kafka topics.")
     parser.add_argument("--bootstrap", default="127.0.0.1:19092")

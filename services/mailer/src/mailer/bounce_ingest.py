@@ -64,6 +64,7 @@ class BounceIngest:
                 return
             table, row_id, address, member_id, campaign_id = found
             self._metrics.bounces.labels("hard" if hard else "soft").inc()
+            self._metrics.email_bounces.labels("hard" if hard else "soft").inc()
             if hard or await _soft_bounces(conn, address) >= self._s.soft_bounce_threshold:
                 reason = "hard-bounce" if hard else "soft-bounces"
                 await conn.execute(

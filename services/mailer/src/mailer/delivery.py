@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +28,8 @@ class Delivery:
     outcome: str = ""  # sent | skipped | retry | bounced | failed | unavailable | uncertain
     detail: str = ""
     status_code: str = ""
+    # W3C context of the request it came from (transactional mails), for the SMTP span.
+    trace_context: dict[str, str] = field(default_factory=dict)
 
     @property
     def reference(self) -> str:

@@ -34,10 +34,14 @@ import logging
 import time
 from email.headerregistry import Address
 
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
 from alumni_kit.auth import TokenSigner, issue_unsubscribe_token
 from alumni_kit.db import Conn
 from alumni_kit.logs import where_it_failed
 from alumni_kit.runtime import ServiceRuntime
+from alumni_kit.tracing import start_span, tracing_enabled
 from mailer import bounces, campaigns, compose
 from mailer.bodies import TemplateProblemError
 from mailer.delivery import Delivery, campaign_delivery, skip_reason, transactional_skip_reason
@@ -86,7 +90,8 @@ WITH due AS (
      ORDER BY next_attempt_at, id
      LIMIT $1
      FOR UPDATE SKIP LOCKED)
-SELECT t.id, t.member_id, t.mail, (e.member_id IS NOT NULL) AS erased, (s.address IS NOT NULL) AS suppressed
+SELECT t.id, t.member_id, t.mail, t.trace_context,
+       (e.member_id IS NOT NULL) AS erased, (s.address IS NOT NULL) AS suppressed
   FROM due JOIN transactional t USING (id)
   LEFT JOIN erased_members e ON e.member_id = t.member_id
   LEFT JOIN suppressions s ON s.address = lower(t.mail->>'to_address')
@@ -344,7 +349,9 @@ class Sender:
             if reason:
                 skipped.append((r["id"], reason))
             else:
-                chosen.append(Delivery("transactional", r["id"], r["member_id"], mail["to_address"], mail=mail))
+                delivery = Delivery("transactional", r["id"], r["member_id"], mail["to_address"], mail=mail)
+                delivery.trace_context = json.loads(r["trace_context"])
+                chosen.append(delivery)
         await self._mark(conn, "transactional", skipped, chosen)
         return chosen
 
@@ -421,6 +428,33 @@ class Sender:
             return None
 
     async def _deliver(self, d: Delivery, envelope: str, data: bytes) -> None:
+        """Hand the message to the relay; a mail that came with a trace context does so
+        inside an `smtp send` span continuing it (the end of the graduate's trace)."""
+        if not (tracing_enabled() and d.trace_context):
+            await self._hand_off(d, envelope, data)
+            self._count_hand_off(d)
+            return
+        attributes: dict[str, str | int] = {
+            "server.address": self._s.smtp_host,
+            "server.port": self._s.smtp_port,
+            "mailer.delivery": d.reference,
+        }
+        if d.mail is not None:
+            attributes["mailer.mail.kind"] = str(d.mail.get("kind", ""))
+        span = start_span("smtp send", d.trace_context, SpanKind.CLIENT, attributes)
+        with trace.use_span(span, end_on_exit=True):
+            await self._hand_off(d, envelope, data)
+            span.set_attribute("mailer.outcome", d.outcome)
+            if d.outcome != "sent":
+                span.set_status(Status(StatusCode.ERROR, d.outcome))
+        self._count_hand_off(d)
+
+    def _count_hand_off(self, d: Delivery) -> None:
+        self._metrics.smtp_sends.labels(d.outcome).inc()
+        if d.outcome == "bounced":  # a 5xx at the hand-off: a hard bounce without a DSN
+            self._metrics.email_bounces.labels("hard").inc()
+
+    async def _hand_off(self, d: Delivery, envelope: str, data: bytes) -> None:
         try:
             await self._smtp.send(envelope, d.address, data)
             d.outcome = "sent"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from alumni_kit.consumer import Incoming
 from alumni_kit.db import Conn
 from usn_schemas.mail import TransactionalMailRequestedV1
@@ -12,9 +14,12 @@ async def on_transactional(conn: Conn, events: list[Incoming]) -> None:
     for incoming in events:
         event = incoming.event
         assert isinstance(event, TransactionalMailRequestedV1)
-        rows.append((event.id, event.data.kind, event.data.member_id, event.data.model_dump_json()))
+        # The trace context goes with it: the SMTP hand-off continues the request's trace.
+        trace = json.dumps(incoming.trace_headers)
+        rows.append((event.id, event.data.kind, event.data.member_id, event.data.model_dump_json(), trace))
     await conn.executemany(
-        "INSERT INTO transactional (event_id, kind, member_id, mail) VALUES ($1, $2, $3, $4::jsonb)"
+        "INSERT INTO transactional (event_id, kind, member_id, mail, trace_context)"
+        " VALUES ($1, $2, $3, $4::jsonb, $5::jsonb)"
         " ON CONFLICT (event_id) DO NOTHING",
         rows,
     )

@@ -22,18 +22,8 @@ from alumni_kit.db import Conn
 from alumni_kit.http import BODY_REFUSALS, STAFF_REFUSALS, refusals
 from membership.selfservice import applications
 from membership.selfservice.applications import ApplicationStatus, Decision, Policy
+from membership.web import forms
 from membership.web.flow import Handler, Web, refused_form
-from membership.web.forms import (
-    FORM_REFUSALS,
-    FlowError,
-    InvalidFieldsError,
-    api_refusal,
-    form_or_json,
-    is_json,
-    page_or_json,
-    parse,
-    read_body,
-)
 from membership.web.i18n import TEXT
 from membership.web.link_pages import Prompt, link_routes
 from membership.web.pages import SECURITY_HEADERS, Language, language, message, page
@@ -57,8 +47,8 @@ def applications_router(web: Web, staff: Callable[..., StaffPrincipal]) -> APIRo
         _apply(web),
         methods=["POST"],
         status_code=202,
-        openapi_extra=form_or_json(applications.ApplicationForm),
-        responses={**page_or_json(202, "Received; a verification mail is on its way."), **FORM_REFUSALS},
+        openapi_extra=forms.form_or_json(applications.ApplicationForm),
+        responses={**forms.page_or_json(202, "Received; a verification mail is on its way."), **forms.FORM_REFUSALS},
     )
     link_routes(router, web, "verify-application", _ask_verification, _verify, _verified)
     _staff_routes(router, web, staff)
@@ -89,14 +79,14 @@ def _form(web: Web) -> Handler:
 
 def _apply(web: Web) -> Handler:
     async def apply(request: Request) -> Response:
-        api = is_json(request)
+        api = forms.is_json(request)
         data: dict[str, Any] = {}
         try:
-            data = await read_body(request)
-            form = parse(applications.ApplicationForm, data)
+            data = await forms.read_body(request)
+            form = forms.parse(applications.ApplicationForm, data)
             async with web.runtime.pool.acquire() as conn:
                 application_id, address = await applications.apply(conn, form, policy_of(web), web.links)
-        except (FlowError, InvalidFieldsError) as exc:
+        except (forms.FlowError, forms.InvalidFieldsError) as exc:
             return refused_form(exc, data, api, partial(_form_page, web))
         log.info("application received; verification mail queued")
         if api:
@@ -111,9 +101,9 @@ def _apply(web: Web) -> Handler:
 async def _ask_verification(conn: Conn, application_id: str, _nonce: str, t: Mapping[str, str]) -> Prompt:
     found = await applications.get(conn, application_id)
     if found is None:
-        raise FlowError(404, "unknown_link_text")
+        raise forms.FlowError(404, "unknown_link_text")
     if found["status"] != "unverified":
-        raise FlowError(409, "used_link_text")
+        raise forms.FlowError(409, "used_link_text")
     return Prompt(t["apply_confirm_title"], [t["apply_confirm_text"].format(email=found["email"])], t["confirm_button"])
 
 
@@ -142,8 +132,8 @@ def _staff_routes(router: APIRouter, web: Web, staff: Callable[..., StaffPrincip
     ) -> Response:
         try:
             applications.may_read(who, faculty)
-        except FlowError as exc:
-            return api_refusal(exc)
+        except forms.FlowError as exc:
+            return forms.api_refusal(exc)
         faculties = (faculty,) if faculty else who.visible_faculties()
         async with web.runtime.pool.acquire() as conn:
             total, items = await applications.queue(conn, status, faculties, limit, offset)
@@ -157,10 +147,10 @@ def _staff_routes(router: APIRouter, web: Web, staff: Callable[..., StaffPrincip
             async with web.runtime.pool.acquire() as conn:
                 found = await applications.get(conn, application_id)
             if found is None:
-                raise FlowError(404, "staff_unknown")
+                raise forms.FlowError(404, "staff_unknown")
             applications.may_read(who, found["faculty"])
-        except FlowError as exc:
-            return api_refusal(exc)
+        except forms.FlowError as exc:
+            return forms.api_refusal(exc)
         return JSONResponse(_json(found), headers=SECURITY_HEADERS)
 
     @router.post(
@@ -171,13 +161,13 @@ def _staff_routes(router: APIRouter, web: Web, staff: Callable[..., StaffPrincip
     async def decide(application_id: IdParam, request: Request, who: StaffPrincipal = Depends(staff)) -> Response:
         try:
             applications.may_decide(who)
-            decision = parse(Decision, await read_body(request))
+            decision = forms.parse(Decision, await forms.read_body(request))
             async with web.runtime.pool.acquire() as conn:
                 decided = await applications.decide(
                     conn, application_id, who, decision, web.settings.eligibility_policy_version
                 )
-        except (FlowError, InvalidFieldsError) as exc:
-            return api_refusal(exc)
+        except (forms.FlowError, forms.InvalidFieldsError) as exc:
+            return forms.api_refusal(exc)
         log.info("application decided: %s", decided["status"])
         return JSONResponse(_json(decided), headers=SECURITY_HEADERS)
 

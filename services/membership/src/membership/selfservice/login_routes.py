@@ -17,18 +17,8 @@ from fastapi.responses import JSONResponse, Response
 
 from alumni_kit.db import Conn
 from membership.selfservice.login import AFTER_LOGIN, LoginForm, link_state, refusal, send_link, use_link
-from membership.web import sessions
+from membership.web import forms, sessions
 from membership.web.flow import Handler, Web
-from membership.web.forms import (
-    FORM_REFUSALS,
-    InvalidFieldsError,
-    api_refusal,
-    form_or_json,
-    is_json,
-    page_or_json,
-    parse,
-    read_body,
-)
 from membership.web.i18n import TEXT
 from membership.web.link_pages import Prompt, link_routes
 from membership.web.pages import SECURITY_HEADERS, Language, language, message, page, redirect
@@ -44,9 +34,12 @@ def login_router(web: Web) -> APIRouter:
         _request_link(web),
         methods=["POST"],
         status_code=202,
-        openapi_extra=form_or_json(LoginForm),
+        openapi_extra=forms.form_or_json(LoginForm),
         # The same answer whether or not she is a member (a page, or 202 JSON).
-        responses={**page_or_json(200, "The form again, saying a link was sent if she is a member."), **FORM_REFUSALS},
+        responses={
+            **forms.page_or_json(200, "The form again, saying a link was sent if she is a member."),
+            **forms.FORM_REFUSALS,
+        },
     )
     link_routes(router, web, "login", _ask_login, _use, _logged_in)
     router.add_api_route("/logout", _log_out(web), methods=["POST"], include_in_schema=False)
@@ -67,13 +60,17 @@ def _login_page(web: Web) -> Handler:
 
 def _request_link(web: Web) -> Handler:
     async def request_link(request: Request) -> Response:
-        api = is_json(request)
+        api = forms.is_json(request)
         data: dict[str, Any] = {}
         try:
-            data = await read_body(request)
-            form = parse(LoginForm, data)
-        except InvalidFieldsError as exc:
-            return api_refusal(exc) if api else _page(web, language(data.get("language")), 422, problems=exc.problems)
+            data = await forms.read_body(request)
+            form = forms.parse(LoginForm, data)
+        except forms.InvalidFieldsError as exc:
+            return (
+                forms.api_refusal(exc)
+                if api
+                else _page(web, language(data.get("language")), 422, problems=exc.problems)
+            )
         async with web.runtime.pool.acquire() as conn:
             sent = await send_link(conn, form, web.links, web.settings.login_link_seconds)
         log.info("login link requested (sent: %s)", sent)

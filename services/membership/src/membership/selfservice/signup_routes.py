@@ -18,18 +18,8 @@ from fastapi.responses import JSONResponse, Response
 
 from alumni_kit.db import Conn
 from membership.selfservice import signup
-from membership.web import sessions
+from membership.web import forms, sessions
 from membership.web.flow import Handler, Web, refused_form
-from membership.web.forms import (
-    FORM_REFUSALS,
-    FlowError,
-    InvalidFieldsError,
-    form_or_json,
-    is_json,
-    page_or_json,
-    parse,
-    read_body,
-)
 from membership.web.i18n import TEXT
 from membership.web.link_pages import Prompt, link_routes
 from membership.web.pages import SECURITY_HEADERS, Language, language, message, page
@@ -45,8 +35,8 @@ def signup_router(web: Web) -> APIRouter:
         _request_signup(web),
         methods=["POST"],
         status_code=202,
-        openapi_extra=form_or_json(signup.SignupForm),
-        responses={**page_or_json(202, "Requested; a verification mail is on its way."), **FORM_REFUSALS},
+        openapi_extra=forms.form_or_json(signup.SignupForm),
+        responses={**forms.page_or_json(202, "Requested; a verification mail is on its way."), **forms.FORM_REFUSALS},
     )
     link_routes(router, web, "confirm-signup", _ask_confirmation, _confirm, _signed_in)
     return router
@@ -74,14 +64,14 @@ def _signup_form(web: Web) -> Handler:
 
 def _request_signup(web: Web) -> Handler:
     async def request_signup(request: Request) -> Response:
-        api = is_json(request)
+        api = forms.is_json(request)
         data: dict[str, Any] = {}
         try:
-            data = await read_body(request)
-            form = parse(signup.SignupForm, data)
+            data = await forms.read_body(request)
+            form = forms.parse(signup.SignupForm, data)
             async with web.runtime.pool.acquire() as conn:
                 done = await signup.request_signup(conn, form, _rules(web), web.links)
-        except (FlowError, InvalidFieldsError) as exc:
+        except (forms.FlowError, forms.InvalidFieldsError) as exc:
             return refused_form(exc, data, api, partial(_form_page, web))
         log.info("sign-up requested; verification mail queued")
         if api:
@@ -97,9 +87,9 @@ def _request_signup(web: Web) -> Handler:
 async def _ask_confirmation(conn: Conn, signup_id: str, _nonce: str, t: Mapping[str, str]) -> Prompt:
     row = await signup.get_signup(conn, signup_id)
     if row is None:
-        raise FlowError(404, "unknown_link_text")
+        raise forms.FlowError(404, "unknown_link_text")
     if row["confirmed_at"] is not None:
-        raise FlowError(409, "used_link_text")
+        raise forms.FlowError(409, "used_link_text")
     name = f"{row['given_name']} {row['family_name']}"
     text = t["signup_confirm_text"].format(student_number=row["student_number"], name=name, email=row["private_email"])
     return Prompt(t["signup_confirm_title"], [text], t["confirm_button"])
