@@ -21,6 +21,9 @@ from events import registrations, repository
 from events.checkin import routes as checkin
 from events.checkin.codes import keyring_from
 from events.facts import TOPICS
+from events.forecast.flows import ForecastMetrics
+from events.forecast.job import forecaster
+from events.forecast.routes import forecast_router
 from events.handlers import on_member_erased
 from events.metrics import EventsMetrics
 from events.routes import member_router, staff_router
@@ -62,6 +65,7 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
     signer = TokenSigner(parse_keys(settings.signing_keys.get_secret_value()))
     runtime = create_runtime(settings)
     metrics = EventsMetrics(runtime.metrics.registry)
+    forecast_metrics = ForecastMetrics(runtime.metrics.registry)
 
     async def sweep_once() -> None:
         now = datetime.now(UTC)
@@ -94,9 +98,15 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
     staff = staff_principal(signer)
     routers = [
         staff_router(runtime, staff),
+        forecast_router(runtime, staff, forecast_metrics),
         checkin.staff_router(runtime, staff, keyring),
         checkin.public_router(runtime, signer, keyring),
         member_router(runtime, signer, metrics),
         export_router(runtime, service_caller(signer), repository.EXPORT_QUERIES),
     ]
-    return service_app(runtime, "USN Alumni events", routers, running=[offer_sweeper])
+    return service_app(
+        runtime,
+        "USN Alumni events",
+        routers,
+        running=[offer_sweeper, forecaster(runtime, forecast_metrics, settings.forecast_seconds)],
+    )
