@@ -100,8 +100,14 @@ async def test_one_trace_follows_the_graduate_to_the_smtp_hand_off_and_the_metri
     assert f"trace={FS_TRACE} span=" in log
     assert all("[trace=" in line for line in log.splitlines() if " membership " in line[:60])
 
-    # A duplicate and a message that is no event: messages by outcome and the DLQ count.
-    await publish(stack.bootstrap, p + "graduated", [event_bytes(event), (sn.encode(), b"{not json")])
+    # A duplicate, a message that is no event, and a graduate whose address the relay refuses (5xx):
+    # messages by outcome, the DLQ count, SMTP sends and bounces.
+    bouncing = "no.such.mailbox@example.no"
+    personal.append(bouncing)
+    smtp_sink.reject(bouncing)
+    second = graduation("trace-grad-2", "833302", email=bouncing, faculty="HS")
+    junk = (sn.encode(), b"{not json")
+    await publish(stack.bootstrap, p + "graduated", [event_bytes(event), junk, event_bytes(second)])
     async with httpx.AsyncClient(base_url=membership_service.url) as client:
         assert (await client.get(f"/members/{member_id}", headers=staff_headers("comms"))).status_code == 200
         assert (await client.get(f"/nothing/{email}")).status_code == 404
@@ -110,19 +116,20 @@ async def test_one_trace_follows_the_graduate_to_the_smtp_hand_off_and_the_metri
         m = await _scrape(membership_service)
         lags = [v for (name, labels), v in m.items() if name == "alumni_consumer_lag_messages"]
         graduated = _series(m, "alumni_consumer_lag_messages", topic=p + "graduated")
-        done = _value(m, "alumni_messages_handled_total", topic=p + "graduated", outcome="dead_lettered") == 1
+        consumed = _value(m, "alumni_messages_handled_total", topic=p + "graduated", outcome="dead_lettered") == 1
+        published = _series(m, "alumni_messages_produced_total", topic="member-registered")  # the relay's own name
+        done = consumed and list(published.values()) == [2]
         return m if done and len(graduated) == 6 and not any(lags) else None
 
     m = await eventually(membership_settled, what="membership's lag back to 0 with every outcome counted")
     g = p + "graduated"
-    assert _value(m, "alumni_messages_handled_total", topic=g, outcome="ok") == 1
+    assert _value(m, "alumni_messages_handled_total", topic=g, outcome="ok") == 2
     assert _value(m, "alumni_messages_handled_total", topic=g, outcome="duplicate") == 1
     assert _value(m, "alumni_messages_handled_total", topic=g, outcome="retried") == 0
     assert sum(_series(m, "alumni_messages_dead_lettered_total", topic=g).values()) == 1
     assert _value(m, "alumni_handler_duration_seconds_count", topic=g) >= 1
     assert _value(m, "alumni_outbox_backlog_messages") == 0
     assert _value(m, "alumni_outbox_oldest_unsent_age_seconds") == 0
-    assert _value(m, "alumni_messages_produced_total", topic="member-registered") == 1  # the outbox's own name
     member_route = {"method": "GET", "route": "/members/{member_id}"}
     assert _value(m, "alumni_http_requests_total", **member_route, status="200") == 1
     assert _value(m, "alumni_http_request_duration_seconds_count", **member_route) == 1
@@ -131,10 +138,15 @@ async def test_one_trace_follows_the_graduate_to_the_smtp_hand_off_and_the_metri
     assert _value(m, "process_resident_memory_bytes") > 10_000_000
     assert _series(m, "python_info")
 
-    mailer = await _scrape(mailer_service)
+    async def mailer_bounced() -> Metrics | None:
+        found = await _scrape(mailer_service)
+        return found if _value(found, "alumni_smtp_sends_total", outcome="bounced") == 1 else None
+
+    mailer = await eventually(mailer_bounced, what="the mailer's hand-off of the refused address")
     assert _value(mailer, "alumni_smtp_sends_total", outcome="sent") == 1
-    assert _value(mailer, "alumni_email_bounces_total", kind="hard") == 0
-    assert _value(mailer, "alumni_messages_handled_total", topic=p + "transactional-mail-requested", outcome="ok") == 1
+    assert _value(mailer, "alumni_email_bounces_total", kind="hard") == 1
+    assert _value(mailer, "alumni_email_bounces_total", kind="soft") == 0
+    assert _value(mailer, "alumni_messages_handled_total", topic=p + "transactional-mail-requested", outcome="ok") == 2
     consent = await _scrape(consent_service)
     assert set(_series(consent, "alumni_consumer_lag_messages", topic=p + "member-registered").values()) == {0}
 

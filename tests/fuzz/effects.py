@@ -48,6 +48,12 @@ _CONSENT_VIEW = Effect(
     _consent,
 )
 _ERASED = Effect("SELECT member_id, true FROM erased_members WHERE member_id = ANY($1::text[])", lambda doc: (True,))
+# Events keeps erased ids as uuid, lowered (events/handlers.py): matched the same way.
+_EVENTS_ERASED = Effect(
+    "SELECT e.entity, true FROM unnest($1::text[]) AS e(entity)"
+    " JOIN erased_members m ON m.member_id::text = lower(e.entity)",
+    lambda doc: (True,),
+)
 _MAILER_MEMBER = Effect(
     "SELECT member_id, given_name, family_name, email FROM members WHERE member_id = ANY($1::text[])", _member
 )
@@ -73,6 +79,7 @@ EFFECTS: dict[tuple[str, str], Effect] = {
     ("mailer", "member-updated"): _MAILER_MEMBER,
     ("consent", "member-erased"): _ERASED,
     ("mailer", "member-erased"): _ERASED,
+    ("events", "member-erased"): _EVENTS_ERASED,
     ("mailer", "transactional-mail-requested"): Effect(
         "SELECT event_id, kind, member_id FROM transactional WHERE event_id = ANY($1::text[])",
         lambda doc: (doc["data"]["kind"], doc["data"].get("member_id")),

@@ -317,7 +317,12 @@ TOPICS: tuple[Topic, ...] = (
         ("data", "member_id"),
     ),
     Topic(
-        "member-erased", ("v1.json",), "member-erased", _by_member(0x3A), ("consent", "mailer"), ("data", "member_id")
+        "member-erased",
+        ("v1.json",),
+        "member-erased",
+        _by_member(0x3A),
+        ("consent", "mailer", "events"),
+        ("data", "member_id"),
     ),
     Topic(
         "consent-given",

@@ -42,13 +42,20 @@ async def test_every_consumed_topic_takes_hostile_messages_without_losing_one_or
     membership_service: ServiceProcess,
     consent_service: ServiceProcess,
     mailer_service: ServiceProcess,
+    events_service: ServiceProcess,
     membership_conn: asyncpg.Connection,
     consent_conn: asyncpg.Connection,
     mailer_conn: asyncpg.Connection,
+    events_conn: asyncpg.Connection,
     smtp_sink: SmtpSink,
 ) -> None:
-    services = {"membership": membership_service, "consent": consent_service, "mailer": mailer_service}
-    conns = {"membership": membership_conn, "consent": consent_conn, "mailer": mailer_conn}
+    services = {
+        "membership": membership_service,
+        "consent": consent_service,
+        "mailer": mailer_service,
+        "events": events_service,
+    }
+    conns = {"membership": membership_conn, "consent": consent_conn, "mailer": mailer_conn, "events": events_conn}
     for service in services.values():
         service.start()
     started = time.monotonic()

@@ -31,9 +31,8 @@ async def test_lag_is_what_the_consumer_has_not_applied_per_partition(stack: Sta
     events = [graduation(f"lag-{i}", f"90000{i}") for i in range(9)]
     await publish(stack.bootstrap, topic, [event_bytes(e) for e in events])
     runtime = ServiceRuntime("lagtest", ServiceSettings(kafka_bootstrap=stack.bootstrap), Path("."))
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=stack.bootstrap, group_id=f"{topic_prefix}lag", enable_auto_commit=False
-    )
+    group = f"{topic_prefix}lag"
+    consumer = AIOKafkaConsumer(bootstrap_servers=stack.bootstrap, group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p) for p in range(3)]
@@ -44,14 +43,24 @@ async def test_lag_is_what_the_consumer_has_not_applied_per_partition(stack: Sta
         await runtime._measure_lag(topic, consumer)  # nothing applied, nothing committed
         assert _lags(runtime, topic) == {str(tp.partition): float(ends[tp]) for tp in partitions}
 
-        busy, committed, _ = sorted(partitions, key=lambda tp: -ends[tp])
-        assert ends[committed] >= 1
+        busy, moved, other = sorted(partitions, key=lambda tp: -ends[tp])
+        assert ends[moved] >= 1
         runtime._applied[busy] = ends[busy] - 1  # this process applied all but its last record
-        await consumer.commit({committed: 1})  # another replica applied one, before a rebalance
+        consumer.assign([busy, other])  # a rebalance gives `moved` to another replica
+        await runtime._measure_lag(topic, consumer)
+        assert set(_lags(runtime, topic)) == {str(busy.partition), str(other.partition)}
+        replica = AIOKafkaConsumer(bootstrap_servers=stack.bootstrap, group_id=group, enable_auto_commit=False)
+        await replica.start()
+        try:
+            replica.assign([moved])
+            await replica.commit({moved: 1})  # which applies one record and commits
+        finally:
+            await replica.stop()
+        consumer.assign(partitions)  # and `moved` comes back
         await runtime._measure_lag(topic, consumer)
         lags = _lags(runtime, topic)
         assert lags[str(busy.partition)] == 1
-        assert lags[str(committed.partition)] == ends[committed] - 1
+        assert lags[str(moved.partition)] == ends[moved] - 1  # from the group's committed offset
 
         consumer.assign([busy])  # a rebalance took the others away
         await runtime._measure_lag(topic, consumer)

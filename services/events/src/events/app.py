@@ -22,6 +22,9 @@ from events.calendar.routes import calendar_router
 from events.checkin import routes as checkin
 from events.checkin.codes import keyring_from
 from events.facts import TOPICS
+from events.forecast.flows import ForecastMetrics
+from events.forecast.job import forecaster
+from events.forecast.routes import forecast_router
 from events.handlers import on_member_erased
 from events.invitations import campaign as invitations
 from events.mail import wiring as mail
@@ -72,6 +75,7 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
     links = Links(signer, settings.public_base_url)
     runtime = create_runtime(settings, links)
     metrics = EventsMetrics(runtime.metrics.registry)
+    forecast_metrics = ForecastMetrics(runtime.metrics.registry)
 
     async def sweep_once() -> None:
         now = datetime.now(UTC)
@@ -106,11 +110,19 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
         calendar_router(runtime, settings.calendar_organizer),  # before /events/{event_id}
         page_router(runtime, signer, links),
         staff_router(runtime, staff),
+        forecast_router(runtime, staff, forecast_metrics),
         checkin.staff_router(runtime, staff, keyring),
         checkin.public_router(runtime, signer, keyring),
         member_router(runtime, signer, metrics),
         export_router(runtime, service_caller(signer), repository.EXPORT_QUERIES),
     ]
     return service_app(
-        runtime, "USN Alumni events", routers, running=[offer_sweeper, mail.reminders(runtime, settings, links)]
+        runtime,
+        "USN Alumni events",
+        routers,
+        running=[
+            offer_sweeper,
+            forecaster(runtime, forecast_metrics, settings.forecast_seconds),
+            mail.reminders(runtime, settings, links),
+        ],
     )

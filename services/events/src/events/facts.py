@@ -80,6 +80,15 @@ def about_registration(
     return Fact(topic, data)
 
 
+def envelope(fact: Fact, event_id: str, sequence: int) -> str:
+    """The fact as the outbox row's JSON value, for a caller that writes the row itself
+    (repository.register_in_one, where PostgreSQL sets the sequence)."""
+    event = TOPICS[fact.topic].create(
+        subject=event_id, data=fact.data, source=SOURCE, sequence=sequence, time=fact.data.at
+    )
+    return event.to_json().decode()
+
+
 async def publish(conn: Conn, event_id: str, facts: list[Fact]) -> None:
     """The facts into the outbox, in the caller's transaction (the event's row locked)."""
     if not facts:

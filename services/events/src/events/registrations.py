@@ -1,5 +1,6 @@
 """Registration, the waiting list and offers: each flow runs in the caller's transaction
-with the event's row locked.
+with the event's row locked (a registration runs as one statement that takes the same
+locks inside PostgreSQL: see `register`).
 
 Why a row lock (SELECT … FOR UPDATE on the event) and not an advisory lock: the event
 row is what the capacity rule is about, so locking it cannot be forgotten by a path
@@ -19,7 +20,7 @@ from datetime import datetime
 
 from alumni_kit.db import Conn
 from events import repository, rules
-from events.facts import Fact, about_registration, publish
+from events.facts import Fact, about_registration, envelope, publish
 from events.repository import Event, Registration
 from usn_schemas.ids import new_id
 
@@ -46,28 +47,41 @@ async def _locked(conn: Conn, event_id: str) -> Event:
 
 
 async def register(conn: Conn, event_id: str, member_id: str, now: datetime) -> Placed:
-    """A seat if one is free and nobody waits, else the end of the waiting list; once per member."""
-    # Her lock first, then the event's (erasure takes them in the same order): an erasure
-    # committed before is seen below, one after finds this registration to unlink.
-    await repository.lock_members(conn, [member_id])
-    event = await _locked(conn, event_id)
-    refusal = rules.registration_refusal(event.status, event.registration_deadline, event.starts_at, now)
-    if refusal is not None:
-        raise RefusedError(refusal.status, refusal.detail)
-    state = await repository.member_state(conn, event, member_id)
-    seats, mine = state.seats, state.mine
-    if state.erased:
-        raise RefusedError(410, "this link is no longer valid")
-    if mine is not None:
-        raise RefusedError(409, _already(mine.status))
-    status = rules.placement(seats)
-    reg = await repository.add_registration(conn, new_id(), event_id, member_id, status)
-    if status == "registered":
-        await publish(conn, event_id, [about_registration("event-registered", reg, "registered", now)])
+    """A seat if one is free and nobody waits, else the end of the waiting list; once per member.
+
+    One statement, on a connection outside any transaction (it commits by itself): the
+    function `events_register` (migrations/0004_register.sql) takes her member lock, then the
+    event's row lock (erasure takes them in the same order: an erasure committed before is
+    seen, one after finds this registration to unlink), applies rules.registration_refusal
+    and rules.placement, inserts her and puts the fact in the outbox. Both possible facts are
+    built here, before the lock; PostgreSQL gives the one it publishes its sequence number.
+    """
+    mine = Registration(new_id(), event_id, member_id, "registered", 0, None)
+    registered = about_registration("event-registered", mine, "registered", now)
+    waitlisted = about_registration("event-waitlisted", mine, "waitlisted", now, position=1)
+    outcome, position = await repository.register_in_one(
+        conn,
+        event_id,
+        member_id,
+        mine.registration_id,
+        now,
+        envelope(registered, event_id, 0),
+        envelope(waitlisted, event_id, 0),
+    )
+    if outcome == "registered":
         return Placed("registered", None)
-    position = seats.waitlisted + 1  # arrivals are in order: everyone waiting came before her
-    await publish(conn, event_id, [about_registration("event-waitlisted", reg, "waitlisted", now, position=position)])
-    return Placed("waitlisted", position)
+    if outcome == "waitlisted":
+        return Placed("waitlisted", position)
+    raise _refusal(outcome)
+
+
+def _refusal(outcome: str) -> RefusedError:
+    if outcome.startswith("already:"):
+        return RefusedError(409, _already(outcome.removeprefix("already:")))
+    if outcome == "erased":
+        return RefusedError(410, "this link is no longer valid")
+    refusal = rules.REFUSALS[outcome]
+    return RefusedError(refusal.status, refusal.detail)
 
 
 def _already(status: str) -> str:

@@ -172,33 +172,6 @@ async def seats(conn: Conn, event: Event) -> Seats:
     return Seats(event.capacity, int(row["registered"]), int(row["offered"]), int(row["waitlisted"]))
 
 
-async def add_registration(
-    conn: Conn, registration_id: str, event_id: str, member_id: str, status: str
-) -> Registration:
-    """Her registration, the next in order of arrival."""
-    row = await conn.fetchrow(
-        f"""WITH e AS (UPDATE events SET last_arrival = last_arrival + 1 WHERE event_id = $2 RETURNING last_arrival)
-            INSERT INTO registrations (registration_id, event_id, member_id, status, arrival)
-            SELECT $1, $2, $3, $4, e.last_arrival FROM e RETURNING {_REGISTRATION_COLUMNS}""",
-        registration_id,
-        event_id,
-        member_id,
-        status,
-    )
-    assert row is not None
-    return Registration(**dict(row))
-
-
-async def waitlist_position(conn: Conn, event_id: str, arrival: int) -> int:
-    """1 = next in line."""
-    n = await conn.fetchval(
-        "SELECT count(*) FROM registrations WHERE event_id = $1 AND status = 'waitlisted' AND arrival <= $2",
-        event_id,
-        arrival,
-    )
-    return int(n)
-
-
 async def first_waiting(conn: Conn, event_id: str, n: int) -> list[Registration]:
     rows = await conn.fetch(
         f"SELECT {_REGISTRATION_COLUMNS} FROM registrations WHERE event_id = $1 AND status = 'waitlisted'"
@@ -274,6 +247,27 @@ async def current_status(conn: Conn, registration_id: str) -> str:
 async def forget_registration(conn: Conn, registration_id: str) -> None:
     """Erasure: her registration keeps its place in the counts and loses its link to her."""
     await conn.execute("UPDATE registrations SET member_id = NULL WHERE registration_id = $1", registration_id)
+
+
+async def register_in_one(
+    conn: Conn, event_id: str, member_id: str, registration_id: str, now: datetime, registered: str, waitlisted: str
+) -> tuple[str, int | None]:
+    """Her registration in one statement (migrations/0004_register.sql): the locks, the
+    refusals, the seat decision, the insert and the fact it publishes. Sent outside a
+    transaction, so it commits by itself and the event's lock is held only inside the server.
+    Returns the outcome (registered, waitlisted, or why not) and her place on the list."""
+    row = await conn.fetchrow(
+        "SELECT outcome, waitlist_position FROM events_register($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7)",
+        event_id,
+        member_id,
+        registration_id,
+        now,
+        registered,
+        waitlisted,
+        _MEMBER_LOCK_SPACE,
+    )
+    assert row is not None
+    return str(row["outcome"]), row["waitlist_position"]
 
 
 # Namespace of the per-member advisory locks (the kit's own locks use single-key 7_340_00x).

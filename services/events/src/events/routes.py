@@ -18,6 +18,7 @@ from alumni_kit.runtime import ServiceRuntime
 from alumni_kit.text_input import TextInput
 from events import lifecycle, registrations, repository, rules
 from events.checkin.repository import no_shows
+from events.forecast.flows import view as forecast_view
 from events.lifecycle import InvalidChangeError
 from events.metrics import EventsMetrics
 from events.registrations import RefusedError
@@ -156,6 +157,7 @@ def staff_router(runtime: ServiceRuntime, staff: Callable[..., StaffPrincipal]) 
             counts: dict[str, int] = await repository.counts(conn, event.event_id)
             if datetime.now(UTC) >= event.ends_at:  # no-shows are known once it is over
                 counts["no_shows"] = await no_shows(conn, event.event_id)
+            forecast = await forecast_view(conn, event)
         return {
             "event_id": event.event_id,
             "status": event.status,
@@ -165,6 +167,7 @@ def staff_router(runtime: ServiceRuntime, staff: Callable[..., StaffPrincipal]) 
             "published_at": event.published_at.isoformat() if event.published_at else None,
             "cancelled_at": event.cancelled_at.isoformat() if event.cancelled_at else None,
             "counts": counts,
+            "forecast": forecast,  # None without a minimum (events/forecast/flows.py)
         }
 
     return router
@@ -203,7 +206,7 @@ def member_router(runtime: ServiceRuntime, signer: TokenSigner, metrics: EventsM
         """A seat if one is free and nobody waits, else a place on the waiting list; once per member."""
         member_id = member_of(link)
         try:
-            async with runtime.pool.acquire() as conn, conn.transaction():
+            async with runtime.pool.acquire() as conn:  # one statement, committing by itself
                 placed = await registrations.register(conn, event_id.lower(), member_id, datetime.now(UTC))
         except RefusedError as exc:
             metrics.registrations.labels(str(exc.status)).inc()

@@ -79,16 +79,26 @@ class Refusal:
     detail: str
 
 
+# Each refusal by name: what registration_refusal answers, and what the SQL function that
+# registers in one statement (migrations/0004_register.sql, which applies the same rule) returns.
+REFUSALS = {
+    "no-event": Refusal(404, "no such event"),
+    "cancelled": Refusal(410, "the event is cancelled"),
+    "started": Refusal(410, "the event has started or is over"),
+    "closed": Refusal(410, "registration closed at the deadline"),
+}
+
+
 def registration_refusal(event_status: str, deadline: datetime, starts_at: datetime, now: datetime) -> Refusal | None:
     """Why a member may not register now (None: she may)."""
     if event_status == "draft":
-        return Refusal(404, "no such event")
+        return REFUSALS["no-event"]
     if event_status == "cancelled":
-        return Refusal(410, "the event is cancelled")
+        return REFUSALS["cancelled"]
     if now >= starts_at:
-        return Refusal(410, "the event has started or is over")
+        return REFUSALS["started"]
     if now >= deadline:
-        return Refusal(410, "registration closed at the deadline")
+        return REFUSALS["closed"]
     return None
 
 

@@ -16,6 +16,9 @@ class EventsSettings(ServiceSettings):
     # How often the service looks for offers past their time (each goes to the next in line).
     # An offer outlives its time by at most this much.
     offer_sweep_seconds: float = Field(30.0, gt=0, le=3600)
+    # How often the minimum-turnout forecast runs (and once at start); each run replaces
+    # the day's forecast, so there is one per event and day (events/forecast/job.py).
+    forecast_seconds: float = Field(3600.0, gt=0, le=86400)
     # Concurrent registrations for one event wait on its row lock, each holding a
     # connection meanwhile: a larger pool than the kit's default.
     db_pool_max: int = Field(20, ge=2, le=100)

@@ -257,8 +257,11 @@ class ServiceRuntime:
             position = self._applied.get(tp)
             if position is None:
                 position = await consumer.committed(tp)
-            if position is None:
-                position = (await consumer.beginning_offsets([tp]))[tp]
+                if position is None:
+                    position = (await consumer.beginning_offsets([tp]))[tp]
+                # Kept while the partition is ours: only this process moves it on (one
+                # offsets request per partition, not one per round on an idle topic).
+                self._applied[tp] = max(self._applied.get(tp, 0), position)
             self.metrics.consumer_lag.labels(topic, str(tp.partition)).set(max(0, ends[tp] - position))
         reported = {tp.partition for tp in assigned}
         for gone in self._lag_reported.get(topic, set()) - reported:

@@ -31,6 +31,7 @@ from events import registrations, repository
 from events.mail import texts as mail_texts
 from events.registrations import RefusedError
 from events.repository import Event, Registration
+from events.web import repository as web_queries
 from events.web.links import PURPOSE, Links
 from events.web.texts import TEXT
 from usn_schemas.ids import MemberId
@@ -84,7 +85,7 @@ def _open_event(event: Event | None, now: datetime, lang: Language) -> Event:
 
 
 async def _position(conn: Conn, mine: Registration) -> str:
-    return str(await repository.waitlist_position(conn, mine.event_id, mine.arrival))
+    return str(await web_queries.waitlist_position(conn, mine.event_id, mine.arrival))
 
 
 async def _already(conn: Conn, mine: Registration) -> RefusalPageError:

@@ -1,0 +1,167 @@
+"""The minimum-turnout forecast: an event that lags its peers is forecast below its minimum
+(the alert metric counts it, the staff view shows the figures) and one that keeps pace is not;
+the organiser then confirms or cancels, and a cancellation is the event's own (`event-cancelled`).
+
+The peers are earlier events of the same kind and faculty. Past events cannot be created
+through the API (a definition must start in the future), so their history is arranged in
+the database here: events whose decision date has passed and registrations with the times
+they arrived at. The events forecast are created, published and registered for through the API.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.e2e.consent_helpers import staff_headers, started
+from tests.e2e.events_helpers import act, create_event, facts, new_members
+from tests.events import event_definition
+from tests.stack import ServiceProcess, Stack, eventually
+
+pytestmark = pytest.mark.real
+
+ORGANISER, KIND = "HIU", "career"
+AK = staff_headers("ak", ORGANISER)
+
+
+@pytest.fixture
+async def events(events_service: ServiceProcess) -> ServiceProcess:
+    events_service.env["EVENTS_FORECAST_SECONDS"] = "1"  # the periodic job, on a time a test can wait for
+    return await started(events_service)
+
+
+async def arrange_peer(
+    conn: asyncpg.Connection, days_ago: int, early: int, late: int, kind: str = KIND, status: str = "published"
+) -> None:
+    """A past event whose decision was `days_ago`: `early` registrations 20 days before its
+    decision, `late` ones 2 days before (so 10 days before it had early / (early + late))."""
+    decided = datetime.now(UTC) - timedelta(days=days_ago)
+    starts = decided + timedelta(days=3)
+    body = event_definition(ORGANISER, capacity=200, kind=kind, hours_ahead=0)
+    body |= {
+        "starts_at": starts.isoformat(),
+        "ends_at": (starts + timedelta(hours=2)).isoformat(),
+        "registration_deadline": starts.isoformat(),
+        "minimum": {"registrations": 20, "decide_by": decided.isoformat()},
+    }
+    event_id = str(uuid.uuid4())
+    await conn.execute(
+        "INSERT INTO events (event_id, organiser, definition, starts_at, ends_at, registration_deadline, capacity,"
+        " offer_hours, status, created_by, created_at, published_at)"
+        " VALUES ($1, $2, $3::jsonb, $4::timestamptz, $4::timestamptz + interval '2 hours', $4::timestamptz, 200,"
+        " 48, $5, 'arranged', $6, $6)",
+        event_id,
+        ORGANISER,
+        json.dumps(body),
+        starts,
+        status,
+        decided - timedelta(days=40),
+    )
+    times = [decided - timedelta(days=20)] * early + [decided - timedelta(days=2)] * late
+    await conn.executemany(
+        "INSERT INTO registrations (registration_id, event_id, member_id, status, arrival, created_at)"
+        " VALUES ($1, $2, $3, 'registered', $4, $5)",
+        [(str(uuid.uuid4()), event_id, str(uuid.uuid4()), i + 1, t) for i, t in enumerate(times)],
+    )
+
+
+def published(events: ServiceProcess, **fields: object) -> str:
+    """An event of the faculty's, created and published by its AK."""
+    event_id = create_event(events, AK, organiser=ORGANISER, kind=KIND, **fields)
+    assert httpx.post(f"{events.url}/events/{event_id}/publish", headers=AK).status_code == 200
+    return event_id
+
+
+def gauge(events: ServiceProcess, name: str) -> float:
+    text = httpx.get(f"{events.url}/metrics").text
+    found = re.search(rf'^{name}\{{[^}}]*organiser="{ORGANISER}"[^}}]*\}} (\S+)$', text, re.M)
+    assert found, f"{name} for {ORGANISER} not in /metrics"
+    return float(found.group(1))
+
+
+async def test_a_lagging_event_alerts_one_keeping_pace_does_not_and_the_organiser_decides(
+    stack: Stack, topic_prefix: str, events: ServiceProcess, events_conn: asyncpg.Connection
+) -> None:
+    # Three peers had 80 % of their final count ten days before their decision; two events that
+    # are no peers would pull the median down if they were counted (another kind; cancelled).
+    for days_ago in (30, 60, 90):
+        await arrange_peer(events_conn, days_ago, early=40, late=10)
+    await arrange_peer(events_conn, 45, early=1, late=49, kind="social")
+    await arrange_peer(events_conn, 50, early=1, late=49, status="cancelled")
+
+    decide_by = (datetime.now(UTC) + timedelta(days=10)).isoformat()
+    minimum = {"registrations": 30, "decide_by": decide_by}
+    lagging, pacing, plain = published(events, minimum=minimum), published(events, minimum=minimum), published(events)
+    for event_id, n in ((lagging, 8), (pacing, 28)):
+        assert all(act(events, event_id, m).status_code == 201 for m in new_members(n))
+
+    # The periodic job forecasts them by itself (every second here, hourly by default) ...
+    async def forecast_by_the_job() -> bool:
+        rows = await events_conn.fetch(
+            "SELECT event_id::text, registrations FROM forecasts WHERE event_id = any($1::uuid[])", [lagging, pacing]
+        )
+        return {r["event_id"]: r["registrations"] for r in rows} == {lagging: 8, pacing: 28}
+
+    await eventually(forecast_by_the_job, timeout=30, what="the periodic forecast of every registration")
+    # ... and staff can run it now.
+    ran = httpx.post(f"{events.url}/events/{lagging}/forecast", headers=AK)
+    assert ran.status_code == 200, ran.text
+
+    def forecast_of(event_id: str) -> dict[str, object]:
+        answer = httpx.get(f"{events.url}/events/{event_id}", headers=AK)
+        assert answer.status_code == 200, answer.text
+        assert set(answer.json()["counts"]) == {"registered", "waitlisted", "offered", "attended"}
+        return dict(answer.json()["forecast"] or {})
+
+    behind = forecast_of(lagging)
+    assert behind | {"computed_at": None, "decide_by": None} == {
+        "minimum": 30,
+        "decide_by": None,
+        "computed_at": None,
+        "registrations": 8,
+        "expected": 10,  # 8 / 0.8
+        "method": "peers",
+        "peers": 3,
+        "peer_fraction": 0.8,
+        "below_minimum": True,
+        "decision": None,
+    }
+    ahead = forecast_of(pacing)
+    assert (ahead["registrations"], ahead["expected"], ahead["below_minimum"]) == (28, 35, False)
+    assert forecast_of(plain) == {}  # no minimum, no forecast
+    assert gauge(events, "events_forecast_below_minimum") == 1  # the lagging one only
+    assert "turnout forecast below the minimum: event " + lagging in events.log_path.read_text()
+
+    # The organiser decides: another faculty's AK may not, a comms officer cancels the lagging one.
+    assert (
+        httpx.post(
+            f"{events.url}/events/{lagging}/decision", json={"decision": "cancel"}, headers=staff_headers("ak", "HS")
+        ).status_code
+        == 403
+    )
+    bad = httpx.post(f"{events.url}/events/{lagging}/decision", json={"decision": "maybe"}, headers=AK)
+    assert bad.status_code == 422, bad.text
+    cancelled = httpx.post(f"{events.url}/events/{lagging}/decision", json={"decision": "cancel"}, headers=AK)
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json() == {"event_id": lagging, "decision": "cancelled", "registrations": 8}
+    again = httpx.post(f"{events.url}/events/{lagging}/decision", json={"decision": "confirm"}, headers=AK)
+    assert again.status_code == 409, again.text
+    confirmed = httpx.post(f"{events.url}/events/{pacing}/decision", json={"decision": "confirm"}, headers=AK)
+    assert confirmed.status_code == 200, confirmed.text
+    assert (
+        httpx.post(f"{events.url}/events/{plain}/decision", json={"decision": "confirm"}, headers=AK).status_code == 409
+    )
+
+    shown = httpx.get(f"{events.url}/events/{lagging}", headers=AK).json()
+    assert shown["status"] == "cancelled"
+    assert shown["forecast"]["decision"]["decision"] == "cancelled"
+    assert act(events, lagging, new_members(1)[0]).status_code == 410  # registration closed with it
+    cancellations = await facts(stack, topic_prefix, events_conn, "event-cancelled", lagging)
+    assert [f["data"]["status"] for f in cancellations] == ["cancelled"]
+    assert gauge(events, "events_forecast_below_minimum") == 0  # decided: the alert resolves
