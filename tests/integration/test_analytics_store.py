@@ -9,7 +9,6 @@ nothing. Kept small: each example builds a fresh generation.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import asyncpg
@@ -21,8 +20,8 @@ from hypothesis import strategies as st
 from alumni_kit.db import KIT_MIGRATIONS, apply_migrations
 from analytics import generations, store
 from analytics.generations import MIGRATIONS
-from analytics.rules import TABLES, Projection, Weights
-from tests.analytics_streams import batches, build, deliveries, streams
+from analytics.rules import Projection, Weights
+from tests.analytics_streams import batches, build, deliveries, stored, streams
 from tests.stack import Stack
 
 pytestmark = pytest.mark.real
@@ -30,21 +29,6 @@ pytestmark = pytest.mark.real
 
 def _record(topic: str, offset: int) -> ConsumerRecord:
     return ConsumerRecord(topic, 0, offset, 0, 0, None, None, None, 0, 0, [])
-
-
-async def stored(conn: asyncpg.Connection, name: str) -> dict[str, dict[Any, Any]]:
-    """Every row of generation `name`, as `Projection.snapshot` gives them."""
-    out: dict[str, dict[Any, Any]] = {}
-    for table, spec in TABLES.items():
-        rows = {}
-        for r in await conn.fetch(f"SELECT * FROM {name}.{table}"):
-            row = {c: r[c] for c in spec.columns}
-            for c in spec.json_columns:
-                row[c] = json.loads(row[c])
-            rows[spec.key_of(row)] = row
-        out[table] = rows
-    out["erased"] = {(r["member_key"],): dict(r) for r in await conn.fetch(f"SELECT * FROM {name}.erased")}
-    return out
 
 
 async def _check(dsn: str, built: list[Any], delivered: list[int], cuts: list[int]) -> None:
