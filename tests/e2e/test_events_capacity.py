@@ -55,7 +55,9 @@ async def test_500_at_once_for_100_seats_then_30_cancellations_offer_the_first_3
     # Each answer's position is her place in the arrival order.
     position_of = {r["member_id"]: i + 1 for i, r in enumerate(rows[100:])}
     # Which of a double press got the 201 is up to the race, so only the placed answers count.
-    by_member = {m: a for m, a in zip(members + members[:40], answers, strict=True) if a.status_code == 201}
+    by_member = {
+        m: a for m, a in zip(members + members[:40], answers, strict=True) if a.status_code == 201
+    }
     assert len(by_member) == 500
     for member_id, position in position_of.items():
         assert by_member[member_id].json()["waitlist_position"] == position
