@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from alumni_kit.auth import TokenSigner, parse_keys
 from alumni_kit.db import KIT_MIGRATIONS, Conn, apply_migrations
+from alumni_kit.gc_tuning import tune_gc_for_batches
 from alumni_kit.keyring_http import HttpKeyRing
 from alumni_kit.shredding import ERASED, KeyRing, SealedFieldError, open_batch
 from analytics import generations, store
@@ -63,8 +64,9 @@ class Reader:
             group_id=None,  # no group: positions are the generation's, not the broker's
             enable_auto_commit=False,
             client_id="analytics-rebuild",
-            fetch_max_bytes=64 * 1024 * 1024,
-            max_partition_fetch_bytes=8 * 1024 * 1024,
+            # Bounded: every assigned partition (about 60) may hold a fetched buffer.
+            fetch_max_bytes=16 * 1024 * 1024,
+            max_partition_fetch_bytes=1024 * 1024,
             fetch_max_wait_ms=100,
         )
         self.partitions: list[TopicPartition] = []
@@ -214,6 +216,7 @@ async def _opened(settings: AnalyticsSettings) -> AsyncIterator[tuple[asyncpg.Co
         await apply_migrations(conn, {"kit": KIT_MIGRATIONS, "analytics": MIGRATIONS})
         await generations.ensure_live(conn)
         await reader.start()
+        tune_gc_for_batches()  # as the live consumers do (alumni_kit.gc_tuning)
         yield conn, reader
     finally:
         await reader.stop()

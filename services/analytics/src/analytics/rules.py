@@ -149,6 +149,8 @@ class Table:
     json_columns: tuple[str, ...] = ()
 
     def key_of(self, row: Row) -> Key:
+        if len(self.key) == 1:  # most tables: no generator for one column
+            return (row[self.key[0]],)
         return tuple(row[k] for k in self.key)
 
 
