@@ -143,3 +143,8 @@ CREATE TABLE IF NOT EXISTS engagement_facts (
     at timestamptz NOT NULL,
     PRIMARY KEY (member_key, source)
 );
+
+-- An erasure finds every row of hers: tables whose key does not start with member_key.
+CREATE INDEX IF NOT EXISTS deliveries_member ON deliveries (member_key);
+CREATE INDEX IF NOT EXISTS registrations_member ON registrations (member_key);
+CREATE INDEX IF NOT EXISTS bounces_member ON bounces (member_key);
