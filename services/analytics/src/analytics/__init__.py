@@ -1,0 +1,1 @@
+"""The analytics service (services/analytics/README.md)."""
