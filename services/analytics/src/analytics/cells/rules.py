@@ -15,7 +15,7 @@ The rule (docs/analytics.md, "Small cells"):
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -39,10 +39,16 @@ def primary(count: int) -> Cell:
 
 
 def _group_safe(values: Mapping[K, int], hidden: set[K]) -> bool:
-    """The hidden cells of one group cannot be recomputed as a small figure from its total."""
+    """The hidden cells of one group cannot be recomputed as a small figure from its total:
+    the reader learns their sum (total − the shown cells), so either nothing is hidden, or
+    only an unpublished remainder that is not small (see `breakdown`), or at least two
+    cells that together count at least five."""
     if not hidden:
         return True
-    return len(hidden) >= 2 and sum(values[k] for k in hidden) >= THRESHOLD
+    if len(hidden) == 1:
+        (only,) = hidden
+        return only is None and not small(values[only])
+    return sum(values[k] for k in hidden) >= THRESHOLD
 
 
 def _protect_group(values: Mapping[K, int], hidden: set[K]) -> bool:
@@ -65,22 +71,25 @@ class Breakdown:
     parts: dict[str, Cell]
 
 
-def breakdown(parts: Mapping[str, int], total: int | None = None) -> Breakdown:
+def breakdown(parts: Mapping[str, int], total: int | None = None, hidden: Iterable[str] = ()) -> Breakdown:
     """Suppress a one-way breakdown. `total` defaults to the parts' sum; when it is larger
-    (people in no part), the remainder is an unpublished cell that takes part in the rule."""
+    (people in no part), the remainder is an unpublished cell that takes part in the rule
+    (it is known only while every part is shown); when smaller, the parts overlap. `hidden`: parts suppressed by another
+    table already (e.g. a faculty hidden in the members' breakdown)."""
     whole = sum(parts.values()) if total is None else total
-    if whole < sum(parts.values()):
-        raise ValueError("a total smaller than its parts")
-    rest = whole - sum(parts.values())
+    # Parts may overlap (a member of two faculties counts in both): then no remainder is
+    # known, and the rule is kept among the parts all the same (it errs on the safe side).
+    rest = max(0, whole - sum(parts.values()))
     values: dict[str | None, int] = dict(parts.items())
+    suppressed: set[str | None] = {k for k, v in values.items() if small(v)} | {k for k in hidden if k in parts}
     if rest:
-        values[None] = rest  # the key None never meets a part's name: unpublished, but it counts
-    hidden: set[str | None] = {k for k, v in values.items() if small(v)}
+        values[None] = rest  # the key None never meets a part's name: never published
+        suppressed.add(None)
     total_cell: Cell = whole
-    if small(whole) or not _protect_group(values, hidden):
+    if small(whole) or not _protect_group(values, suppressed):
         total_cell = None
-        hidden |= {k for k, v in values.items() if v > 0}
-    return Breakdown(total=total_cell, parts={k: (None if k in hidden else v) for k, v in parts.items()})
+        suppressed |= {k for k, v in values.items() if v > 0}
+    return Breakdown(total=total_cell, parts={k: (None if k in suppressed else v) for k, v in parts.items()})
 
 
 @dataclass(frozen=True)
