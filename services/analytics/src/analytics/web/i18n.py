@@ -76,7 +76,8 @@ TEXT: dict[str, dict[str, str]] = {
         "scope_faculty": "Faculty",
         "suppressed": "suppressed",
         "suppressed_note": (
-            "“suppressed”: the figure counts fewer than 5 people, or would let such a figure be worked out from the total."
+            "“suppressed”: the figure counts fewer than 5 people, "
+            "or would let such a figure be worked out from the total."
         ),
         "show_table": "Show as a table",
         "login_title": "Sign in to analytics",
