@@ -84,12 +84,14 @@ class EventConsumer:
         metrics: KitMetrics,
         keyring: KeyRing | None = None,
         max_attempts: int = 3,
+        skip_unknown_types: bool = False,
     ) -> None:
         self.topic, self.group = topic, group
         self._contracts, self._handler = contracts, handler
         self._pool, self._producer, self._metrics = pool, producer, metrics
         self._keyring = keyring
         self._max_attempts = max_attempts
+        self._skip_unknown_types = skip_unknown_types
 
     async def handle_batch(self, records: Sequence[Record]) -> None:
         """Process `records`; returns only when each is applied, skipped or dead-lettered."""
@@ -149,6 +151,9 @@ class EventConsumer:
         try:
             return parse_envelope(value, self._contracts)
         except ContractError as exc:
+            if exc.kind == "unknown-type" and self._skip_unknown_types:
+                self._metrics.consumed.labels(self.topic, "unknown_type").inc()
+                return None
             await self._reject(record, Rejection("ContractError", exc.kind, exc.reason))
         except Exception as exc:  # a validator that raised something else: still this record's fault
             await self._reject(record, Rejection(type(exc).__name__, "invalid", processing_failure(exc)))

@@ -53,6 +53,9 @@ PLATFORM_TOPICS: list[TopicSpec] = [
     TopicSpec("event-offer-expired", 6),
     TopicSpec("event-registration-cancelled", 6),
     TopicSpec("event-attended", 6),
+    # Inbound from the EVU system (continuing education), key = student number; in the clear
+    # like `graduated`, so kept 30 days only: analytics keeps what it needs (a keyed hash).
+    *with_dlq(TopicSpec("evu-enrolled", 3, retention_ms=30 * DAY_MS)),
 ]
 
 
