@@ -68,8 +68,8 @@ def test_breakdown_publishes_no_small_figure_and_none_can_be_recomputed(parts: d
 
 
 def _group_ok(total: int | None, cells: list[int | None], true: list[int]) -> bool:
-    if total is None:
-        return True
+    if total is None:  # a hidden total cannot be added up from the shown cells
+        return sum(true) == 0 or any(c is None for c, t in zip(cells, true, strict=True) if t > 0)
     hidden = [t for c, t in zip(cells, true, strict=True) if c is None]
     return not hidden or (len(hidden) >= 2 and sum(hidden) >= THRESHOLD)
 

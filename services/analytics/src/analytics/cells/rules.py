@@ -9,7 +9,8 @@ The rule (docs/analytics.md, "Small cells"):
   or at least two that together count at least five people: otherwise the published total
   minus the shown cells would give back a small figure. The smallest shown non-zero cells
   are suppressed until that holds; when no cell is left to suppress, the total is
-  suppressed too.
+  suppressed too. A suppressed total is never the sum of its shown cells: one of them is
+  suppressed with it (in a table, where a row's total can be hidden by the margins).
 - A figure derived from a suppressed count (a share, a revenue) is suppressed with it.
 """
 
@@ -128,7 +129,11 @@ def table(cells: Mapping[R, Mapping[C, int]], columns: tuple[C, ...] | None = No
         before = len(hidden)
         for total_key, members in groups:
             if total_key in hidden:
-                continue  # an unpublished total: nothing to subtract from
+                # An unpublished total must not be the sum of its shown cells: hide one of them.
+                shown = [k for k in members if k not in hidden and figure[k] > 0]
+                if figure[total_key] > 0 and len(shown) == len([k for k in members if figure[k] > 0]):
+                    hidden.add(min(shown, key=lambda k: (figure[k], str(k))))
+                continue
             local = set(hidden & set(members))
             if not _protect_group({k: figure[k] for k in members}, local):
                 hidden.add(total_key)

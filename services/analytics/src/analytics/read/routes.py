@@ -116,13 +116,13 @@ def _add(
     doc = (answer.__doc__ or "").strip() or f"The {name} figures."
 
     async def as_json(
-        who: Annotated[StaffPrincipal, Depends(staff)], as_of: AsOfParam = None, faculty: FacultyParam = None
+        as_of: AsOfParam = None, faculty: FacultyParam = None, who: StaffPrincipal = Depends(staff)
     ) -> Json:
         async with asking(source, who, as_of, faculty) as ask:
             return await answer(ask)
 
     async def as_csv_file(
-        who: Annotated[StaffPrincipal, Depends(staff)], as_of: AsOfParam = None, faculty: FacultyParam = None
+        as_of: AsOfParam = None, faculty: FacultyParam = None, who: StaffPrincipal = Depends(staff)
     ) -> Response:
         async with asking(source, who, as_of, faculty) as ask:
             got = await answer(ask)
