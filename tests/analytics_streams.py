@@ -8,20 +8,38 @@ order generated (the "true" order).
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
+import random
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from hypothesis import strategies as st
 
+from analytics.generations import checked, live_generation
+from analytics.rules import TABLES, Projection
+from analytics.topics import CONSUMED
 from tests import events as ev
 from usn_schemas.envelope import CloudEvent, parse_envelope
 from usn_schemas.registry import TOPIC_CONTRACTS
 
-MEMBERS = ["0b6f1c1e-8a52-4c1b-9a8d-3f2e1d4c5b6a", "1c7a2d2f-9b63-4d2c-8b9e-4a3f2e5d6c7b", "2d8b3e3a-0c74-4e3d-9caf-5b4a3f6e7d8c"]
+MEMBERS = [
+    "0b6f1c1e-8a52-4c1b-9a8d-3f2e1d4c5b6a",
+    "1c7a2d2f-9b63-4d2c-8b9e-4a3f2e5d6c7b",
+    "2d8b3e3a-0c74-4e3d-9caf-5b4a3f6e7d8c",
+]
 CAMPAIGNS = ["c-2026-hh", "c-2026-tnm"]
 EVENT = "3f9c2d4e-6b1a-4c8e-9f2d-1a2b3c4d5e6f"
-REGISTRATIONS = ["7d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6", "8e2f3a4b-5c6d-4e7f-8a81-92a3b4c5d6e7", "9f3a4b5c-6d7e-4f8a-9b92-a3b4c5d6e7f8"]
+REGISTRATIONS = [
+    "7d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6",
+    "8e2f3a4b-5c6d-4e7f-8a81-92a3b4c5d6e7",
+    "9f3a4b5c-6d7e-4f8a-9b92-a3b4c5d6e7f8",
+]
 BASE = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 
 member = st.sampled_from(MEMBERS)
@@ -106,4 +124,92 @@ def deliveries(draw: st.DrawFn, n: int) -> tuple[list[int], list[int]]:
 
 def batches(items: list[Any], cuts: list[int]) -> list[list[Any]]:
     bounds = [0, *[c for c in cuts if 0 < c < len(items)], len(items)]
-    return [items[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+    return [items[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+
+
+def random_specs(n: int, seed: int) -> list[tuple[Any, ...]]:
+    """`n` fact specs drawn reproducibly (for the real-broker tests, where Hypothesis would be slow)."""
+    rng = random.Random(seed)
+    kinds: list[Callable[[], tuple[Any, ...]]] = [
+        lambda: ("registered", rng.choice(MEMBERS)),
+        lambda: ("updated", rng.choice(MEMBERS), rng.choice(["HH", "TNM", "HS"])),
+        lambda: ("consent", rng.choice(MEMBERS), rng.choice(["given", "withdrawn"])),
+        lambda: ("campaign", rng.choice(CAMPAIGNS)),
+        lambda: ("status", rng.choice(CAMPAIGNS), rng.choice(["sending", "done"]), rng.randint(0, 9)),
+        lambda: ("sent", rng.choice(CAMPAIGNS), rng.choice(MEMBERS)),
+        lambda: ("opened", rng.choice(CAMPAIGNS), rng.choice(MEMBERS)),
+        lambda: ("clicked", rng.choice(CAMPAIGNS), rng.choice(MEMBERS)),
+        lambda: ("volunteer", rng.choice(MEMBERS), rng.choice(["mentor", "guest-lecture"]), rng.random() < 0.7),
+        lambda: ("event", rng.choice(["published", "updated", "cancelled"])),
+        lambda: ("registration", rng.randint(0, 2), rng.choice(["registered", "waitlisted", "attended"])),
+        lambda: ("evu", rng.randint(0, 50), rng.choice(["100", "200", "300"])),
+    ]
+    specs = [rng.choice(kinds)() for _ in range(n)]
+    specs.insert(n * 2 // 3, ("erased", MEMBERS[2]))  # one erasure, with facts of hers after it
+    return specs
+
+
+def recomputed(built: list[tuple[str, bytes, CloudEvent]]) -> dict[str, dict[Any, Any]]:
+    once = Projection()
+    for _, _, event in built:
+        once.apply([event])
+    return once.snapshot()
+
+
+async def stored(conn: asyncpg.Connection, name: str) -> dict[str, dict[Any, Any]]:
+    """Every row of generation `name`, as `Projection.snapshot` gives them."""
+    out: dict[str, dict[Any, Any]] = {}
+    for table, spec in TABLES.items():
+        rows = {}
+        for r in await conn.fetch(f"SELECT * FROM {checked(name)}.{table}"):
+            row = {c: r[c] for c in spec.columns}
+            for c in spec.json_columns:
+                row[c] = json.loads(row[c])
+            rows[spec.key_of(row)] = row
+        out[table] = rows
+    out["erased"] = {(r["member_key"],): dict(r) for r in await conn.fetch(f"SELECT * FROM {name}.erased")}
+    return out
+
+
+async def publish_built(
+    bootstrap: str, prefix: str, built: list[tuple[str, bytes, CloudEvent]], twice: int = 0
+) -> None:
+    """Publish each event on its topic with a plain producer (key = subject); every `twice`-th one twice."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        futures = []
+        for i, (topic, value, event) in enumerate(built):
+            for _ in range(2 if twice and i % twice == 0 else 1):
+                futures.append(await producer.send(prefix + topic, key=event.subject.encode(), value=value))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def end_offsets(bootstrap: str, prefix: str) -> dict[tuple[str, int], int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()  # loads every topic's metadata
+        parts = [
+            TopicPartition(prefix + t, p) for t in CONSUMED for p in consumer.partitions_for_topic(prefix + t) or ()
+        ]
+        return {(tp.topic, tp.partition): o for tp, o in (await consumer.end_offsets(parts)).items() if o > 0}
+    finally:
+        await consumer.stop()
+
+
+async def wait_caught_up(conn: asyncpg.Connection, bootstrap: str, prefix: str, timeout: float = 90) -> str:
+    """The live generation, once its positions reached the end of every consumed topic."""
+    ends = await end_offsets(bootstrap, prefix)
+    deadline = time.monotonic() + timeout
+    while True:
+        name = await live_generation(conn)
+        at = {
+            (r["topic"], r["partition"]): r["next_offset"] for r in await conn.fetch(f"SELECT * FROM {name}.positions")
+        }
+        if all(at.get(k, 0) >= o for k, o in ends.items()):
+            return name
+        assert time.monotonic() < deadline, f"not caught up: {ends} vs {at}"
+        await asyncio.sleep(0.2)

@@ -182,7 +182,9 @@ def member_updated(
     return cloud_event("no.usn.alumni.member-updated.v1", member_id, data, source=MEMBERSHIP, time=time)
 
 
-def newsletter_sent(campaign_id: str, member_id: str, faculty: str = "TNM", sent_at: str | None = None) -> dict[str, Any]:
+def newsletter_sent(
+    campaign_id: str, member_id: str, faculty: str = "TNM", sent_at: str | None = None
+) -> dict[str, Any]:
     data = {
         "campaign_id": campaign_id,
         "member_id": member_id,
@@ -232,7 +234,9 @@ def volunteer_fact(member_id: str, sequence: int, offer_type: str = "mentor", of
     return cloud_event(f"no.usn.alumni.volunteer-{kind}.v1", member_id, data, source=MEMBERSHIP, sequence=sequence)
 
 
-def event_fact(event_id: str, status: str, sequence: int, organiser: str = "TNM", kind: str = "social") -> dict[str, Any]:
+def event_fact(
+    event_id: str, status: str, sequence: int, organiser: str = "TNM", kind: str = "social"
+) -> dict[str, Any]:
     """`event-published` / `event-cancelled` (`status`) or `event-updated` (status "updated")."""
     topic = {"published": "event-published", "cancelled": "event-cancelled", "updated": "event-updated"}[status]
     definition = event_definition(organiser, kind=kind)

@@ -16,6 +16,8 @@ from faststream.specification import AsyncAPI
 
 from alumni_kit.auth import TokenSigner, parse_keys
 from alumni_kit.runtime import ServiceRuntime
+from analytics.app import create_runtime as analytics_runtime
+from analytics.settings import AnalyticsSettings
 from consent.app import create_runtime as consent_runtime
 from consent.links import Links
 from consent.settings import ConsentSettings
@@ -41,6 +43,7 @@ SERVICES: dict[str, Callable[[], ServiceRuntime]] = {
     "consent": _consent,
     "mailer": lambda: mailer_runtime(MailerSettings(topic_prefix="")),
     "events": lambda: events_runtime(EventsSettings(topic_prefix="")),
+    "analytics": lambda: analytics_runtime(AnalyticsSettings(topic_prefix="")),
 }
 
 

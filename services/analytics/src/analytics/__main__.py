@@ -8,7 +8,7 @@ from datetime import datetime
 
 from alumni_kit.logs import setup_logging
 from alumni_kit.serve import serve
-from analytics.app import create_app, weights_of
+from analytics.app import create_app
 from analytics.rebuild import as_of_generation, rebuild
 from analytics.settings import AnalyticsSettings
 
@@ -28,13 +28,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     setup_logging("analytics", settings.log_level)
     if args.command == "rebuild":
-        name = asyncio.run(rebuild(settings, weights_of(settings), progress=not args.no_progress))
+        name = asyncio.run(rebuild(settings, settings.weights(), progress=not args.no_progress))
         print(f"live generation: {name}")
         return 0
     moment: datetime = args.moment
     if moment.tzinfo is None:
         parser.error("the moment needs a time zone offset (e.g. 2026-12-01T12:00:00+01:00)")
-    print(asyncio.run(as_of_generation(settings, weights_of(settings), moment, progress=True)))
+    print(asyncio.run(as_of_generation(settings, settings.weights(), moment, progress=True)))
     return 0
 
 

@@ -14,20 +14,15 @@ from alumni_kit.runtime import ServiceRuntime, Subscription
 from analytics.generations import MIGRATIONS, ensure_live
 from analytics.handlers import live_projector
 from analytics.read.wiring import read_routers
-from analytics.rules import Weights
 from analytics.settings import AnalyticsSettings
 from analytics.topics import CONSUMED
 from usn_schemas.registry import TOPIC_CONTRACTS
 
 
-def weights_of(settings: AnalyticsSettings) -> Weights:
-    return Weights(settings.weight_opened, settings.weight_clicked, settings.weight_attended, settings.weight_volunteer)
-
-
 def create_runtime(settings: AnalyticsSettings) -> ServiceRuntime:
     """The broker and its subscriptions: every topic (also the AsyncAPI source)."""
     runtime = ServiceRuntime("analytics", settings, MIGRATIONS)
-    handler = live_projector(weights_of(settings))
+    handler = live_projector(settings.weights())
     for topic, text in CONSUMED.items():
         contracts = TOPIC_CONTRACTS[topic]
         runtime.subscribe(
@@ -58,5 +53,5 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
         await prepare_database(runtime)
         yield
 
-    routers = read_routers(runtime, settings, weights_of(settings))  # the read side: API, CSV, dashboard
+    routers = read_routers(runtime, settings, settings.weights())  # the read side: API, CSV, dashboard
     return service_app(runtime, "USN Alumni analytics", routers, resources=[live_generation])

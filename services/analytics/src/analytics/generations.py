@@ -81,7 +81,8 @@ async def ensure_live(conn: Conn) -> str:
 async def building_generation(conn: Conn) -> str | None:
     """A rebuild left unfinished (killed): resumed rather than started afresh."""
     name: str | None = await conn.fetchval(
-        "SELECT name FROM generations WHERE state = 'building' AND as_of_moment IS NULL ORDER BY created_at DESC LIMIT 1"
+        """SELECT name FROM generations WHERE state = 'building' AND as_of_moment IS NULL
+           ORDER BY created_at DESC LIMIT 1"""
     )
     return None if name is None else checked(name)
 

@@ -20,7 +20,9 @@ def live_projector(weights: Weights) -> BatchHandler:
         # its send and its open from two topics): one batch at a time per generation.
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", generation)
         records = [i.record for i in events]
-        fresh = [i.event for i, new in zip(events, await store.unapplied(conn, generation, records), strict=True) if new]
+        fresh = [
+            i.event for i, new in zip(events, await store.unapplied(conn, generation, records), strict=True) if new
+        ]
         await store.apply_batch(conn, generation, fresh, weights)
         await store.record_positions(conn, generation, store.reached_by(records))
 

@@ -146,7 +146,10 @@ async def _feed(
     while _remaining(at, stop) > 0:
         fetched = await reader.consumer.getmany(timeout_ms=500, max_records=batch_records)
         records = [
-            r for tp_records in fetched.values() for r in tp_records if r.offset < stop.get(r.topic, {}).get(r.partition, 0)
+            r
+            for tp_records in fetched.values()
+            for r in tp_records
+            if r.offset < stop.get(r.topic, {}).get(r.partition, 0)
         ]
         if not records:
             continue
@@ -240,7 +243,9 @@ async def rebuild(settings: AnalyticsSettings, weights: Weights, *, progress: bo
         return name
 
 
-async def as_of_generation(settings: AnalyticsSettings, weights: Weights, moment: datetime, *, progress: bool = False) -> str:
+async def as_of_generation(
+    settings: AnalyticsSettings, weights: Weights, moment: datetime, *, progress: bool = False
+) -> str:
     """A generation holding the projections as they stood at `moment` (built once, then reused).
 
     The read side calls this for `?as_of=`; the live generation is not touched.

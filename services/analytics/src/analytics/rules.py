@@ -326,32 +326,41 @@ def rows_of(event: CloudEvent) -> Iterator[tuple[str, Row]]:
         yield "members", _member_row(event, event.data)
     elif isinstance(event, ConsentGivenV1 | ConsentWithdrawnV1):
         f = event.data
-        yield "consent_facts", {
-            "member_key": f.member_id.lower(),
-            "channel": f.channel,
-            "purpose": f.purpose,
-            "sequence": f.sequence,
-            "state": f.state,
-            "recorded_at": f.recorded_at,
-        }
+        yield (
+            "consent_facts",
+            {
+                "member_key": f.member_id.lower(),
+                "channel": f.channel,
+                "purpose": f.purpose,
+                "sequence": f.sequence,
+                "state": f.state,
+                "recorded_at": f.recorded_at,
+            },
+        )
     elif isinstance(event, CampaignRequestedV1):
         c = event.data
         yield "campaigns", _campaign(c.campaign_id, c.faculty, c.purpose, requested_at=event.time)
     elif isinstance(event, CampaignStatusV1):
         s = event.data
-        yield "campaigns", {
-            **_campaign(s.campaign_id, s.faculty, s.purpose),
-            "status": s.status,
-            "status_at": s.at,
-            "recipients": s.recipients,
-            "sent": s.sent,
-            "skipped": dict(sorted(s.skipped.items())),
-            "bounced": s.bounced,
-            "failed": s.failed,
-        }
+        yield (
+            "campaigns",
+            {
+                **_campaign(s.campaign_id, s.faculty, s.purpose),
+                "status": s.status,
+                "status_at": s.at,
+                "recipients": s.recipients,
+                "sent": s.sent,
+                "skipped": dict(sorted(s.skipped.items())),
+                "bounced": s.bounced,
+                "failed": s.failed,
+            },
+        )
     elif isinstance(event, NewsletterSentV1):
         n = event.data
-        yield "deliveries", _delivery(n.campaign_id, n.member_id, faculty=n.faculty, purpose=n.purpose, sent_at=n.sent_at)
+        yield (
+            "deliveries",
+            _delivery(n.campaign_id, n.member_id, faculty=n.faculty, purpose=n.purpose, sent_at=n.sent_at),
+        )
     elif isinstance(event, EmailOpenedV1):
         yield "deliveries", _delivery(event.data.campaign_id, event.data.member_id, opened_at=event.data.at)
     elif isinstance(event, EmailClickedV1):
@@ -360,38 +369,47 @@ def rows_of(event: CloudEvent) -> Iterator[tuple[str, Row]]:
         yield "deliveries", _delivery(event.data.campaign_id, event.data.member_id, opened_at=at, clicked_at=at)
     elif isinstance(event, EmailBouncedV1):
         b = event.data
-        yield "bounces", {
-            "bounce_id": event.id,
-            "campaign_id": b.campaign_id,
-            "member_key": None if b.member_id is None else b.member_id.lower(),
-            "kind": b.kind,
-            "bounced_at": b.bounced_at,
-        }
+        yield (
+            "bounces",
+            {
+                "bounce_id": event.id,
+                "campaign_id": b.campaign_id,
+                "member_key": None if b.member_id is None else b.member_id.lower(),
+                "kind": b.kind,
+                "bounced_at": b.bounced_at,
+            },
+        )
     elif isinstance(event.data, EventFact):
         yield "events", _event_row(event.data, event.sequence or 0)
     elif isinstance(event.data, RegistrationFact):
         yield "registrations", _registration_row(event.data, event.sequence or 0)
     elif isinstance(event, VolunteerOfferedV1 | VolunteerWithdrawnV1):
         v = event.data
-        yield "volunteer_offers", {
-            "member_key": v.member_id.lower(),
-            "offer_type": v.offer_type,
-            "state": "offered" if isinstance(event, VolunteerOfferedV1) else "withdrawn",
-            "sequence": v.sequence,
-            "faculties": sorted(v.faculties),
-            "recorded_at": v.recorded_at,
-        }
+        yield (
+            "volunteer_offers",
+            {
+                "member_key": v.member_id.lower(),
+                "offer_type": v.offer_type,
+                "state": "offered" if isinstance(event, VolunteerOfferedV1) else "withdrawn",
+                "sequence": v.sequence,
+                "faculties": sorted(v.faculties),
+                "recorded_at": v.recorded_at,
+            },
+        )
     elif isinstance(event, EvuEnrolledV1):
         e = event.data
-        yield "evu_enrolments", {
-            "enrolment_id": e.enrolment_id,
-            "person_key": person_key(e.student_number),
-            "course_code": e.course_code,
-            "faculty": e.faculty,
-            "price_nok": e.price_nok,
-            "enrolled_at": e.enrolled_at,
-            "cancelled": False,
-        }
+        yield (
+            "evu_enrolments",
+            {
+                "enrolment_id": e.enrolment_id,
+                "person_key": person_key(e.student_number),
+                "course_code": e.course_code,
+                "faculty": e.faculty,
+                "price_nok": e.price_nok,
+                "enrolled_at": e.enrolled_at,
+                "cancelled": False,
+            },
+        )
 
 
 def _campaign(campaign_id: str, faculty: str, purpose: str, requested_at: datetime | None = None) -> Row:

@@ -6,6 +6,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from alumni_kit.settings import ServiceSettings
+from analytics.rules import Weights
 
 
 class AnalyticsSettings(ServiceSettings):
@@ -27,3 +28,7 @@ class AnalyticsSettings(ServiceSettings):
     # in that mode score at least `engagement_threshold` (read side; docs/analytics.md).
     engagement_window_days: int = Field(365, ge=1, le=3650)
     engagement_threshold: float = Field(1.0, gt=0, le=1000)
+
+    def weights(self) -> Weights:
+        """The engagement weights written into `engagement_facts` (rules.engagement_of)."""
+        return Weights(self.weight_opened, self.weight_clicked, self.weight_attended, self.weight_volunteer)

@@ -17,8 +17,19 @@ from aiokafka.structs import ConsumerRecord
 
 from alumni_kit.db import Conn
 from analytics.generations import checked
-from analytics.rules import PER_MEMBER, TABLES, Key, Projection, Row, Table, Weights, anonymous_key, erasure_of
-from analytics.rules import member_ids_of, rows_of
+from analytics.rules import (
+    PER_MEMBER,
+    TABLES,
+    Key,
+    Projection,
+    Row,
+    Table,
+    Weights,
+    anonymous_key,
+    erasure_of,
+    member_ids_of,
+    rows_of,
+)
 from usn_schemas.envelope import CloudEvent
 
 # Key columns that are not text (for typing the unnest of keys).
@@ -70,7 +81,9 @@ async def _load_touched(
     if erasing:
         keys_of_them = [*erasing, *(anonymous_key(i) for i in erasing)]
         for spec in PER_MEMBER:
-            rows = await conn.fetch(f"SELECT * FROM {schema}.{spec.name} WHERE member_key = ANY($1::text[])", keys_of_them)
+            rows = await conn.fetch(
+                f"SELECT * FROM {schema}.{spec.name} WHERE member_key = ANY($1::text[])", keys_of_them
+            )
             _take(projection, spec, rows)
 
 
@@ -126,15 +139,14 @@ async def _delete(conn: Conn, schema: str, spec: Table, keys: set[Key]) -> None:
 async def _upsert(conn: Conn, schema: str, spec: Table, rows: list[Row]) -> None:
     stage = f"stage_{spec.name}"
     # A session's staging table, emptied at each commit; LIKE any generation (all have the same shape).
-    await conn.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {schema}.{spec.name}) ON COMMIT DELETE ROWS"
-    )
-    records = [
-        tuple(json.dumps(r[c]) if c in spec.json_columns else r[c] for c in spec.columns) for r in rows
-    ]
+    await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {schema}.{spec.name}) ON COMMIT DELETE ROWS")
+    records = [tuple(json.dumps(r[c]) if c in spec.json_columns else r[c] for c in spec.columns) for r in rows]
     await conn.copy_records_to_table(stage, records=records, columns=list(spec.columns))
     cols = ", ".join(spec.columns)
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in spec.columns if c not in spec.key) or "member_key = EXCLUDED.member_key"
+    updates = (
+        ", ".join(f"{c} = EXCLUDED.{c}" for c in spec.columns if c not in spec.key)
+        or "member_key = EXCLUDED.member_key"
+    )
     await conn.execute(
         f"""INSERT INTO {schema}.{spec.name} ({cols}) SELECT {cols} FROM {stage}
             ON CONFLICT ({", ".join(spec.key)}) DO UPDATE SET {updates}"""
