@@ -17,7 +17,7 @@ from analytics.read.routes import ReadSource, read_router
 from analytics.rebuild import as_of_generation
 from analytics.rules import Weights
 from analytics.settings import AnalyticsSettings
-from analytics.web.routes import dashboard_router
+from analytics.web.routes import dashboard_router, icon_router
 
 
 def engagement_rule(settings: AnalyticsSettings, weights: Weights) -> EngagementRule:
@@ -48,4 +48,8 @@ def read_routers(runtime: ServiceRuntime, settings: AnalyticsSettings, weights: 
     def secure_cookies(request: Request) -> bool:
         return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
 
-    return [read_router(source, staff_principal(signer)), dashboard_router(source, signer, secure_cookies)]
+    return [
+        read_router(source, staff_principal(signer)),
+        dashboard_router(source, signer, secure_cookies),
+        icon_router(),
+    ]

@@ -24,6 +24,7 @@ class Column:
 class Series:
     name: str
     values: list[float | int | None]
+    kind: Kind = "count"  # "number": not people (events held)
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class Chart:
             "id": self.id,
             "kind": self.kind,
             "categories": self.categories,
-            "series": [{"name": s.name, "values": s.values} for s in self.series],
+            "series": [{"name": s.name, "values": s.values, "kind": s.kind} for s in self.series],
             "goal": self.goal,
         }
 
@@ -67,7 +68,7 @@ def _table_chart(
         kind,
         categories,
         # Shares are read in the table: on a count's axis they would be invisible.
-        [Series(name, values) for name, values, k in series if k != "share"],
+        [Series(name, values, k) for name, values, k in series if k != "share"],
         columns,
         rows,
         **more,

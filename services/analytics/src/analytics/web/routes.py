@@ -168,6 +168,17 @@ def _plotly_bundle() -> bytes:
     return _PLOTLY_JS.read_bytes()  # 4.8 MB, read once
 
 
+def icon_router() -> APIRouter:
+    """Browsers ask every site for /favicon.ico: an empty answer, not a 404 in the console."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/favicon.ico")
+    async def favicon() -> Response:
+        return Response(status_code=204, headers={"Cache-Control": "public, max-age=86400"})
+
+    return router
+
+
 def _static(body: bytes) -> Response:
     # The same for everyone and no personal data: a browser may keep it for a day.
     return Response(
