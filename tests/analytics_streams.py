@@ -18,13 +18,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from hypothesis import strategies as st
 
 from analytics.generations import checked, live_generation
+from analytics.rebuild import consumed_partitions
 from analytics.rules import TABLES, Projection
 from analytics.topics import CONSUMED
 from tests import events as ev
+from tests.stack import ServiceProcess, consumer_lags
 from usn_schemas.envelope import CloudEvent, parse_envelope
 from usn_schemas.registry import TOPIC_CONTRACTS
 
@@ -188,28 +190,26 @@ async def publish_built(
 
 
 async def end_offsets(bootstrap: str, prefix: str) -> dict[tuple[str, int], int]:
+    parts = await consumed_partitions(bootstrap, prefix)
+    assert parts, "no consumed topic exists"
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        await consumer.topics()  # loads every topic's metadata
-        parts = [
-            TopicPartition(prefix + t, p) for t in CONSUMED for p in consumer.partitions_for_topic(prefix + t) or ()
-        ]
         return {(tp.topic, tp.partition): o for tp, o in (await consumer.end_offsets(parts)).items() if o > 0}
     finally:
         await consumer.stop()
 
 
-async def wait_caught_up(conn: asyncpg.Connection, bootstrap: str, prefix: str, timeout: float = 90) -> str:
-    """The live generation, once its positions reached the end of every consumed topic."""
-    ends = await end_offsets(bootstrap, prefix)
+async def wait_caught_up(conn: asyncpg.Connection, service: ServiceProcess, timeout: float = 90) -> str:
+    """The live generation, once the analytics service's consumers committed the end of every
+    consumed topic: the kit commits only what it applied (or skipped or dead-lettered)."""
+    env = service.env
     deadline = time.monotonic() + timeout
     while True:
-        name = await live_generation(conn)
-        at = {
-            (r["topic"], r["partition"]): r["next_offset"] for r in await conn.fetch(f"SELECT * FROM {name}.positions")
-        }
-        if all(at.get(k, 0) >= o for k, o in ends.items()):
-            return name
-        assert time.monotonic() < deadline, f"not caught up: {ends} vs {at}"
-        await asyncio.sleep(0.2)
+        lags = await consumer_lags(
+            env["ANALYTICS_KAFKA_BOOTSTRAP"], env["ANALYTICS_GROUP_ID"], env["ALUMNI_TOPIC_PREFIX"]
+        )
+        if len(lags) == len(CONSUMED) and not any(lags.values()):
+            return await live_generation(conn)
+        assert time.monotonic() < deadline, f"not caught up: {lags}"
+        await asyncio.sleep(0.3)

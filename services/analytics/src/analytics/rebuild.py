@@ -20,6 +20,7 @@ from datetime import datetime
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 from tqdm import tqdm
 
@@ -71,13 +72,8 @@ class Reader:
         return TOPIC_CONTRACTS[topic.removeprefix(self.prefix)]
 
     async def start(self) -> None:
+        self.partitions = await consumed_partitions(self.settings.kafka_bootstrap, self.prefix)
         await self.consumer.start()
-        known = await self.consumer.topics()
-        for topic in CONSUMED:
-            name = self.prefix + topic
-            if name in known:
-                for p in sorted(self.consumer.partitions_for_topic(name) or ()):
-                    self.partitions.append(TopicPartition(name, p))
         self.consumer.assign(self.partitions)
 
     async def stop(self) -> None:
@@ -116,6 +112,22 @@ class Reader:
                     except ContractError as exc:
                         tally.skip(exc.kind)
         return out
+
+
+async def consumed_partitions(bootstrap: str, prefix: str) -> list[TopicPartition]:
+    """Every partition of every consumed topic that exists (a topic not created yet has no facts)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="analytics-rebuild")
+    await admin.start()
+    try:
+        described = await admin.describe_topics([prefix + t for t in CONSUMED])
+    finally:
+        await admin.close()
+    return [
+        TopicPartition(d["topic"], p["partition"])
+        for d in described
+        if d["error_code"] == 0
+        for p in sorted(d["partitions"], key=lambda p: p["partition"])
+    ]
 
 
 def _nested(flat: dict[TopicPartition, int]) -> Offsets:
