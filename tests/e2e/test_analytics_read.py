@@ -139,6 +139,7 @@ async def test_read_api_suppresses_scopes_and_travels_in_time(
                     assert len(csv_rows.splitlines()) == len(flatten(got.json())) + 1, route
 
 
+@pytest.mark.once  # the page and its charts do not depend on the Kafka version
 async def test_dashboard_draws_every_chart_with_its_table(
     stack: Stack, topic_prefix: str, analytics_service: ServiceProcess, browser: webdriver.Chrome
 ) -> None:
