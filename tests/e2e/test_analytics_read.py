@@ -18,6 +18,7 @@ import pytest
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
 from analytics.read.routes import flatten
@@ -178,6 +179,12 @@ def _walk_the_dashboard(browser: webdriver.Chrome, base: str) -> None:
     assert browser.find_element(By.TAG_NAME, "h1").text == "Alumni in figures"
     _charts_drawn(browser)
     assert "suppressed" in browser.find_element(By.ID, "table-volunteering").text
+    # One faculty, through the page's own form: HH's 20 members, the language kept.
+    Select(browser.find_element(By.ID, "faculty")).select_by_value("HH")
+    _click_and_wait(browser, "show")
+    assert browser.find_element(By.ID, "scope").text.endswith("Faculty HH")
+    assert browser.find_elements(By.CSS_SELECTOR, "#table-growth tbody tr td")[-1].text == "20"
+    _charts_drawn(browser)
     assert [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
 
 

@@ -16,11 +16,12 @@ import importlib.resources
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from alumni_kit.auth import InvalidTokenError, StaffPrincipal, TokenSigner, verify_staff_token
+from alumni_kit.auth import SCOPED_ROLES, InvalidTokenError, StaffPrincipal, TokenSigner, verify_staff_token
 from alumni_kit.http import answers_in
 from alumni_kit.pages import Pages, language, redirect
 from analytics.read.answers import ANSWERS
@@ -92,6 +93,7 @@ def dashboard_router(source: ReadSource, signer: TokenSigner, secure_cookies: Ca
         who = _principal(request, signer)
         if who is None:
             return redirect(f"/analytics/dashboard/login?lang={chosen}")
+        as_of, faculty = as_of or None, faculty or None  # the page's form sends empty fields
         t = TEXT[chosen]
         try:
             async with asking(source, who, as_of, faculty) as ask:
@@ -102,7 +104,8 @@ def dashboard_router(source: ReadSource, signer: TokenSigner, secure_cookies: Ca
             lines = [str(p["msg"]) if isinstance(p, dict) else str(p) for p in _listed(exc.detail)]
             return _page(PAGES.message(chosen, t["title"], lines, status=exc.status_code))
         drawn = charts.charts(answers, t)
-        query = "".join(f"&{k}={v}" for k, v in (("as_of", as_of), ("faculty", faculty)) if v)
+        kept = {k: v for k, v in (("as_of", as_of), ("faculty", faculty)) if v}
+        query = f"&{urlencode(kept)}" if kept else ""  # the language links keep the choice
         return _page(
             PAGES.page(
                 "dashboard.html",
@@ -114,6 +117,10 @@ def dashboard_router(source: ReadSource, signer: TokenSigner, secure_cookies: Ca
                 as_of=stamp,
                 scope=scope,
                 query=query,
+                scoped=who.role in SCOPED_ROLES,
+                faculties=who.visible_faculties(),
+                faculty=faculty or (who.faculty if who.role in SCOPED_ROLES else None),
+                as_of_param=as_of or "",
             )
         )
 
