@@ -448,11 +448,16 @@ def erasure_of(event: CloudEvent) -> tuple[str, datetime] | None:
     return None
 
 
-def member_ids_of(event: CloudEvent) -> set[str]:
-    """The member ids an event's rows carry (to find which are erased before applying)."""
-    erased = erasure_of(event)
-    ids = {row["member_key"] for _, row in rows_of(event) if row.get("member_key")}
-    return ids | ({erased[0]} if erased else set())
+def split(events: Iterable[CloudEvent]) -> tuple[list[tuple[str, datetime]], list[tuple[str, Row]]]:
+    """A batch as its erasures and its (table, row) pairs."""
+    erasures: list[tuple[str, datetime]] = []
+    rows: list[tuple[str, Row]] = []
+    for event in events:
+        erased = erasure_of(event)
+        if erased is not None:
+            erasures.append(erased)
+        rows.extend(rows_of(event))
+    return erasures, rows
 
 
 # --- engagement (CASE's modes; docs/analytics.md) -------------------------------------------
@@ -496,20 +501,25 @@ class Projection:
     touched: dict[str, set[Key]] = field(default_factory=lambda: {name: set() for name in TABLES})
     deleted: dict[str, set[Key]] = field(default_factory=lambda: {name: set() for name in TABLES})
     erased_now: dict[str, datetime] = field(default_factory=dict)
+    _anonymous: dict[str, str] = field(default_factory=dict)  # member id -> anonymous key (a cache)
 
     def apply(self, events: Iterable[CloudEvent]) -> None:
         """Apply a batch: erasures first (facts of the batch then land anonymously)."""
-        batch = list(events)
-        for event in batch:
-            erased = erasure_of(event)
-            if erased is not None:
-                self._erase(*erased)
-        for event in batch:
-            for table, row in rows_of(event):
-                self.put(table, row)
+        self.apply_rows(*split(events))
+
+    def apply_rows(self, erasures: list[tuple[str, datetime]], rows: list[tuple[str, Row]]) -> None:
+        """`apply` with the batch already turned into erasures and rows (`split`)."""
+        if erasures:
+            self._erase(erasures)
+        for table, row in rows:
+            self.put(table, row)
 
     def key_for(self, member_id: str) -> str:
-        anonymous = anonymous_key(member_id)
+        if not self.erased:  # the common case: no hashing at all
+            return member_id
+        anonymous = self._anonymous.get(member_id)
+        if anonymous is None:
+            anonymous = self._anonymous[member_id] = anonymous_key(member_id)
         return anonymous if anonymous in self.erased else member_id
 
     def put(self, table: str, row: Row) -> None:
@@ -534,16 +544,19 @@ class Projection:
         self.deleted[table].add(key)
         return row
 
-    def _erase(self, member_id: str, erased_at: datetime) -> None:
-        anonymous = anonymous_key(member_id)
-        self.erased[anonymous] = _earliest(self.erased.get(anonymous), erased_at)
-        self.erased_now[anonymous] = self.erased[anonymous]
+    def _erase(self, erasures: list[tuple[str, datetime]]) -> None:
+        """Re-key every row of the erased members to their anonymous keys (one pass per table)."""
+        anonymous: dict[str, str] = {}
+        for member_id, erased_at in erasures:
+            hidden = anonymous[member_id] = anonymous_key(member_id)
+            self.erased[hidden] = _earliest(self.erased.get(hidden), erased_at)
+            self.erased_now[hidden] = self.erased[hidden]
         for spec in PER_MEMBER:
-            mine = [k for k, r in self.rows[spec.name].items() if r.get("member_key") == member_id]
-            for key in mine:
+            theirs = [k for k, r in self.rows[spec.name].items() if r.get("member_key") in anonymous]
+            for key in theirs:
                 row = self._remove(spec.name, key)
                 if spec.name != "members":
-                    self.put(spec.name, {**row, "member_key": anonymous})
+                    self.put(spec.name, {**row, "member_key": anonymous[row["member_key"]]})
 
     def snapshot(self) -> dict[str, dict[Key, Row]]:
         """Every row (for comparing two projections)."""

@@ -26,9 +26,7 @@ from analytics.rules import (
     Table,
     Weights,
     anonymous_key,
-    erasure_of,
-    member_ids_of,
-    rows_of,
+    split,
 )
 from usn_schemas.envelope import CloudEvent
 
@@ -42,49 +40,50 @@ async def apply_batch(conn: Conn, generation: str, events: Sequence[CloudEvent],
         return
     schema = checked(generation)
     projection = Projection(weights)
-    await _load_erased(conn, schema, events, projection)
-    erasing = {e[0] for e in (erasure_of(ev) for ev in events) if e is not None}
-    await _load_touched(conn, schema, events, projection, erasing)
-    projection.apply(events)
+    erasures, rows = split(events)
+    erasing = {member_id for member_id, _ in erasures}
+    await _load_erased(conn, schema, rows, erasing, projection)
+    await _load_touched(conn, schema, rows, projection, erasing)
+    projection.apply_rows(erasures, rows)
     await _write(conn, schema, projection)
 
 
-async def _load_erased(conn: Conn, schema: str, events: Sequence[CloudEvent], projection: Projection) -> None:
-    ids: set[str] = set()
-    for event in events:
-        ids |= member_ids_of(event)
+async def _load_erased(
+    conn: Conn, schema: str, rows: list[tuple[str, Row]], erasing: set[str], projection: Projection
+) -> None:
+    ids = {row["member_key"] for _, row in rows if row.get("member_key")} | erasing
     if not ids:
         return
-    rows = await conn.fetch(
+    records = await conn.fetch(
         f"SELECT member_key, erased_at FROM {schema}.erased WHERE member_key = ANY($1::text[])",
         [anonymous_key(i) for i in ids],
     )
-    projection.erased.update({r["member_key"]: r["erased_at"] for r in rows})
+    projection.erased.update({r["member_key"]: r["erased_at"] for r in records})
 
 
 async def _load_touched(
-    conn: Conn, schema: str, events: Sequence[CloudEvent], projection: Projection, erasing: set[str]
+    conn: Conn, schema: str, rows: list[tuple[str, Row]], projection: Projection, erasing: set[str]
 ) -> None:
     """Load every stored row the batch may merge into (and every row of a member it erases)."""
-    gone = set(projection.erased) | {anonymous_key(i) for i in erasing}
+    gone = {anonymous_key(i) for i in erasing} | set(projection.erased)
     wanted: dict[str, set[Key]] = {name: set() for name in TABLES}
-    for event in events:
-        for table, row in rows_of(event):
-            spec = TABLES[table]
-            if spec.per_member and row.get("member_key") is not None:
-                anonymous = anonymous_key(row["member_key"])
-                row = {**row, "member_key": anonymous if anonymous in gone else row["member_key"]}
-            wanted[table].add(spec.key_of(row))
+    for table, row in rows:
+        spec = TABLES[table]
+        if spec.per_member and row.get("member_key") is not None and gone:
+            anonymous = anonymous_key(row["member_key"])
+            if anonymous in gone:
+                row = {**row, "member_key": anonymous}
+        wanted[table].add(spec.key_of(row))
     for table, keys in wanted.items():
         if keys and table != "engagement_facts":  # derived rows are overwritten, never merged
             await _load_keys(conn, schema, TABLES[table], keys, projection)
     if erasing:
         keys_of_them = [*erasing, *(anonymous_key(i) for i in erasing)]
         for spec in PER_MEMBER:
-            rows = await conn.fetch(
+            records = await conn.fetch(
                 f"SELECT * FROM {schema}.{spec.name} WHERE member_key = ANY($1::text[])", keys_of_them
             )
-            _take(projection, spec, rows)
+            _take(projection, spec, records)
 
 
 async def _load_keys(conn: Conn, schema: str, spec: Table, keys: set[Key], projection: Projection) -> None:
