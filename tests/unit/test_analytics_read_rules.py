@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alumni_kit.auth import StaffPrincipal
 from analytics.read import views
@@ -82,3 +84,70 @@ def test_an_opened_count_whose_complement_is_small_is_suppressed() -> None:
     assert got["opened"] is None  # 12 − 8 = 4 did not open
     assert got["clicked"] == 7
     assert got["open_rate"] is None
+
+
+def _small_ints(data: object) -> list[int]:
+    if isinstance(data, dict):
+        return [n for k, v in data.items() if k not in ("published", "cancelled_events") for n in _small_ints(v)]
+    if isinstance(data, list):
+        return [n for v in data for n in _small_ints(v)]
+    return [data] if isinstance(data, int) and not isinstance(data, bool) and 0 < data < 5 else []
+
+
+faculty_counts = st.fixed_dictionaries({f: st.integers(0, 12) for f in ("HH", "TNM", "HS", "HIU")})
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    faculty_counts,
+    st.integers(0, 6),
+    faculty_counts,
+    st.integers(0, 30),
+    st.dictionaries(st.sampled_from(["no-consent", "bounced-before"]), st.integers(0, 9), max_size=2),
+    st.tuples(st.integers(0, 30), st.integers(0, 30), st.integers(0, 30)),
+    st.sampled_from([None, "HH", "HS"]),
+)
+def test_no_answer_holds_a_count_of_one_to_four(
+    members: dict[str, int],
+    unplaced: int,
+    engaged: dict[str, int],
+    sent: int,
+    skipped: dict[str, int],
+    opens: tuple[int, int, int],
+    faculty: str | None,
+) -> None:
+    scope = Scope(faculty)
+    total = sum(members.values()) + unplaced
+    engaged = {f: min(n, members[f]) for f, n in engaged.items()}
+    answers: list[object] = [
+        views.members(views.MemberFigures(total, members), scope, None, NOW),
+        views.reach(views.ReachFigures(members, total, {("email", "newsletter"): engaged}, {}), scope, None, NOW),
+        views.campaigns(
+            [views.CampaignFigures("c", "HH", sent, skipped, *(min(n, sent) for n in opens))], scope, None, NOW
+        ),
+        views.engagement(
+            views.EngagementFigures(
+                total,
+                members,
+                {"communication": engaged},
+                {"communication": sum(engaged.values())},
+                engaged,
+                sum(engaged.values()),
+            ),
+            scope,
+            None,
+            NOW,
+        ),
+        views.volunteering({"mentor": engaged, "board": members}, scope, None, NOW),
+        views.evu(
+            views.EvuFigures(total, engaged, sum(engaged.values()), sum(engaged.values())), None, scope, None, NOW
+        ),
+    ]
+    points = [views.GrowthPoint(date(2026, m, 1), max(total - 12 + m, 0), members) for m in range(1, 13)]
+    growth = views.growth(points, scope, None, NOW)
+    members_cell = answers[0]["total"]  # type: ignore[index]
+    evu_cell = answers[-1]["enrolled"]  # type: ignore[index]
+    engaged_cell = answers[3]["engaged"]  # type: ignore[index]
+    answers += [growth, views.value_model(members_cell, evu_cell, engaged_cell, growth, None, NOW)]
+    for answer in answers:
+        assert _small_ints(answer) == [], answer

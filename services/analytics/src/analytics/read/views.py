@@ -312,7 +312,9 @@ def evu(figures: EvuFigures, members_cell: Cell, scope: Scope, as_of: datetime |
         "enrolled": total,
         "enrolled_by_faculty": parts,
         "enrolled_share": share(total, members_cell),
-        "enrolments": figures.enrolments if total is not None else None,
+        # Courses taken, USN-wide (never fewer than the people taking them): hidden with them,
+        # and not in a faculty's answer, whose own count it would not match.
+        "enrolments": primary(figures.enrolments) if total is not None and scope.faculty is None else None,
     }
 
 
