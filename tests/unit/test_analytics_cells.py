@@ -62,7 +62,7 @@ def test_breakdown_publishes_no_small_figure_and_none_can_be_recomputed(parts: d
         if not hidden:  # only the people in no part: recomputable, so never a small figure
             assert recomputed == rest
             assert not 0 < rest < THRESHOLD
-        else:
+        elif recomputed:  # hidden zeros (none here) would recompute as zero, naming nobody
             assert unknown >= 2
             assert recomputed >= THRESHOLD
 
@@ -71,7 +71,7 @@ def _group_ok(total: int | None, cells: list[int | None], true: list[int]) -> bo
     if total is None:  # a hidden total cannot be added up from the shown cells
         return sum(true) == 0 or any(c is None for c, t in zip(cells, true, strict=True) if t > 0)
     hidden = [t for c, t in zip(cells, true, strict=True) if c is None]
-    return not hidden or (len(hidden) >= 2 and sum(hidden) >= THRESHOLD)
+    return sum(hidden) == 0 or (len(hidden) >= 2 and sum(hidden) >= THRESHOLD)
 
 
 @FAST

@@ -41,15 +41,16 @@ def primary(count: int) -> Cell:
 
 def _group_safe(values: Mapping[K, int], hidden: set[K]) -> bool:
     """The hidden cells of one group cannot be recomputed as a small figure from its total:
-    the reader learns their sum (total − the shown cells), so either nothing is hidden, or
-    only an unpublished remainder that is not small (see `breakdown`), or at least two
-    cells that together count at least five."""
-    if not hidden:
+    the reader learns their sum (total − the shown cells), so either that sum is zero, or
+    only an unpublished remainder that is not small is hidden (see `breakdown`), or at
+    least two cells that together count at least five."""
+    recomputed = sum(values[k] for k in hidden)
+    if recomputed == 0:  # nothing hidden, or only zeros (hidden elsewhere): a zero names nobody
         return True
     if len(hidden) == 1:
         (only,) = hidden
         return only is None and not small(values[only])
-    return sum(values[k] for k in hidden) >= THRESHOLD
+    return recomputed >= THRESHOLD
 
 
 def _protect_group(values: Mapping[K, int], hidden: set[K]) -> bool:

@@ -174,25 +174,38 @@ def pilot(figures: PilotFigures, as_of: datetime | None, now: datetime) -> Json:
     return {"as_of": _stamp(as_of, now), "total": got.total, "pilot": got.parts, "rest": rest}
 
 
+def _subset(
+    by_faculty: Mapping[str, int], total: int, base: Mapping[str, int], base_total: int, base_parts: Mapping[str, Cell]
+) -> tuple[Cell, dict[str, Cell]]:
+    """Members with some property (reached, engaged) USN-wide and per faculty, beside the members
+    themselves: in each faculty and USN-wide the property's holders and the rest are a group;
+    the faculties are a group of the USN-wide figure; and a hidden USN-wide figure is never
+    the sum of the faculties shown."""
+    held: dict[str, int] = {f: min(int(by_faculty.get(f, 0)), int(base.get(f, 0))) for f in FACULTIES}
+    hidden = {
+        f
+        for f in FACULTIES
+        if base_parts[f] is None or breakdown({"n": held[f]}, total=int(base.get(f, 0))).parts["n"] is None
+    }
+    usn = breakdown(held, total=max(total, sum(held.values())), hidden=hidden)
+    parts = dict(usn.parts)
+    usn_cell = None if usn.total is None else breakdown({"n": usn.total}, total=base_total).parts["n"]
+    shown = [f for f in FACULTIES if parts[f] is not None and held[f] > 0]
+    every_one_shown = len(shown) == len([f for f in FACULTIES if held[f] > 0])
+    if usn_cell is None and shown and every_one_shown and total == sum(held.values()):
+        parts[min(shown, key=lambda f: (held[f], f))] = None  # the faculties would add up to it: hide one
+    return usn_cell, parts
+
+
 def reach(figures: ReachFigures, scope: Scope, as_of: datetime | None, now: datetime) -> Json:
     """How many members each channel × purpose reaches today, and the share of members."""
     base_total, base_parts = _faculty_cells(figures.members_total, figures.members)
     base, _ = _scoped(scope, base_total, base_parts)
     rows = []
     for (channel, purpose), by_faculty in sorted(figures.reachable.items()):
-        reached: dict[str, int] = {f: min(int(by_faculty.get(f, 0)), int(figures.members.get(f, 0))) for f in FACULTIES}
-        # In each faculty, reached and not reached are a group whose total (its members) is shown.
-        hidden = {
-            f
-            for f in FACULTIES
-            if base_parts[f] is None
-            or breakdown({"reached": reached[f]}, total=int(figures.members.get(f, 0))).parts["reached"] is None
-        }
-        total = int(figures.reachable_total.get((channel, purpose), sum(reached.values())))
-        usn = breakdown(reached, total=max(total, sum(reached.values())), hidden=hidden)
-        # USN-wide, reached and not reached are a group too.
-        usn_total = breakdown({"reached": usn.total or 0}, total=figures.members_total).parts["reached"]
-        reached_cell, faculty_cells = _scoped(scope, usn_total if usn.total is not None else None, usn.parts)
+        total = int(figures.reachable_total.get((channel, purpose), sum(by_faculty.values())))
+        usn_cell, parts = _subset(by_faculty, total, figures.members, figures.members_total, base_parts)
+        reached_cell, faculty_cells = _scoped(scope, usn_cell, parts)
         rows.append(
             {
                 "channel": channel,
@@ -280,14 +293,8 @@ def engagement(figures: EngagementFigures, scope: Scope, as_of: datetime | None,
     base, _ = _scoped(scope, base_total, base_parts)
 
     def engaged_cell(by_faculty: Mapping[str, int], total: int) -> Cell:
-        if scope.faculty is not None:
-            if base_parts[scope.faculty] is None:
-                return None
-            n = int(by_faculty.get(scope.faculty, 0))
-            return breakdown({"engaged": n}, total=int(figures.members_by_faculty.get(scope.faculty, 0))).parts[
-                "engaged"
-            ]
-        return breakdown({"engaged": total}, total=figures.members).parts["engaged"]
+        usn_cell, parts = _subset(by_faculty, total, figures.members_by_faculty, figures.members, base_parts)
+        return _scoped(scope, usn_cell, parts)[0]
 
     modes = {m: engaged_cell(by_f, figures.by_mode_total.get(m, 0)) for m, by_f in figures.by_mode.items()}
     engaged = engaged_cell(figures.engaged, figures.engaged_total)
