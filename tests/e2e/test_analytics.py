@@ -18,6 +18,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import pytest
 
 from analytics.generations import live_generation
 from analytics.rebuild import as_of_generation
@@ -26,6 +27,8 @@ from analytics.settings import AnalyticsSettings
 from tests.analytics_streams import build, publish_built, random_specs, recomputed, stored, wait_caught_up
 from tests.events import cloud_event
 from tests.stack import ServiceProcess, Stack, event_bytes, publish, read_topic
+
+pytestmark = pytest.mark.real
 
 
 def _command(service: ServiceProcess, *args: str, log: Path) -> subprocess.Popen[bytes]:
@@ -89,7 +92,7 @@ async def test_a_rebuild_killed_midway_resumes_to_the_same_result(
     analytics_conn: asyncpg.Connection,
     tmp_path: Path,
 ) -> None:
-    built = build(random_specs(3000, seed=21))
+    built = build(random_specs(1500, seed=21))
     await publish_built(stack.bootstrap, topic_prefix, built, twice=5)
     analytics_service.env["ANALYTICS_REBUILD_BATCH_RECORDS"] = "50"
     log = tmp_path / "rebuild.log"
@@ -101,7 +104,7 @@ async def test_a_rebuild_killed_midway_resumes_to_the_same_result(
             name = await analytics_conn.fetchval("SELECT name FROM generations WHERE state = 'building'")
         if name is not None:
             applied = await analytics_conn.fetchval(f"SELECT coalesce(sum(next_offset), 0) FROM {name}.positions")
-            if applied >= 300:
+            if applied >= 200:
                 break
         await asyncio.sleep(0.05)
         assert first.poll() is None, log.read_text()[-3000:]

@@ -24,7 +24,7 @@ from analytics.rules import Projection, Weights
 from tests.analytics_streams import batches, build, deliveries, stored, streams
 from tests.stack import Stack
 
-pytestmark = pytest.mark.real
+pytestmark = [pytest.mark.real, pytest.mark.once]  # PostgreSQL only: the Kafka version does not matter
 
 
 def _record(topic: str, offset: int) -> ConsumerRecord:

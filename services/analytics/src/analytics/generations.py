@@ -71,11 +71,10 @@ async def ensure_live(conn: Conn) -> str:
     async with conn.transaction():
         await conn.execute("LOCK TABLE generations IN EXCLUSIVE MODE")  # two replicas starting at once
         name: str | None = await conn.fetchval("SELECT name FROM generations WHERE state = 'live'")
-        if name is not None:
-            await _apply_ddl(conn, name)
-            return checked(name)
-    name = await create_generation(conn, state="live")
-    return name
+        if name is None:
+            return await create_generation(conn, state="live")
+        await _apply_ddl(conn, name)
+        return checked(name)
 
 
 async def building_generation(conn: Conn) -> str | None:

@@ -10,6 +10,7 @@ so a build killed at any point resumes where it stopped (same result).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -151,34 +152,52 @@ async def _feed(
     bar: tqdm | None,
     in_transaction: bool = False,
 ) -> None:
-    """Apply records to generation `name` until its positions reach `stop` everywhere."""
+    """Apply records to generation `name` until its positions reach `stop` everywhere.
+
+    The next batch is fetched and parsed while the current one is written: PostgreSQL
+    works on one while Python parses the other, so both cores are busy.
+    """
     at = await generations.positions(conn, name)
+    # Records deleted by retention are not to be waited for: start at the first one kept.
+    for tp, first in (await reader.consumer.beginning_offsets(reader.partitions)).items():
+        if first > at.get(tp.topic, {}).get(tp.partition, 0):
+            at.setdefault(tp.topic, {})[tp.partition] = first
     await reader.seek(at)
-    batch_records = reader.settings.rebuild_batch_records
-    while _remaining(at, stop) > 0:
-        fetched = await reader.consumer.getmany(timeout_ms=500, max_records=batch_records)
-        records = [
-            r
-            for tp_records in fetched.values()
-            for r in tp_records
-            if r.offset < stop.get(r.topic, {}).get(r.partition, 0)
-        ]
-        if not records:
-            continue
-        events = await reader.parse(records, tally)
-        reached = store.reached_by(records)
-        if in_transaction:
-            await store.apply_batch(conn, name, events, weights)
-            await store.record_positions(conn, name, reached)
-        else:
-            async with conn.transaction():
+    if _remaining(at, stop) <= 0:
+        return
+    upcoming = asyncio.create_task(_next_batch(reader, stop, tally))
+    try:
+        while _remaining(at, stop) > 0:
+            records, events = await upcoming
+            upcoming = asyncio.create_task(_next_batch(reader, stop, tally))
+            if not records:
+                continue
+            reached = store.reached_by(records)
+            if in_transaction:
                 await store.apply_batch(conn, name, events, weights)
                 await store.record_positions(conn, name, reached)
-        tally.applied += len(events)
-        for (t, p), o in reached.items():
-            at.setdefault(t, {})[p] = max(at.get(t, {}).get(p, 0), o)
-        if bar is not None:
-            bar.update(len(records))
+            else:
+                async with conn.transaction():
+                    await store.apply_batch(conn, name, events, weights)
+                    await store.record_positions(conn, name, reached)
+            tally.applied += len(events)
+            for (t, p), o in reached.items():
+                at.setdefault(t, {})[p] = max(at.get(t, {}).get(p, 0), o)
+            if bar is not None:
+                bar.update(len(records))
+    finally:
+        upcoming.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await upcoming
+
+
+async def _next_batch(reader: Reader, stop: Offsets, tally: Tally) -> tuple[list[ConsumerRecord], list[CloudEvent]]:
+    """The next records before `stop`, and their events."""
+    fetched = await reader.consumer.getmany(timeout_ms=500, max_records=reader.settings.rebuild_batch_records)
+    records = [
+        r for tp_records in fetched.values() for r in tp_records if r.offset < stop.get(r.topic, {}).get(r.partition, 0)
+    ]
+    return records, (await reader.parse(records, tally) if records else [])
 
 
 @contextlib.asynccontextmanager

@@ -460,7 +460,7 @@ def split(events: Iterable[CloudEvent]) -> tuple[list[tuple[str, datetime]], lis
     return erasures, rows
 
 
-# --- engagement (CASE's modes; docs/analytics.md) -------------------------------------------
+# --- engagement (CASE's modes; services/analytics/README.md) -------------------------------------------
 
 
 def engagement_of(table: str, row: Row, w: Weights) -> list[Row]:

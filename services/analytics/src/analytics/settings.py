@@ -17,7 +17,7 @@ class AnalyticsSettings(ServiceSettings):
     group_id: str = "analytics"
     # A rebuild reads more per round trip than the live consumers: it is a backfill.
     rebuild_batch_records: int = Field(5000, ge=1, le=100_000)
-    # Engagement (CASE's four modes; docs/analytics.md): the weight each fact scores in its
+    # Engagement (CASE's four modes; services/analytics/README.md): the weight each fact scores in its
     # mode. Written into the projection at apply time, so a changed weight takes effect
     # for the history after `alumni-analytics rebuild`.
     weight_opened: float = Field(1.0, ge=0, le=100)
@@ -25,7 +25,7 @@ class AnalyticsSettings(ServiceSettings):
     weight_attended: float = Field(5.0, ge=0, le=100)
     weight_volunteer: float = Field(5.0, ge=0, le=100)
     # A member counts as engaged in a mode when her facts of the last `engagement_window_days`
-    # in that mode score at least `engagement_threshold` (read side; docs/analytics.md).
+    # in that mode score at least `engagement_threshold` (read side; services/analytics/README.md).
     engagement_window_days: int = Field(365, ge=1, le=3650)
     engagement_threshold: float = Field(1.0, gt=0, le=1000)
 
