@@ -13,6 +13,7 @@ from alumni_kit.db import apply_migrations
 from alumni_kit.runtime import ServiceRuntime, Subscription
 from analytics.generations import MIGRATIONS, ensure_live
 from analytics.handlers import live_projector
+from analytics.read.wiring import read_routers
 from analytics.settings import AnalyticsSettings
 from analytics.topics import CONSUMED
 from usn_schemas.registry import TOPIC_CONTRACTS
@@ -52,4 +53,5 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
         await prepare_database(runtime)
         yield
 
-    return service_app(runtime, "USN Alumni analytics", [], resources=[live_generation])
+    routers = read_routers(runtime, settings, settings.weights())  # the read side: API, CSV, dashboard
+    return service_app(runtime, "USN Alumni analytics", routers, resources=[live_generation])
