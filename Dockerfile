@@ -5,7 +5,7 @@
 #   SERVICE=consent               the consent service
 #   SERVICE=mailer                the mailer (HTTP 8103, bounce listener SMTP 2526)
 #   SERVICE=alumni_kit.topics     the one-shot topic creator (arguments: --bootstrap HOST:PORT)
-# and, as they land, events, analytics.
+#   SERVICE=events, SERVICE=analytics   the events (8104) and analytics (8105) services
 #
 #   docker build -t usn-alumni:local .
 #   docker run --rm -e SERVICE=alumni_kit.topics usn-alumni:local --bootstrap kafka:9092

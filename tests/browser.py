@@ -54,6 +54,7 @@ def open_browser() -> Iterator[webdriver.Chrome]:
         options.binary_location = str(CHROMIUM)
         for flag in (*FLAGS, f"--user-data-dir={scratch}/profile"):
             options.add_argument(flag)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # driver.get_log("browser"): console errors
         # Crashpad keeps its database under $XDG_CONFIG_HOME/chromium whatever --user-data-dir says:
         # keep that in the scratch folder too, not in the user's home.
         env = {**os.environ, "XDG_CONFIG_HOME": f"{scratch}/config", "XDG_CACHE_HOME": f"{scratch}/cache"}

@@ -132,6 +132,31 @@ def events_service(stack: Stack, topic_prefix: str, events_db: str, tmp_path: Pa
 
 
 @pytest.fixture
+async def analytics_db(stack: Stack) -> str:
+    return await stack.create_database(owner="analytics")
+
+
+@pytest.fixture
+async def analytics_conn(stack: Stack, analytics_db: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(stack.service_dsn("analytics", analytics_db))
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+def analytics_service(stack: Stack, topic_prefix: str, analytics_db: str, tmp_path: Path) -> Iterator[ServiceProcess]:
+    """The analytics service as its own process, not yet started. Tests publish member facts
+    unsealed (tests/events.py), so it needs no keys from membership unless a test says so
+    (`needs_keys_from`)."""
+    service = service_process(
+        stack, "analytics", analytics_db, topic_prefix, f"analytics-{uuid.uuid4().hex[:6]}", tmp_path / "analytics.log"
+    )
+    service.env["ALUMNI_SIGNING_KEYS"] = SIGNING_KEYS
+    yield service
+    service.stop()
+
+
+@pytest.fixture
 def smtp_sink() -> Iterator[SmtpSink]:
     """A real SMTP server (aiosmtpd) standing in for the university's relay."""
     with SmtpSink() as sink:

@@ -148,3 +148,132 @@ def event_definition(
         "audience": {"faculties": [organiser]} if organiser != "USN" else {},
     }
     return {**body, **fields}
+
+
+# --- what analytics counts (the mailer's, events' and membership's facts, and the EVU system's) ---
+
+MAILER, EVENTS, EVU = "/usn-alumni/mailer", "/usn-alumni/events", "/evu"
+_REGISTRATION_TYPES = {
+    "registered": "event-registered",
+    "waitlisted": "event-waitlisted",
+    "offered": "event-offer-made",
+    "expired": "event-offer-expired",
+    "cancelled": "event-registration-cancelled",
+    "attended": "event-attended",
+}
+
+
+def member_updated(
+    member_id: str, time: str, faculty: str = "TNM", status: str = "alumni", code: str = "BSL", year: int = 2024
+) -> dict[str, Any]:
+    """`member-updated` v1 (unsealed, as member_registered), a full snapshot at `time`."""
+    data = {
+        "member_id": member_id,
+        "student_number": "100" + member_id[:3],
+        "given_name": "Kari",
+        "family_name": "Nordmann",
+        "status": status,
+        "faculties": [faculty],
+        "programmes": [
+            {"programme_code": code, "faculty": faculty, "degree_level": "master", "graduation_date": f"{year}-06-14"}
+        ],
+        "changed": ["programmes"],
+    }
+    return cloud_event("no.usn.alumni.member-updated.v1", member_id, data, source=MEMBERSHIP, time=time)
+
+
+def newsletter_sent(
+    campaign_id: str, member_id: str, faculty: str = "TNM", sent_at: str | None = None
+) -> dict[str, Any]:
+    data = {
+        "campaign_id": campaign_id,
+        "member_id": member_id,
+        "faculty": faculty,
+        "purpose": "newsletter",
+        "message_id": f"<{new_id()}@alumni.usn.no>",
+        "consent_fact_id": new_id(),
+        "sent_at": sent_at or datetime.now(UTC).isoformat(),
+    }
+    return cloud_event("no.usn.alumni.newsletter-sent.v1", member_id, data, source=MAILER)
+
+
+def email_engagement(kind: str, campaign_id: str, member_id: str, at: str | None = None) -> dict[str, Any]:
+    """`email-opened` or `email-clicked` (`kind` = opened | clicked)."""
+    data = {"campaign_id": campaign_id, "member_id": member_id, "at": at or datetime.now(UTC).isoformat()}
+    if kind == "clicked":
+        data["url"] = "https://www.usn.no/alumni"
+    return cloud_event(f"no.usn.alumni.email-{kind}.v1", member_id, data, source=MAILER)
+
+
+def campaign_status(
+    campaign_id: str, status: str, at: str, sent: int = 0, skipped: dict[str, int] | None = None, faculty: str = "TNM"
+) -> dict[str, Any]:
+    data = {
+        "campaign_id": campaign_id,
+        "faculty": faculty,
+        "purpose": "newsletter",
+        "status": status,
+        "recipients": sent + sum((skipped or {}).values()),
+        "sent": sent,
+        "skipped": skipped or {},
+        "at": at,
+    }
+    return cloud_event("no.usn.alumni.campaign-status.v1", campaign_id, data, source=MAILER)
+
+
+def volunteer_fact(member_id: str, sequence: int, offer_type: str = "mentor", offered: bool = True) -> dict[str, Any]:
+    data = {
+        "member_id": member_id,
+        "sequence": sequence,
+        "offer_type": offer_type,
+        "faculties": ["TNM"],
+        "programme_codes": ["BSL"],
+        "recorded_at": datetime.now(UTC).isoformat(),
+    }
+    kind = "offered" if offered else "withdrawn"
+    return cloud_event(f"no.usn.alumni.volunteer-{kind}.v1", member_id, data, source=MEMBERSHIP, sequence=sequence)
+
+
+def event_fact(
+    event_id: str, status: str, sequence: int, organiser: str = "TNM", kind: str = "social"
+) -> dict[str, Any]:
+    """`event-published` / `event-cancelled` (`status`) or `event-updated` (status "updated")."""
+    topic = {"published": "event-published", "cancelled": "event-cancelled", "updated": "event-updated"}[status]
+    definition = event_definition(organiser, kind=kind)
+    data = {
+        "event_id": event_id,
+        "status": "published" if status == "updated" else status,
+        "definition": definition,
+        "at": datetime.now(UTC).isoformat(),
+    }
+    return cloud_event(f"no.usn.alumni.{topic}.v1", event_id, data, source=EVENTS, sequence=sequence)
+
+
+def registration_fact(
+    event_id: str, registration_id: str, member_id: str | None, status: str, sequence: int
+) -> dict[str, Any]:
+    """The registration fact of `status` (registered, waitlisted, offered, expired, cancelled, attended)."""
+    data: dict[str, Any] = {
+        "event_id": event_id,
+        "registration_id": registration_id,
+        "member_id": member_id,
+        "status": status,
+        "at": datetime.now(UTC).isoformat(),
+    }
+    if status == "waitlisted":
+        data["waitlist_position"] = 1
+    topic = _REGISTRATION_TYPES[status]
+    return cloud_event(f"no.usn.alumni.{topic}.v1", event_id, data, source=EVENTS, sequence=sequence)
+
+
+def evu_enrolled(enrolment_id: str, sn: str, course_code: str = "EVU-LED4001", faculty: str = "HH") -> dict[str, Any]:
+    """`evu-enrolled` v1 as the EVU system publishes it (in the clear)."""
+    data = {
+        "enrolment_id": enrolment_id,
+        "student_number": sn,
+        "course_code": course_code,
+        "faculty": faculty,
+        "price_nok": 20000,
+        "enrolled_at": datetime.now(UTC).isoformat(),
+    }
+    return cloud_event("no.usn.evu.enrolled.v1", sn, data, source=EVU)

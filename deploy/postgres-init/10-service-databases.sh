@@ -4,7 +4,7 @@
 # for the local stack. The postgres image runs this once, on first start with an
 # empty data volume; it is idempotent all the same.
 #
-#   ALUMNI_DATABASES       services to create, space-separated (default: membership consent mailer events)
+#   ALUMNI_DATABASES       services to create, space-separated (default: membership consent mailer events analytics)
 #   <NAME>_DB_PASSWORD     each role's password (default "<name>-dev", like the local stack)
 #
 # A shell wrapper around SQL rather than a .sql file, so that passwords come
@@ -13,7 +13,7 @@
 # the image's own entrypoint does not expect nounset.
 set -eo pipefail
 
-for name in ${ALUMNI_DATABASES:-membership consent mailer events}; do
+for name in ${ALUMNI_DATABASES:-membership consent mailer events analytics}; do
   var="$(printf '%s' "$name" | tr '[:lower:]-' '[:upper:]_')_DB_PASSWORD"
   pass="${!var:-$name-dev}"
   echo "alumni: role and database '$name'"

@@ -15,9 +15,10 @@ PACKAGES = {
     "consent": ROOT / "services/consent/src/consent",
     "mailer": ROOT / "services/mailer/src/mailer",
     "events": ROOT / "services/events/src/events",
+    "analytics": ROOT / "services/analytics/src/analytics",
     "usn_schemas": ROOT / "schemas/src/usn_schemas",
 }
-SERVICES = ("membership", "consent", "mailer", "events")
+SERVICES = ("membership", "consent", "mailer", "events", "analytics")
 
 
 def _module_name(package: str, path: Path) -> str:

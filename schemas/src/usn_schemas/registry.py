@@ -23,6 +23,7 @@ from usn_schemas.events import (
     EventUpdatedV1,
     EventWaitlistedV1,
 )
+from usn_schemas.evu import EvuEnrolledV1
 from usn_schemas.graduated import GraduatedV1
 from usn_schemas.mail import TransactionalMailRequestedV1
 from usn_schemas.member import MemberErasedV1, MemberRegisteredV1, MemberUpdatedV1
@@ -53,4 +54,5 @@ TOPIC_CONTRACTS: dict[str, dict[str, type[CloudEvent]]] = {
     "event-offer-expired": {EventOfferExpiredV1.EVENT_TYPE: EventOfferExpiredV1},
     "event-registration-cancelled": {EventRegistrationCancelledV1.EVENT_TYPE: EventRegistrationCancelledV1},
     "event-attended": {EventAttendedV1.EVENT_TYPE: EventAttendedV1},
+    "evu-enrolled": {EvuEnrolledV1.EVENT_TYPE: EvuEnrolledV1},
 }

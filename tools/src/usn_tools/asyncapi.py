@@ -18,6 +18,8 @@ from faststream.specification import AsyncAPI
 from alumni_kit.auth import TokenSigner, parse_keys
 from alumni_kit.runtime import ServiceRuntime
 from alumni_kit.topics import topic_key, topic_spec
+from analytics.app import create_runtime as analytics_runtime
+from analytics.settings import AnalyticsSettings
 from consent.app import create_runtime as consent_runtime
 from consent.links import Links
 from consent.settings import ConsentSettings
@@ -43,6 +45,7 @@ SERVICES: dict[str, Callable[[], ServiceRuntime]] = {
     "consent": _consent,
     "mailer": lambda: mailer_runtime(MailerSettings(topic_prefix="")),
     "events": lambda: events_runtime(EventsSettings(topic_prefix="")),
+    "analytics": lambda: analytics_runtime(AnalyticsSettings(topic_prefix="")),
 }
 
 

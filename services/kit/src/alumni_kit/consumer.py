@@ -87,12 +87,14 @@ class EventConsumer:
         metrics: KitMetrics,
         keyring: KeyRing | None = None,
         max_attempts: int = 3,
+        skip_unknown_types: bool = False,
     ) -> None:
         self.topic, self.group = topic, group
         self._contracts, self._handler = contracts, handler
         self._pool, self._producer, self._metrics = pool, producer, metrics
         self._keyring = keyring
         self._max_attempts = max_attempts
+        self._skip_unknown_types = skip_unknown_types
         for outcome in OUTCOMES:  # every outcome's series from the start, at 0: rates need a first sample
             metrics.handled.labels(topic, outcome)
 
@@ -189,6 +191,9 @@ class EventConsumer:
         try:
             return parse_envelope(value, self._contracts)
         except ContractError as exc:
+            if exc.kind == "unknown-type" and self._skip_unknown_types:
+                self._metrics.consumed.labels(self.topic, "unknown_type").inc()
+                return None
             await self._reject(record, Rejection("ContractError", exc.kind, exc.reason))
         except Exception as exc:  # a validator that raised something else: still this record's fault
             await self._reject(record, Rejection(type(exc).__name__, "invalid", processing_failure(exc)))

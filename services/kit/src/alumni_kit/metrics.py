@@ -64,7 +64,7 @@ class KitMetrics:
         )
         self.consumed = Counter(
             "alumni_messages_consumed",
-            "Messages consumed, by outcome (processed, duplicate, dead_lettered, erased_subject).",
+            "Messages consumed, by outcome (processed, duplicate, dead_lettered, erased_subject, unknown_type).",
             ["topic", "outcome"],
             registry=r,
         )

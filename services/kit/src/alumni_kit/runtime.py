@@ -56,6 +56,10 @@ class Subscription:
     # fetch_max_wait_ms). A topic where a second's delay is harmless should wait long:
     # every idle consumer polling every 50 ms costs the broker and the process CPU.
     fetch_max_wait_ms: int | None = None
+    # Forward compatibility for a consumer of every topic (analytics): a message of a
+    # `type` the topic's contracts do not know is counted (alumni_messages_consumed,
+    # outcome unknown_type) and skipped instead of dead-lettered.
+    skip_unknown_types: bool = False
 
 
 # Builds a key ring from a way to get the runtime's pool (open only once the runtime started).
@@ -291,6 +295,7 @@ class ServiceRuntime:
                 metrics=self.metrics,
                 keyring=self.keyring,
                 max_attempts=s.consumer_max_attempts,
+                skip_unknown_types=sub.skip_unknown_types,
             )
         self._relay = OutboxRelay(
             self._pool,

@@ -37,23 +37,26 @@ PLATFORM_TOPICS: list[TopicSpec] = [
     # Inbound from communications tools (and the mailer's own staff API); key = campaign id.
     *with_dlq(TopicSpec("campaigns", 3, max_message_bytes=MIB)),
     # What the mailer did: one fact per recipient, engagement, bounces, campaign progress.
-    TopicSpec("newsletter-sent", 6),
-    TopicSpec("email-bounced", 3),
-    TopicSpec("email-opened", 6),
-    TopicSpec("email-clicked", 6),
-    TopicSpec("campaign-status", 3),
+    # Analytics consumes these and the events service's facts, so they have dead letters too.
+    *with_dlq(TopicSpec("newsletter-sent", 6)),
+    *with_dlq(TopicSpec("email-bounced", 3)),
+    *with_dlq(TopicSpec("email-opened", 6)),
+    *with_dlq(TopicSpec("email-clicked", 6)),
+    *with_dlq(TopicSpec("campaign-status", 3)),
     # The events service's facts, key = event id: one event's facts stay in one partition
     # of each topic, and a per-event `sequence` orders them across topics (usn_schemas.events).
-    # The events service reads six of them back (invitations, mail): those have a DLQ.
     *with_dlq(TopicSpec("event-published", 3)),
     *with_dlq(TopicSpec("event-updated", 3)),
     *with_dlq(TopicSpec("event-cancelled", 3)),
     *with_dlq(TopicSpec("event-registered", 6)),
-    TopicSpec("event-waitlisted", 6),
+    *with_dlq(TopicSpec("event-waitlisted", 6)),
     *with_dlq(TopicSpec("event-offer-made", 6)),
-    TopicSpec("event-offer-expired", 6),
+    *with_dlq(TopicSpec("event-offer-expired", 6)),
     *with_dlq(TopicSpec("event-registration-cancelled", 6)),
-    TopicSpec("event-attended", 6),
+    *with_dlq(TopicSpec("event-attended", 6)),
+    # Inbound from the EVU system (continuing education), key = student number; in the clear
+    # like `graduated`, so kept 30 days only: analytics keeps what it needs (a keyed hash).
+    *with_dlq(TopicSpec("evu-enrolled", 3, retention_ms=30 * DAY_MS)),
 ]
 
 
@@ -88,6 +91,7 @@ TOPIC_KEYS: dict[str, str] = {
     "event-offer-expired": EVENT,
     "event-registration-cancelled": EVENT,
     "event-attended": EVENT,
+    "evu-enrolled": "the student number (the EVU system)",
 }
 
 

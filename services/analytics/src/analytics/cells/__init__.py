@@ -1,0 +1,1 @@
+"""Small-cell suppression for every output of the read side (rules.py)."""

@@ -1,0 +1,1 @@
+"""The strategy's value model on live figures (rules.py)."""
