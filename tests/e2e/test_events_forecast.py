@@ -27,7 +27,7 @@ from tests.stack import ServiceProcess, Stack, eventually
 pytestmark = pytest.mark.real
 
 ORGANISER, KIND = "HIU", "career"
-AK = staff_headers("ak", ORGANISER)
+AK = staff_headers("ak", ORGANISER, ttl=6 * 3600)  # made at import: outlasts a long session
 
 
 @pytest.fixture
