@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +12,7 @@ from alumni_kit.access_export import export_router
 from alumni_kit.app import service_app
 from alumni_kit.auth import TokenSigner, parse_keys
 from alumni_kit.http import service_caller, staff_principal
-from alumni_kit.logs import where_it_failed
+from alumni_kit.periodic import periodic
 from alumni_kit.runtime import ServiceRuntime, Subscription
 from events import registrations, repository
 from events.calendar.routes import calendar_router
@@ -85,24 +82,9 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
             async with runtime.pool.acquire() as conn, conn.transaction():
                 metrics.offers_expired.inc(await registrations.expire_offers(conn, event_id, now))
 
-    async def sweep_forever() -> None:
-        while True:
-            try:
-                await sweep_once()
-            except Exception as exc:  # the sweep must outlive database outages; the next round retries
-                metrics.sweep_failures.inc()
-                log.warning("offer sweep failed (%s); retrying next round", where_it_failed(exc))
-            await asyncio.sleep(settings.offer_sweep_seconds)
-
-    @contextlib.asynccontextmanager
-    async def offer_sweeper() -> AsyncIterator[None]:
-        task = asyncio.create_task(sweep_forever(), name="events-offer-sweep")
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    offer_sweeper = periodic(
+        "offer sweep", settings.offer_sweep_seconds, sweep_once, on_failure=metrics.sweep_failures.inc
+    )
 
     keyring = keyring_from(settings.checkin_keys.get_secret_value())
     staff = staff_principal(signer)

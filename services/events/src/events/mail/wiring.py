@@ -3,14 +3,11 @@ the reminder job (a `running` part of alumni_kit.app.service_app)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 
-from alumni_kit.logs import where_it_failed
+from alumni_kit.app import Part
+from alumni_kit.periodic import periodic
 from alumni_kit.runtime import ServiceRuntime, Subscription
 from events.checkin.codes import keyring_from
 from events.mail import repository as queries
@@ -59,9 +56,7 @@ def subscribe(runtime: ServiceRuntime, settings: EventsSettings, links: Links) -
     )
 
 
-def reminders(
-    runtime: ServiceRuntime, settings: EventsSettings, links: Links
-) -> Callable[[], AbstractAsyncContextManager[None]]:
+def reminders(runtime: ServiceRuntime, settings: EventsSettings, links: Links) -> Part:
     """The reminder job: every `EVENTS_REMINDER_SWEEP_SECONDS`, events starting within
     `EVENTS_REMINDER_HOURS` get their one reminder (reminders_sent makes it once, whichever
     replica finds it first)."""
@@ -76,22 +71,4 @@ def reminders(
                 sent = await stage.remind(conn, event_id, now)
             log.info("event %s: %d reminders requested", event_id, sent)
 
-    async def forever() -> None:
-        while True:
-            try:
-                await once()
-            except Exception as exc:  # outages end; the next round tries again
-                log.warning("reminder round failed (%s); retrying next round", where_it_failed(exc))
-            await asyncio.sleep(settings.reminder_sweep_seconds)
-
-    @contextlib.asynccontextmanager
-    async def running() -> AsyncIterator[None]:
-        task = asyncio.create_task(forever(), name="events-reminders")
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    return running
+    return periodic("reminder round", settings.reminder_sweep_seconds, once)
