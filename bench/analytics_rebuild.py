@@ -33,7 +33,7 @@ from tests.stack import Stack
 
 from alumni_kit.kafka import ensure_topics
 from alumni_kit.topics import PLATFORM_TOPICS
-from membership_backfill import ROOT, rss_mb
+from membership_backfill import consumer_performance_fields, rss_mb
 
 # Share of each kind of fact in the stream (sums to 1).
 MIX = {
@@ -97,29 +97,7 @@ def stream(n: int, seed: int = 1) -> Iterator[tuple[str, dict[str, Any]]]:
 def kafka_fetch_seconds(bootstrap: str, topic: str, messages: int) -> float:
     """Kafka's own consumer (ConsumerPerformance): seconds spent fetching `messages` records of
     `topic`, without its group join (which a rebuild, reading without a group, does not have)."""
-    out = subprocess.run(
-        [
-            str(ROOT / "scripts" / "kafka"),
-            "tool",
-            "org.apache.kafka.tools.ConsumerPerformance",
-            "--bootstrap-server",
-            bootstrap,
-            "--topic",
-            topic,
-            "--messages",
-            str(messages),
-            "--group",
-            f"perf-{uuid.uuid4().hex[:6]}",
-            "--timeout",
-            "120000",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    header, values = [line for line in out.splitlines() if line.strip()][-2:]
-    fields = dict(zip([h.strip() for h in header.split(",")], [v.strip() for v in values.split(",")], strict=False))
-    return float(fields["fetch.time.ms"]) / 1000
+    return float(consumer_performance_fields(bootstrap, topic, messages)["fetch.time.ms"]) / 1000
 
 
 async def publish(bootstrap: str, prefix: str, n: int) -> Counter[str]:

@@ -47,8 +47,9 @@ def rss_mb(pid: int) -> float:
     return int(match.group(1)) / 1024 if match else 0.0
 
 
-def consumer_performance(bootstrap: str, topic: str, messages: int) -> float:
-    """Kafka's own consumer: seconds to read `messages` records (ConsumerPerformance)."""
+def consumer_performance_fields(bootstrap: str, topic: str, messages: int) -> dict[str, str]:
+    """What Kafka's own consumer (ConsumerPerformance) reports for reading `messages` records of `topic`:
+    its CSV summary as a dict (`nMsg.sec`, `fetch.time.ms`, ...)."""
     out = subprocess.run(
         [
             str(ROOT / "scripts" / "kafka"),
@@ -70,8 +71,12 @@ def consumer_performance(bootstrap: str, topic: str, messages: int) -> float:
         text=True,
     ).stdout
     header, values = [line for line in out.splitlines() if line.strip()][-2:]
-    fields = dict(zip([h.strip() for h in header.split(",")], [v.strip() for v in values.split(",")], strict=False))
-    return messages / float(fields["nMsg.sec"])
+    return dict(zip([h.strip() for h in header.split(",")], [v.strip() for v in values.split(",")], strict=False))
+
+
+def consumer_performance(bootstrap: str, topic: str, messages: int) -> float:
+    """Kafka's own consumer: seconds to read `messages` records (ConsumerPerformance)."""
+    return messages / float(consumer_performance_fields(bootstrap, topic, messages)["nMsg.sec"])
 
 
 def member_rows(events: list[dict[str, Any]]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
