@@ -190,7 +190,7 @@ async def volunteer(http: httpx.AsyncClient, url: str, signer: TokenSigner, memb
         )
         if answer.status_code == 200:
             saved += 1
-        elif answer.status_code != 422:  # 422: a profile the form would refuse as it stands; not hers to fix here
+        elif answer.status_code != 422:  # 422: no e-mail address, which a profile needs: she could not log in
             answer.raise_for_status()
     return f"volunteering: {saved} members offer their help on their profiles"
 
