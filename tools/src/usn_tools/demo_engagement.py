@@ -232,7 +232,10 @@ async def load(args: argparse.Namespace) -> int:
         if len(members) < 300:
             print(f"demo engagement: only {len(members)} members yet; load the demo graduations first", file=sys.stderr)
             return 1
-        print(await give_consent(http, args.consent_url, staff, members))
+        if args.part in ("consent", "all"):
+            print(await give_consent(http, args.consent_url, staff, members))
+        if args.part == "consent":
+            return 0
         status = await send_newsletter(http, args.mailer_url, staff, args.wait)
         print(f"newsletter {CAMPAIGN_ID}: {status.get('status', 'not consumed yet')}, {status.get('sent', 0)} sent,"
               f" skipped {status.get('skipped', {})}")  # fmt: skip
@@ -255,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events-url", default="http://127.0.0.1:8104")
     parser.add_argument("--mail-dir", default=".run/mail")
     parser.add_argument("--graduations", type=int, default=2000, help="how many demo graduations were published")
+    # The consents first (before the demo events are published, so that their announcements
+    # reach the members who agreed to hear of events), the rest after the demo events.
+    parser.add_argument("--part", choices=("consent", "rest", "all"), default="all")
     parser.add_argument("--wait", type=float, default=60, help="seconds to wait for the newsletter to be sent")
     return asyncio.run(load(parser.parse_args(argv)))
 
