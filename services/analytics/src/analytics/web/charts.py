@@ -187,7 +187,8 @@ def value(answer: Json, t: Mapping[str, str]) -> Chart:
         "bar",
         t["evu_scenario"],
         categories,
-        [(t["strategy_revenue"], strategy, "nok"), (t["live_revenue"], live, "nok")],
+        # The strategy's own table counts no one and has no observed row: its empty cell is "–", not suppressed.
+        [(t["strategy_revenue"], strategy, "number"), (t["live_revenue"], live, "nok")],
         extra=[
             (t["engaged_share"], engagement["engaged_share"], "share"),
             (f"{t['engagement_value']}: {t['observed']}", _range(engagement["observed"]), "text"),
