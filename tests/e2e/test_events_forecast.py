@@ -1,6 +1,8 @@
 """The minimum-turnout forecast: an event that lags its peers is forecast below its minimum
-(the alert metric counts it, the staff view shows the figures) and one that keeps pace is not;
-the organiser then confirms or cancels, and a cancellation is the event's own (`event-cancelled`).
+(the alert metric counts it, the staff view shows the figures, the organiser's role address
+gets one mail with the figures at the SMTP server, and another only when they worsen
+materially) and one that keeps pace is not; the organiser then confirms or cancels, and a
+cancellation is the event's own (`event-cancelled`).
 
 The peers are earlier events of the same kind and faculty. Past events cannot be created
 through the API (a definition must start in the future), so their history is arranged in
@@ -22,11 +24,13 @@ import pytest
 from tests.e2e.consent_helpers import staff_headers, started
 from tests.e2e.events_helpers import act, create_event, facts, new_members
 from tests.events import event_definition
+from tests.smtp import SmtpSink
 from tests.stack import ServiceProcess, Stack, eventually
 
 pytestmark = pytest.mark.real
 
 ORGANISER, KIND = "HIU", "career"
+CONTACT = "hiu-karriere@usn.no"  # the lagging event's organiser_contact (a role address)
 AK = staff_headers("ak", ORGANISER, ttl=6 * 3600)  # made at import: outlasts a long session
 
 
@@ -85,9 +89,28 @@ def gauge(events: ServiceProcess, name: str) -> float:
     return float(found.group(1))
 
 
+async def alert_mails(sink: SmtpSink, n: int) -> list[str]:
+    """The plain text of the turnout alerts at the SMTP server, once there are `n`."""
+
+    async def arrived() -> list[str] | None:
+        found = [m for m in sink.messages() if str(m.parsed["Subject"]).startswith("Få påmeldte:")]
+        if len(found) < n:
+            return None
+        return [str(b.get_content()) for m in found if (b := m.parsed.get_body(("plain",)))]
+
+    found: list[str] = await eventually(arrived, timeout=60, what=f"{n} turnout alerts at the SMTP server")
+    return found
+
+
 async def test_a_lagging_event_alerts_one_keeping_pace_does_not_and_the_organiser_decides(
-    stack: Stack, topic_prefix: str, events: ServiceProcess, events_conn: asyncpg.Connection
+    stack: Stack,
+    topic_prefix: str,
+    events: ServiceProcess,
+    events_conn: asyncpg.Connection,
+    mailer_service: ServiceProcess,
+    smtp_sink: SmtpSink,
 ) -> None:
+    await started(mailer_service)
     # Three peers had 80 % of their final count ten days before their decision; two events that
     # are no peers would pull the median down if they were counted (another kind; cancelled).
     for days_ago in (30, 60, 90):
@@ -98,8 +121,9 @@ async def test_a_lagging_event_alerts_one_keeping_pace_does_not_and_the_organise
     decide_by = (datetime.now(UTC) + timedelta(days=10)).isoformat()
     minimum = {"registrations": 30, "decide_by": decide_by}
     lagging, pacing, plain = published(events, minimum=minimum), published(events, minimum=minimum), published(events)
-    for event_id, n in ((lagging, 8), (pacing, 28)):
-        assert all(act(events, event_id, m).status_code == 201 for m in new_members(n))
+    lagging_members = new_members(8)
+    for event_id, members in ((lagging, lagging_members), (pacing, new_members(28))):
+        assert all(act(events, event_id, m).status_code == 201 for m in members)
 
     # The periodic job forecasts them by itself (every second here, hourly by default) ...
     async def forecast_by_the_job() -> bool:
@@ -138,6 +162,28 @@ async def test_a_lagging_event_alerts_one_keeping_pace_does_not_and_the_organise
     assert gauge(events, "events_forecast_below_minimum") == 1  # the lagging one only
     assert "turnout forecast below the minimum: event " + lagging in events.log_path.read_text()
 
+    # With a role address to write to (given once the registrations are in, so the figures
+    # are known here; without one there is no mail), the organiser is mailed the figures once:
+    # the job's forecasts every second and one more run now do not mail the same crossing again.
+    change = httpx.patch(f"{events.url}/events/{lagging}", json={"organiser_contact": CONTACT}, headers=AK)
+    assert change.status_code == 200, change.text
+    [alert] = await alert_mails(smtp_sink, 1)
+    [message] = [m for m in smtp_sink.messages() if str(m.parsed["Subject"]).startswith("Få påmeldte:")]
+    assert message.recipients == (CONTACT,)
+    for figure in ("forventet antall påmeldte innen beslutningsdatoen: 10", "minimum: 30", "påmeldte nå: 8",
+                   "sammenlignbare arrangementer: 3", "registrations so far: 8", lagging):  # fmt: skip
+        assert figure in alert.lower(), figure
+    assert httpx.post(f"{events.url}/events/{lagging}/forecast", headers=AK).status_code == 200
+    assert await events_conn.fetchval("SELECT mails FROM turnout_alerts WHERE event_id = $1", lagging) == 1
+    # Two leave: 6 now, 7 expected, 3 fewer than mailed (the material drop for a minimum of 30): told again.
+    for member in lagging_members[:2]:
+        assert act(events, lagging, member, "registrations/cancel").status_code == 200
+    assert httpx.post(f"{events.url}/events/{lagging}/forecast", headers=AK).status_code == 200
+    _, second = await alert_mails(smtp_sink, 2)
+    assert "påmeldte nå: 6" in second.lower()
+    assert "beslutningsdatoen: 7" in second.lower()
+    assert await events_conn.fetchval("SELECT mails FROM turnout_alerts WHERE event_id = $1", lagging) == 2
+
     # The organiser decides: another faculty's AK may not, a comms officer cancels the lagging one.
     assert (
         httpx.post(
@@ -149,7 +195,7 @@ async def test_a_lagging_event_alerts_one_keeping_pace_does_not_and_the_organise
     assert bad.status_code == 422, bad.text
     cancelled = httpx.post(f"{events.url}/events/{lagging}/decision", json={"decision": "cancel"}, headers=AK)
     assert cancelled.status_code == 200, cancelled.text
-    assert cancelled.json() == {"event_id": lagging, "decision": "cancelled", "registrations": 8}
+    assert cancelled.json() == {"event_id": lagging, "decision": "cancelled", "registrations": 6}
     again = httpx.post(f"{events.url}/events/{lagging}/decision", json={"decision": "confirm"}, headers=AK)
     assert again.status_code == 409, again.text
     confirmed = httpx.post(f"{events.url}/events/{pacing}/decision", json={"decision": "confirm"}, headers=AK)

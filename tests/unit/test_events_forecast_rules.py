@@ -92,3 +92,32 @@ def test_peers_that_had_got_further_make_a_lower_forecast(peers: list[PeerCurve]
     fast = rules.forecast(40, WEEK_AGO, IN_TEN_DAYS, NOW, ahead)
     if slow.method == fast.method == "peers":
         assert fast.expected <= slow.expected
+
+
+# --- the organiser's alert by mail: once per crossing, again only when materially worse ---
+
+
+def test_the_first_crossing_is_mailed_and_the_same_figures_are_not_mailed_again() -> None:
+    assert rules.alert_due(None, 10, 30)
+    mailed = rules.LastAlert(open=True, expected=10, minimum=30)
+    assert not rules.alert_due(mailed, 10, 30)
+    assert not rules.alert_due(mailed, 12, 30)  # better, still below: nothing new to act on
+    assert not rules.alert_due(mailed, 8, 30)  # 2 fewer: below 10 % of the minimum (3)
+    assert rules.alert_due(mailed, 7, 30)  # 3 fewer: materially worse
+
+
+def test_a_new_crossing_or_a_changed_minimum_is_mailed() -> None:
+    assert rules.alert_due(rules.LastAlert(open=False, expected=10, minimum=30), 10, 30)  # it was back at the minimum
+    assert rules.alert_due(rules.LastAlert(open=True, expected=10, minimum=30), 10, 40)
+
+
+def test_a_small_minimum_still_needs_one_registration_less() -> None:
+    mailed = rules.LastAlert(open=True, expected=3, minimum=5)
+    assert not rules.alert_due(mailed, 3, 5)
+    assert rules.alert_due(mailed, 2, 5)
+
+
+@given(st.integers(0, 1000), st.integers(0, 1000), st.integers(1, 1000))
+def test_never_mailed_again_for_a_forecast_as_good_or_better(last: int, now: int, minimum: int) -> None:
+    if now >= last:
+        assert not rules.alert_due(rules.LastAlert(open=True, expected=last, minimum=minimum), now, minimum)

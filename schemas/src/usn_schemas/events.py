@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
 
 from usn_schemas.campaign import Audience, Sender
 from usn_schemas.envelope import CloudEvent
@@ -68,6 +68,11 @@ class EventDefinition(BaseModel):
     # Markdown, in Norwegian or English.
     description: str = Field("", max_length=20_000)
     organiser: Organiser
+    # Where the organiser is told when the turnout forecast falls below the minimum: a role's
+    # (functional) address such as hh-alumni@usn.no, never a person's, since it travels in
+    # the event facts unsealed. Optional (added in v1); without it the service's per-organiser
+    # setting (EVENTS_ORGANISER_CONTACTS) is used.
+    organiser_contact: EmailStr | None = Field(None, max_length=254)
     kind: EventKind
     campus: Text | None = None
     address: Text | None = None

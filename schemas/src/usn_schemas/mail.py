@@ -6,6 +6,11 @@ event confirmation. The requesting service writes the words (it knows its own
 flow and links); the mailer wraps them in the house template, checks
 suppression (hard bounces, erased members) and sends at most once per event id.
 Marketing consent does not apply.
+
+A mail to a *role* (`to_role`: an organiser's functional mailbox such as
+hh-alumni@usn.no, added in v1 as optional) is about no person: its text holds an
+event's figures and no personal link, so it travels unsealed (`is_to_a_role`); the
+mailer sends it to that address, suppression checked as for any other.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ MailKind = Literal[
     "event-reminder",
     "event-update",
     "event-cancellation",
+    # To an event's organiser (a role address): the turnout forecast is below the minimum.
+    "event-turnout-alert",
 ]
 
 
@@ -56,6 +63,9 @@ class TransactionalMail(BaseModel):
     # address in its own copy of the member (member-registered/-updated), suppression as always.
     to_address: EmailStr | None = PersonalData(None)
     to_name: str | None = PersonalData(None, max_length=200)
+    # A role's (functional) mailbox, not a person's: for mail to an organiser. Not personal
+    # data; a mail to a role names no member and no personal address, and holds no personal data.
+    to_role: EmailStr | None = Field(None, max_length=254)
     language: Language = "nb"
     subject: str = Field(min_length=1, max_length=200)
     # Plain text; the mailer renders the HTML part from it. Holds personal links.
@@ -70,9 +80,17 @@ class TransactionalMail(BaseModel):
 
     @model_validator(mode="after")
     def _someone(self) -> TransactionalMail:
-        if self.to_address is None and self.member_id is None:
-            raise ValueError("to_address or member_id is required")
+        if self.to_role is not None:
+            if self.to_address is not None or self.member_id is not None or self.to_name is not None:
+                raise ValueError("a mail to_role names no member, to_address or to_name")
+        elif self.to_address is None and self.member_id is None:
+            raise ValueError("to_address, member_id or to_role is required")
         return self
+
+    @property
+    def is_to_a_role(self) -> bool:
+        """A mail to a role holds no personal data: the outbox sends it unsealed (no subject has a key)."""
+        return self.to_role is not None
 
 
 class TransactionalMailRequestedV1(CloudEvent):

@@ -19,7 +19,7 @@ from events.calendar.routes import calendar_router
 from events.checkin import routes as checkin
 from events.checkin.codes import keyring_from
 from events.facts import TOPICS
-from events.forecast.flows import ForecastMetrics
+from events.forecast.flows import Forecasting, ForecastMetrics
 from events.forecast.job import forecaster
 from events.forecast.routes import forecast_router
 from events.handlers import on_member_erased
@@ -72,7 +72,7 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
     links = Links(signer, settings.public_base_url)
     runtime = create_runtime(settings, links)
     metrics = EventsMetrics(runtime.metrics.registry)
-    forecast_metrics = ForecastMetrics(runtime.metrics.registry)
+    forecasting = Forecasting(ForecastMetrics(runtime.metrics.registry), dict(settings.organiser_contacts.items()))
 
     async def sweep_once() -> None:
         now = datetime.now(UTC)
@@ -92,7 +92,7 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
         calendar_router(runtime, settings.calendar_organizer),  # before /events/{event_id}
         page_router(runtime, signer, links),
         staff_router(runtime, staff),
-        forecast_router(runtime, staff, forecast_metrics),
+        forecast_router(runtime, staff, forecasting),
         checkin.staff_router(runtime, staff, keyring),
         checkin.public_router(runtime, signer, keyring),
         member_router(runtime, signer, metrics),
@@ -104,7 +104,7 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
         routers,
         running=[
             offer_sweeper,
-            forecaster(runtime, forecast_metrics, settings.forecast_seconds),
+            forecaster(runtime, forecasting, settings.forecast_seconds),
             mail.reminders(runtime, settings, links),
         ],
     )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import EmailStr, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from alumni_kit.settings import ServiceSettings
+from usn_schemas.events import Organiser
 
 
 class EventsSettings(ServiceSettings):
@@ -34,3 +35,7 @@ class EventsSettings(ServiceSettings):
     # Ed25519 keys of the check-in codes, "kid:seed,…" (events/checkin/codes.py; the first signs,
     # all are published). Unset: the public development key, with a warning at startup.
     checkin_keys: SecretStr = SecretStr("")
+    # Where each organiser is told when an event's turnout forecast falls below its minimum:
+    # a role address per organiser code, JSON ({"HH": "hh-alumni@usn.no"}); an event's own
+    # `organiser_contact` comes first. Neither: no mail (the gauge and alert rule remain).
+    organiser_contacts: dict[Organiser, EmailStr] = Field(default_factory=dict)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +14,8 @@ from alumni_kit.db import Conn
 from events import lifecycle
 from events.forecast import repository, rules
 from events.forecast.repository import Due
+from events.mail import texts
+from events.mail.requests import request_to_role
 from events.registrations import RefusedError
 from events.repository import Event
 from usn_schemas.campaign import Sender
@@ -44,14 +48,33 @@ class ForecastMetrics:
             self.decision_due.labels(organiser).set(due)
 
 
-async def forecast_event(conn: Conn, event: Due, now: datetime) -> rules.Forecast:
-    """Today's forecast of one event, saved; a forecast below the minimum is logged with its figures."""
+@dataclass(frozen=True)
+class Forecasting:
+    """What the forecast needs besides the database: its gauges, and where each organiser is told."""
+
+    metrics: ForecastMetrics
+    # Organiser code → a role address (EVENTS_ORGANISER_CONTACTS); an event's own
+    # `organiser_contact` comes first.
+    contacts: Mapping[str, str] = field(default_factory=dict)
+
+    def contact_of(self, event: Due) -> str | None:
+        return event.contact or self.contacts.get(event.organiser)
+
+
+async def forecast_event(conn: Conn, event: Due, now: datetime, forecasting: Forecasting) -> rules.Forecast:
+    """Today's forecast of one event, saved; a forecast below the minimum is logged with its
+    figures and mailed to the organiser (once per crossing, alert_due), in one transaction."""
     lead = rules.lead_time(event.decide_by, now)
     peers = await repository.peer_curves(conn, event, lead, now) if lead.total_seconds() > 0 else []
     count = await repository.registrations_at(conn, event.event_id, now)
     f = rules.forecast(count, event.published_at, event.decide_by, now, peers)
     below = rules.below_minimum(f, event.minimum)
-    await repository.save(conn, event, f, below, now)
+    async with conn.transaction():
+        await repository.save(conn, event, f, below, now)
+        if below:
+            await _alert_organiser(conn, event, f, now, forecasting.contact_of(event))
+        elif f.method != "too-early":
+            await repository.close_alert(conn, event.event_id)
     if below:
         # Ids and counts only: the alert's figures, no person in them.
         log.warning(
@@ -68,13 +91,28 @@ async def forecast_event(conn: Conn, event: Due, now: datetime) -> rules.Forecas
     return f
 
 
-async def forecast_all(conn: Conn, now: datetime, metrics: ForecastMetrics) -> int:
-    """Every due event forecast (one statement each, no lock: a forecast changes nothing
-    a registration depends on), then the alert figures. Returns how many were forecast."""
+async def _alert_organiser(conn: Conn, event: Due, f: rules.Forecast, now: datetime, contact: str | None) -> None:
+    """The turnout alert by mail to the organiser's role address, unless this crossing was
+    mailed already with figures not materially better (the alert row is locked meanwhile)."""
+    if contact is None:
+        return  # nowhere to write: the gauge and its alert rule still tell operators
+    last = await repository.lock_alert(conn, event.event_id)
+    if not rules.alert_due(last, f.expected, event.minimum):
+        return
+    subject, body = texts.turnout_alert(event.title, event.event_id, f.expected, event.minimum, event.decide_by,
+                                        f.registrations, f.method, f.peers)  # fmt: skip
+    await request_to_role(conn, contact, "event-turnout-alert", event.event_id, subject, body, event.decide_by)
+    await repository.record_alert(conn, event.event_id, f.expected, event.minimum, now)
+    log.info("turnout alert mailed to the organiser of event %s (%s)", event.event_id, event.organiser)
+
+
+async def forecast_all(conn: Conn, now: datetime, forecasting: Forecasting) -> int:
+    """Every due event forecast (a short transaction each, no event lock: a forecast changes
+    nothing a registration depends on), then the alert figures. Returns how many were forecast."""
     due = await repository.due(conn, now)
     for event in due:
-        await forecast_event(conn, event, now)
-    metrics.show(await repository.standing(conn, now))
+        await forecast_event(conn, event, now, forecasting)
+    forecasting.metrics.show(await repository.standing(conn, now))
     return len(due)
 
 

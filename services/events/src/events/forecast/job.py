@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 from alumni_kit.app import Part
 from alumni_kit.periodic import periodic
 from alumni_kit.runtime import ServiceRuntime
-from events.forecast.flows import ForecastMetrics, forecast_all
+from events.forecast.flows import Forecasting, forecast_all
 
 
-def forecaster(runtime: ServiceRuntime, metrics: ForecastMetrics, every_seconds: float) -> Part:
+def forecaster(runtime: ServiceRuntime, forecasting: Forecasting, every_seconds: float) -> Part:
     async def one_round() -> None:
         async with runtime.pool.acquire() as conn:
-            await forecast_all(conn, datetime.now(UTC), metrics)
+            await forecast_all(conn, datetime.now(UTC), forecasting)
 
     return periodic("turnout forecast", every_seconds, one_round)

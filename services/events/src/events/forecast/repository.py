@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from alumni_kit.db import Conn
-from events.forecast.rules import Forecast, PeerCurve
+from events.forecast.rules import Forecast, LastAlert, PeerCurve
 
 # At most this many peers, the most recent first: recent curves say most about this year's alumni.
 MAX_PEERS = 20
@@ -32,10 +32,13 @@ class Due:
     minimum: int
     decide_by: datetime
     published_at: datetime
+    title: str
+    contact: str | None  # the definition's organiser_contact (a role address), if it has one
 
 
 _DUE = f"""
 SELECT e.event_id::text, e.organiser, e.definition->>'kind' AS kind,
+       e.definition->>'title' AS title, e.definition->>'organiser_contact' AS contact,
        (e.definition->'minimum'->>'registrations')::int AS minimum,
        (e.definition->'minimum'->>'decide_by')::timestamptz AS decide_by, e.published_at
   FROM events e
@@ -157,3 +160,30 @@ SELECT e.organiser,
 async def standing(conn: Conn, now: datetime) -> dict[str, tuple[int, int]]:
     """Per organiser: undecided events forecast below their minimum, and those whose decision is due."""
     return {r["organiser"]: (int(r["below"]), int(r["decision_due"])) for r in await conn.fetch(_STANDING, now)}
+
+
+async def lock_alert(conn: Conn, event_id: str) -> LastAlert:
+    """The event's last turnout alert, its row locked to the end of the caller's transaction
+    (made when missing), so replicas forecasting at the same moment mail it once."""
+    await conn.execute("INSERT INTO turnout_alerts (event_id) VALUES ($1) ON CONFLICT DO NOTHING", event_id)
+    row = await conn.fetchrow(
+        "SELECT open, expected, minimum FROM turnout_alerts WHERE event_id = $1 FOR UPDATE", event_id
+    )
+    assert row is not None  # made just above, never deleted
+    return LastAlert(row["open"], row["expected"], row["minimum"])
+
+
+async def record_alert(conn: Conn, event_id: str, expected: int, minimum: int, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE turnout_alerts SET open = true, expected = $2, minimum = $3, alerted_at = $4, mails = mails + 1"
+        " WHERE event_id = $1",
+        event_id,
+        expected,
+        minimum,
+        at,
+    )
+
+
+async def close_alert(conn: Conn, event_id: str) -> None:
+    """The forecast is back at the minimum: the crossing is over (a later fall is a new one)."""
+    await conn.execute("UPDATE turnout_alerts SET open = false WHERE event_id = $1 AND open", event_id)

@@ -16,7 +16,7 @@ from alumni_kit.runtime import ServiceRuntime
 from events import repository
 from events.forecast import flows
 from events.forecast import repository as forecasts
-from events.forecast.flows import ForecastMetrics
+from events.forecast.flows import Forecasting
 from events.registrations import RefusedError
 from usn_schemas.vocabulary import UUID_PATTERN
 
@@ -46,7 +46,7 @@ def _may_edit(who: StaffPrincipal, organiser: str) -> None:
 
 
 def forecast_router(
-    runtime: ServiceRuntime, staff: Callable[..., StaffPrincipal], metrics: ForecastMetrics
+    runtime: ServiceRuntime, staff: Callable[..., StaffPrincipal], forecasting: Forecasting
 ) -> APIRouter:
     router = APIRouter(prefix="/events", tags=["staff"], responses=STAFF_REFUSALS)
 
@@ -56,7 +56,7 @@ def forecast_router(
         if who.role != "comms":
             raise HTTPException(403, "only communications runs the forecast of every event")
         async with runtime.pool.acquire() as conn:
-            return Ran(forecast=await flows.forecast_all(conn, datetime.now(UTC), metrics))
+            return Ran(forecast=await flows.forecast_all(conn, datetime.now(UTC), forecasting))
 
     @router.post("/{event_id}/forecast", responses=refusals(404, 409))
     async def run_one(event_id: EventIdPath, who: StaffPrincipal = Depends(staff)) -> dict[str, Any]:
@@ -70,8 +70,8 @@ def forecast_router(
             due = await forecasts.due(conn, now, event.event_id)
             if not due:
                 raise HTTPException(409, "nothing to forecast: no minimum, not published, decided or started")
-            await flows.forecast_event(conn, due[0], now)
-            metrics.show(await forecasts.standing(conn, now))
+            await flows.forecast_event(conn, due[0], now, forecasting)
+            forecasting.metrics.show(await forecasts.standing(conn, now))
             view = await flows.view(conn, event)
         assert view is not None
         return view
@@ -90,7 +90,7 @@ def forecast_router(
                     count = await flows.decide(conn, event, body.decision, who.subject, now)
                 except RefusedError as exc:
                     raise HTTPException(exc.status, exc.detail) from None
-            metrics.show(await forecasts.standing(conn, now))
+            forecasting.metrics.show(await forecasts.standing(conn, now))
         outcome: Literal["confirmed", "cancelled"] = "confirmed" if body.decision == "confirm" else "cancelled"
         return Decided(event_id=event.event_id, decision=outcome, registrations=count)
 

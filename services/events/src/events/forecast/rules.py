@@ -93,6 +93,30 @@ def below_minimum(f: Forecast, minimum: int) -> bool:
     return f.method != "too-early" and f.expected < minimum
 
 
+# A crossing already mailed is mailed again only when the forecast has fallen this much
+# further since (a share of the minimum, at least one registration): a daily forecast that
+# wobbles by one or two must not mail the organiser every day.
+MATERIAL_DROP = 0.10
+
+
+@dataclass(frozen=True)
+class LastAlert:
+    """The last turnout alert mailed for an event; `open` while its crossing lasts."""
+
+    open: bool
+    expected: int | None
+    minimum: int | None
+
+
+def alert_due(last: LastAlert | None, expected: int, minimum: int) -> bool:
+    """Whether a forecast below the minimum is to be mailed to the organiser: the first
+    crossing (or a new one, after the forecast was back at the minimum), a changed minimum,
+    or a forecast fallen materially below the one last mailed."""
+    if last is None or not last.open or last.expected is None or last.minimum != minimum:
+        return True
+    return last.expected - expected >= max(1, math.ceil(minimum * MATERIAL_DROP))
+
+
 def _whole(x: float) -> int:
     """Whole registrations, rounded down; 8 / 0.8 is 10, not 9.999… rounded down to 9."""
     return math.floor(x + 1e-9)

@@ -63,3 +63,16 @@ async def request(conn: Conn, keyring: KeyRing, mails: list[Mail]) -> int:
         messages.append(OutboxMessage(TOPIC, m.member_id, event, seal=key))
     await add_to_outbox(conn, messages)
     return len(messages)
+
+
+async def request_to_role(
+    conn: Conn, to: str, kind: MailKind, about: str, subject: str, body_text: str, expires_at: datetime | None
+) -> None:
+    """A mail to a role's address (an organiser's functional mailbox), into the outbox in the
+    caller's transaction. It is about no person, so nothing is sealed (usn_schemas.mail);
+    keyed by what it is `about` (the event id)."""
+    data = TransactionalMail(
+        kind=kind, to_role=to, language="nb", subject=subject[:200], body_text=body_text, expires_at=expires_at
+    )
+    event = TransactionalMailRequestedV1.create(subject=about, data=data, source=SOURCE)
+    await add_to_outbox(conn, [OutboxMessage(TOPIC, about, event)])

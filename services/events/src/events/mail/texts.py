@@ -146,3 +146,39 @@ def _jinja_text(text: str) -> str:
 
 
 _BRACES = {"{": "{{ '{' }}", "}": "{{ '}' }}"}
+
+
+_METHODS_NB = {
+    "peers": "fra tidligere arrangementer av samme slag",
+    "own-pace": "fra påmeldingstakten så langt",
+    "decided": "beslutningsdatoen er nådd",
+}
+_METHODS_EN = {
+    "peers": "from earlier events of the same kind",
+    "own-pace": "from the pace of registration so far",
+    "decided": "the decision date has come",
+}
+
+
+def turnout_alert(
+    title: str, event_id: str, expected: int, minimum: int, decide_by: datetime, registrations: int,
+    method: str, peers: int,
+) -> tuple[str, str]:  # fmt: skip
+    """To the organiser (a role address, so both languages): the forecast is below the minimum."""
+    decide_nb, decide_en = when_nb(decide_by), when_en(decide_by)
+    body = (
+        f"Prognosen for «{title}» er under minimum.\n\n"
+        f"Forventet antall påmeldte innen beslutningsdatoen: {expected}\nMinimum: {minimum}\n"
+        f"Beslutningsdato: {decide_nb}\nPåmeldte nå: {registrations}\n"
+        f"Prognosen er beregnet {_METHODS_NB.get(method, method)} (sammenlignbare arrangementer: {peers}).\n\n"
+        f"Bekreft eller avlys arrangementet innen beslutningsdatoen (arrangement-id {event_id}: "
+        f"POST /events/{event_id}/decision). Blir tallene vesentlig verre, får dere en ny e-post.\n\n"
+        f"---\n\nThe turnout forecast for “{title}” is below its minimum.\n\n"
+        f"Registrations expected by the decision date: {expected}\nMinimum: {minimum}\n"
+        f"Decision date: {decide_en}\nRegistrations so far: {registrations}\n"
+        f"The forecast is made {_METHODS_EN.get(method, method)} (comparable events: {peers}).\n\n"
+        f"Confirm or cancel the event by the decision date (event id {event_id}: "
+        f"POST /events/{event_id}/decision). Should the figures get materially worse, you will hear again.\n\n"
+        "Hilsen USN Alumni"
+    )
+    return f"Få påmeldte: {title} / Low turnout forecast", body

@@ -52,7 +52,8 @@ def subscribe(runtime: ServiceRuntime, settings: EventsSettings, links: Links) -
     runtime.publishes(
         "transactional-mail-requested",
         TransactionalMailRequestedV1,
-        "Confirmations (with iCalendar), offers, reminders, updates and cancellations; by member id, sealed.",
+        "Confirmations (with iCalendar), offers, reminders, updates and cancellations, by member id and sealed;"
+        " the turnout alert to the organiser's role address (to_role, nothing personal, unsealed).",
     )
 
 
