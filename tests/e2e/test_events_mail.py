@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
@@ -127,6 +128,10 @@ async def test_invitation_registration_page_calendar_updates_offers_and_cancella
     assert str(first["UID"]) == f"registration-{registration_id}@alumni.usn.no"
     assert str(first["SUMMARY"]) == "Alumnikveld på Campus Kongsberg – æøå"
     assert str(first["STATUS"]) == "CONFIRMED"
+    # RFC 5546: a REQUEST names its organiser and attendee (her address, added by the mailer).
+    assert str(first["ORGANIZER"]) == "mailto:alumni@usn.no"
+    assert str(first["ATTENDEE"]) == "mailto:tnm0@example.no"
+    assert first["ATTENDEE"].params["PARTSTAT"] == "ACCEPTED"
     # ... and her ticket: the check-in code, its QR (SVG) and her ticket page showing the same code.
     code = re.search(r"Innsjekkingskode: (\S+)", _text(confirmation))
     assert code
@@ -163,12 +168,23 @@ async def test_invitation_registration_page_calendar_updates_offers_and_cancella
     for who in ("b", "c", "e"):
         assert act(events, event_id, ids[who]).status_code == 201
     [b_confirmed] = await _mails_to(smtp_sink, "tnm2@example.no", "Påmeldt:")
-    assert act(events, event_id, ids["b"], "registrations/cancel").status_code == 200
+    # b cancels from the link in her confirmation: GET shows her seat and a button and cancels
+    # nothing; only the click (the POST) does, and the same link then says she has left.
+    cancel_link = _link(_text(b_confirmed), f"/events/{event_id}/withdraw")
+    await asyncio.to_thread(browser.get, cancel_link)
+    assert browser.find_element(By.ID, "cancel").text == "Meld meg av"
+    assert await events_conn.fetchval("SELECT status FROM registrations WHERE member_id = $1", ids["b"]) == "registered"
+    await asyncio.to_thread(click_and_wait, browser, "cancel")
+    assert browser.find_element(By.ID, "heading").text == "Du er meldt av"
+    assert await events_conn.fetchval("SELECT status FROM registrations WHERE member_id = $1", ids["b"]) == "cancelled"
+    await asyncio.to_thread(browser.get, cancel_link)
+    assert browser.find_element(By.ID, "heading").text == "Du er allerede meldt av"
     # b is told, and her own entry is removed (same UID, higher SEQUENCE).
     [b_left] = await _mails_to(smtp_sink, "tnm2@example.no", "Avmeldt:")
     method, cal = _calendar(b_left)
     b_entry, b_removed = _vevent(_calendar(b_confirmed)[1]), _vevent(cal)
     assert method == "CANCEL"
+    assert str(b_removed["ATTENDEE"]) == "mailto:tnm2@example.no"
     assert str(b_removed["UID"]) == str(b_entry["UID"]) != str(first["UID"])
     assert int(b_removed["SEQUENCE"]) > int(b_entry["SEQUENCE"])
     [offer] = await _mails_to(smtp_sink, "tnm3@example.no", "Ledig plass")
@@ -187,6 +203,15 @@ async def test_invitation_registration_page_calendar_updates_offers_and_cancella
     assert accepted.status_code == 200, accepted.text
     assert "Du er påmeldt" in accepted.text
     await _mails_to(smtp_sink, "tnm3@example.no", "Påmeldt:")
+
+    # e, still waiting, would leave the list from the same page (her place shown, nothing done on GET).
+    waiting = httpx.get(f"{events.url}/events/{event_id}/withdraw", params={"token": member_link(ids["e"])})
+    assert waiting.status_code == 200
+    assert "nummer 1" in waiting.text
+    assert 'value="leave"' in waiting.text
+    stranger = httpx.get(f"{events.url}/events/{event_id}/withdraw", params={"token": member_link(str(uuid.uuid4()))})
+    assert stranger.status_code == 404  # nothing of hers to cancel
+    assert "Du er ikke påmeldt" in stranger.text
 
     # Cancelling the event tells every registrant (seats and the waiting list); those with a
     # seat get their entry cancelled (same UID, higher SEQUENCE). b, who left, is not told.

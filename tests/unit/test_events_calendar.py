@@ -12,7 +12,7 @@ from email.policy import default
 import icalendar
 
 from events.calendar import ics
-from events.mail import texts
+from events.mail import requests, texts
 from mailer import compose
 from usn_schemas.events import EventDefinition
 
@@ -97,3 +97,31 @@ def test_the_invitation_body_shows_staff_text_as_itself_and_her_link() -> None:
     assert "{% for x in y %} <em>Markdown</em> stays {{ here }}" in page  # the description is Markdown
     assert plain.count("https://alumni.usn.no/r?token=T") == 2  # her own link, in both languages
     assert page.count('href="https://alumni.usn.no/r?token=T"') == 2  # not a tracked redirect
+
+
+def test_the_mailer_adds_her_as_the_attendee_of_her_entry() -> None:
+    """RFC 5546: a REQUEST (and a CANCEL) names ORGANIZER and ATTENDEE. Events writes the
+    entry without her address; the mailer, which knows it, adds her before sending."""
+    entry = requests.calendar_attachment(ics.calendar([_entry()], "REQUEST", "alumni@usn.no", NOW), "REQUEST")
+    mail = {
+        "to_address": "kari.nordmann-med-et-langt-navn@example.no",
+        "to_name": 'Kari "K" Nordmann',
+        "subject": "Påmeldt",
+        "body_text": "Du er påmeldt.",
+        "attachments": [entry.model_dump()],
+    }
+    msg = compose.build_transactional(mail, Address("USN Alumni", addr_spec="alumni@usn.no"), "<m@usn.no>")
+    [part] = [p for p in msg.iter_attachments() if p.get_content_type() == "text/calendar"]
+    text = part.get_content()
+    assert all(len(line.encode()) <= 75 for line in text.split("\r\n"))  # still folded
+    [event] = icalendar.Calendar.from_ical(text).walk("VEVENT")
+    attendee = event["ATTENDEE"]
+    assert str(attendee) == "mailto:kari.nordmann-med-et-langt-navn@example.no"
+    assert attendee.params["CN"] == "Kari K Nordmann"  # a DQUOTE cannot be in a parameter value
+    assert (attendee.params["PARTSTAT"], attendee.params["RSVP"]) == ("ACCEPTED", "FALSE")
+    assert str(event["ORGANIZER"]) == "mailto:alumni@usn.no"
+    # A calendar the requester did not ask to complete is sent as it came.
+    plain = {**entry.model_dump(), "add_recipient_as_attendee": False}
+    msg = compose.build_transactional({**mail, "attachments": [plain]}, Address("A", addr_spec="a@usn.no"), "<n@x>")
+    [part] = [p for p in msg.iter_attachments() if p.get_content_type() == "text/calendar"]
+    assert "ATTENDEE" not in part.get_content()

@@ -52,6 +52,10 @@ class Attachment(BaseModel):
         max_length=200, pattern=r"^(text/[a-z0-9.+-]+|image/svg\+xml)(; ?[a-z-]+=[A-Za-z0-9-]+)*$"
     )
     content: str = Field(min_length=1, max_length=100_000)
+    # Added in v1 (optional): for a text/calendar part, the mailer adds the recipient as the
+    # ATTENDEE of each VEVENT (RFC 5546 wants one in a REQUEST and a CANCEL; only the mailer
+    # knows her address, which the requester leaves out).
+    add_recipient_as_attendee: bool = False
 
 
 class TransactionalMail(BaseModel):

@@ -23,6 +23,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markdown_it import MarkdownIt
 
+from alumni_kit import ical
 from mailer.bodies import MEMBER_LINK, TemplateProblemError, render_body
 
 FACULTY_NAMES = {
@@ -294,8 +295,18 @@ def build_transactional(mail: dict[str, Any], sender: Address, message_id: str) 
     msg.set_content(str(mail["body_text"]), charset="utf-8")
     msg.add_alternative(html, subtype="html", charset="utf-8")
     for attachment in mail.get("attachments") or []:
-        _attach(msg, attachment)
+        _attach(msg, _for_recipient(attachment, mail))
     return msg
+
+
+def _for_recipient(attachment: dict[str, Any], mail: dict[str, Any]) -> dict[str, Any]:
+    """A calendar entry with her as its ATTENDEE, when the requester asked (it does not know her address)."""
+    if not attachment.get("add_recipient_as_attendee") or not str(attachment["content_type"]).startswith(
+        "text/calendar"
+    ):
+        return attachment
+    content = ical.with_attendee(str(attachment["content"]), one_line(str(mail["to_address"])), mail.get("to_name"))
+    return {**attachment, "content": content}
 
 
 def _attach(msg: EmailMessage, attachment: dict[str, Any]) -> None:

@@ -1,9 +1,10 @@
 """iCalendar (RFC 5545) written by hand: a dozen properties of one kind of entry.
 
 Why not a library at run time: the service writes one fixed shape (a VEVENT with UTC
-times and text properties), which needs only the two rules below: text escaping
-(§3.3.11) and line folding at 75 octets (§3.1); a dependency for that would be more
-code to trust than this module. The tests read every entry back with the `icalendar`
+times and text properties), which needs only two rules: text escaping (§3.3.11) and line
+folding at 75 octets (§3.1), in alumni_kit.ical (the mailer adds her ATTENDEE line with
+them: only the mailer knows her address); a dependency for that would be more code to
+trust than this. The tests read every entry back with the `icalendar`
 library, so a slip here shows there.
 
 Each entry replaces the earlier one in her calendar: the UID is stable (one per
@@ -18,6 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
+
+from alumni_kit.ical import escape, fold
 
 PRODID = "-//USN Alumni//events//NO"
 UID_DOMAIN = "alumni.usn.no"
@@ -73,27 +76,3 @@ def calendar(entries: Iterable[Entry], method: Method, organizer: str, now: date
 
 def _utc(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-
-
-def escape(text: str) -> str:
-    """TEXT value (§3.3.11): backslash, semicolon, comma and line breaks escaped; other
-    control characters (which no TEXT may hold) dropped."""
-    text = text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n")
-    return "".join(c for c in text if c == "\t" or (ord(c) >= 0x20 and ord(c) != 0x7F))
-
-
-def fold(line: str) -> str:
-    """Lines of at most 75 octets (§3.1), never splitting a UTF-8 character; each
-    continuation starts with a space."""
-    parts: list[str] = []
-    current, size, limit = "", 0, 75
-    for char in line:
-        width = len(char.encode())
-        if size + width > limit:
-            parts.append(current)
-            current, size, limit = "", 0, 74  # the leading space counts
-        current += char
-        size += width
-    parts.append(current)
-    return "\r\n ".join(parts)

@@ -69,7 +69,8 @@ class MailStage:
             page = self.links.register(event.event_id, fact.member_id, event.starts_at, now)
             t = ticket_parts(self.checkin, self.links, event.event_id, event.starts_at, fact.member_id,
                              fact.registration_id, now)  # fmt: skip
-            subject, body = texts.confirmation(event.definition, page, t.lines)
+            cancel = self.links.cancel(event.event_id, fact.member_id, event.starts_at, now)
+            subject, body = texts.confirmation(event.definition, page, t.lines, cancel)
             ics_text = self.invite(event, version, fact.registration_id, "REQUEST", now)
             mails.append(Mail(fact.member_id, "event-confirmation", subject, body, action_url=t.url,
                               action_label="Billett / Ticket",
@@ -102,7 +103,8 @@ class MailStage:
             mails = []
             for r in await queries.active(conn, event.event_id):
                 page = self.links.register(event.event_id, r.member_id, event.starts_at, now)
-                subject, body = texts.update(event.definition, r.status, page)
+                cancel = self.links.cancel(event.event_id, r.member_id, event.starts_at, now)
+                subject, body = texts.update(event.definition, r.status, page, cancel)
                 attachments = []
                 if r.status == "registered":
                     attachments = [calendar_attachment(self.invite(event, version, r.registration_id, "REQUEST", now),
@@ -154,8 +156,9 @@ class MailStage:
             return 0
         mails = []
         for r in await queries.active(conn, event_id, ("registered",)):
-            subject, body = texts.reminder(event.definition, self.links.register(event_id, r.member_id,
-                                                                                 event.starts_at, now))  # fmt: skip
+            page = self.links.register(event_id, r.member_id, event.starts_at, now)
+            cancel = self.links.cancel(event_id, r.member_id, event.starts_at, now)
+            subject, body = texts.reminder(event.definition, page, cancel)
             mails.append(Mail(r.member_id, "event-reminder", subject, body, expires_at=event.starts_at))
         return await request(conn, self.keyring, mails)
 

@@ -35,7 +35,10 @@ class Mail:
 
 
 def calendar_attachment(ics: str, method: str) -> Attachment:
-    return Attachment(filename="event.ics", content_type=f"text/calendar; method={method}", content=ics)
+    """Her calendar entry; the mailer adds her as its ATTENDEE (RFC 5546: a REQUEST or CANCEL
+    names its attendee, and only the mailer knows her address)."""
+    return Attachment(filename="event.ics", content_type=f"text/calendar; method={method}", content=ics,
+                      add_recipient_as_attendee=True)  # fmt: skip
 
 
 async def request(conn: Conn, keyring: KeyRing, mails: list[Mail]) -> int:

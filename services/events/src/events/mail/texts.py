@@ -41,13 +41,25 @@ def _facts(d: EventDefinition) -> tuple[str, str]:
     return nb, en
 
 
-def confirmation(d: EventDefinition, page_url: str, extra: list[str]) -> tuple[str, str]:
+def _cancel_lines(cancel_url: str, status: str = "registered") -> tuple[str, str]:
+    """Her link to cancel (a seat) or leave the waiting list (a place or an offer)."""
+    if status == "registered":
+        return f"\n\nKan du ikke komme? Meld deg av her: {cancel_url}", f"\n\nCannot come? Cancel here: {cancel_url}"
+    return (
+        f"\n\nVil du ikke stå på ventelisten lenger? Gå av den her: {cancel_url}",
+        f"\n\nNo longer want to wait for a seat? Leave the waiting list here: {cancel_url}",
+    )
+
+
+def confirmation(d: EventDefinition, page_url: str, extra: list[str], cancel_url: str) -> tuple[str, str]:
     nb, en = _facts(d)
     more = "".join(f"\n\n{line}" for line in extra)
+    cancel_nb, cancel_en = _cancel_lines(cancel_url)
     body = (
         f"Du er påmeldt «{d.title}».\n\n{nb}\n\nKalenderoppføringen ligger ved.{more}\n\n"
-        f"Arrangementet og påmeldingen din: {page_url}\n\n"
-        f"---\n\nYou are registered for “{d.title}”.\n\n{en}\n\nThe calendar entry is attached.\n\nHilsen USN Alumni"
+        f"Arrangementet og påmeldingen din: {page_url}{cancel_nb}\n\n"
+        f"---\n\nYou are registered for “{d.title}”.\n\n{en}\n\nThe calendar entry is attached.{cancel_en}\n\n"
+        "Hilsen USN Alumni"
     )
     return f"Påmeldt: {d.title}", body
 
@@ -71,25 +83,28 @@ def offer(d: EventDefinition, until: datetime, hold: timedelta, url: str) -> tup
     return f"Ledig plass til deg: {d.title}", body
 
 
-def reminder(d: EventDefinition, page_url: str) -> tuple[str, str]:
+def reminder(d: EventDefinition, page_url: str, cancel_url: str) -> tuple[str, str]:
     nb, en = _facts(d)
+    cancel_nb, cancel_en = _cancel_lines(cancel_url)
     body = (
-        f"Påminnelse: «{d.title}» er snart.\n\n{nb}\n\nArrangementet: {page_url}\n\n"
-        f"---\n\nReminder: “{d.title}” is soon.\n\n{en}\n\nHilsen USN Alumni"
+        f"Påminnelse: «{d.title}» er snart.\n\n{nb}\n\nArrangementet: {page_url}{cancel_nb}\n\n"
+        f"---\n\nReminder: “{d.title}” is soon.\n\n{en}{cancel_en}\n\nHilsen USN Alumni"
     )
     return f"Påminnelse: {d.title}", body
 
 
-def update(d: EventDefinition, status: str, page_url: str) -> tuple[str, str]:
+def update(d: EventDefinition, status: str, page_url: str, cancel_url: str) -> tuple[str, str]:
     nb, en = _facts(d)
+    cancel_nb, cancel_en = _cancel_lines(cancel_url, status)
     attached = (
         ("\n\nDen oppdaterte kalenderoppføringen ligger ved.", "\n\nThe updated calendar entry is attached.")
         if status == "registered"
         else ("", "")
     )
     body = (
-        f"«{d.title}» er endret. Slik er det nå:\n\n{nb}{attached[0]}\n\nArrangementet: {page_url}\n\n"
-        f"---\n\n“{d.title}” has changed. This is how it now stands:\n\n{en}{attached[1]}\n\nHilsen USN Alumni"
+        f"«{d.title}» er endret. Slik er det nå:\n\n{nb}{attached[0]}\n\nArrangementet: {page_url}{cancel_nb}\n\n"
+        f"---\n\n“{d.title}” has changed. This is how it now stands:\n\n{en}{attached[1]}{cancel_en}\n\n"
+        "Hilsen USN Alumni"
     )
     return f"Endret: {d.title}", body
 

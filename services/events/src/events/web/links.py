@@ -24,6 +24,13 @@ class Links:
     def offer_path(self, event_id: str) -> str:
         return f"/events/{event_id}/offer"
 
+    def cancel_path(self, event_id: str) -> str:
+        return f"/events/{event_id}/withdraw"
+
+    def cancel(self, event_id: str, member_id: str, starts_at: datetime, now: datetime) -> str:
+        """Cancel her registration or leave the waiting list (the page says so after the start)."""
+        return self._url(self.cancel_path(event_id), member_id, starts_at + _GRACE, now)
+
     def ticket(self, event_id: str, member_id: str, starts_at: datetime, now: datetime) -> str:
         """Her ticket page (check-in code and QR; events/checkin/routes.py)."""
         return self._url(f"/events/{event_id}/ticket", member_id, starts_at + _GRACE, now)

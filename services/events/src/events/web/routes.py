@@ -3,8 +3,11 @@
 `/events/{id}/register?token=…` (the invitation's and confirmation's link) shows the
 event and a button; the POST registers her (a seat or a place on the list), as
 `POST /events/{id}/registrations` does. `/events/{id}/offer?token=…` (the offer's
-link) shows the held seat with *accept* and *decline*. A mail scanner that follows
-every link thus registers nobody. The token is her member link of purpose `events`;
+link) shows the held seat with *accept* and *decline*. `/events/{id}/withdraw?token=…`
+(the confirmation's, reminder's and update's link) shows what she holds (a seat, a place
+on the list, an offer) and one button; the POST cancels it, as
+`POST /events/{id}/registrations/cancel` does. A mail scanner that follows every link
+thus registers, answers and cancels nothing. The token is her member link of purpose `events`;
 the form carries it back (no cookie, no session: a cross-site form post could do no
 more than the link itself, which the poster would need).
 
@@ -248,4 +251,80 @@ def page_router(runtime: ServiceRuntime, signer: TokenSigner, links: Links) -> A
                                deadline=_when(event.registration_deadline, lang))  # fmt: skip
         return RefusalPageError(409, "no_offer")
 
+    @router.get("/withdraw")
+    async def show_cancel(event_id: EventIdPath, token: str = "", lang: str | None = None) -> HTMLResponse:
+        lang_ = language(lang)
+
+        async def work() -> HTMLResponse:
+            member_id = _member(signer, token)
+            async with runtime.pool.acquire() as conn:
+                event = _cancellable(await repository.get_event(conn, event_id.lower()), datetime.now(UTC))
+                state = await repository.member_state(conn, event, member_id)
+                if state.erased:
+                    raise RefusalPageError(403, "bad_link")
+                mine = _holding(state.mine)
+                t = TEXT[lang_]
+                if mine.status == "waitlisted":
+                    line, button = t["cancel_waiting_line"].format(position=await _position(conn, mine)), "leave"
+                elif mine.status == "offered" and mine.offer_expires_at is not None:
+                    line, button = t["cancel_offer_line"].format(until=_when(mine.offer_expires_at, lang_)), "leave"
+                else:
+                    line, button = t["cancel_seat_line"], "cancel"
+            return event_page(event, lang_, links.cancel_path(event.event_id), token, [line],
+                              [(button, t[button], "secondary")])  # fmt: skip
+
+        return await answer(lang_, work)
+
+    @router.post("/withdraw")
+    async def cancel(event_id: EventIdPath, request: Request) -> HTMLResponse:
+        form = await request.form()
+        lang_ = language(form.get("lang"))
+
+        async def work() -> HTMLResponse:
+            member_id = _member(signer, str(form.get("token", "")))
+            now = datetime.now(UTC)
+            async with runtime.pool.acquire() as conn:
+                event = _cancellable(await repository.get_event(conn, event_id.lower()), now)
+                held = _holding((await repository.member_state(conn, event, member_id)).mine).status
+            try:
+                async with runtime.pool.acquire() as conn, conn.transaction():
+                    await registrations.cancel(conn, event.event_id, member_id, now)
+            except RefusedError as exc:
+                raise _cancel_refusal(exc, event) from None
+            t = TEXT[lang_]
+            if held == "registered":
+                return PAGES.message(lang_, t["cancelled_mine"], [t["cancelled_mine_line"]])
+            return PAGES.message(lang_, t["left_list"], [t["left_list_line"]])
+
+        return await answer(lang_, work)
+
     return router
+
+
+def _cancellable(event: Event | None, now: datetime) -> Event:
+    """The event if a registration for it may still be cancelled; else the page that says why."""
+    if event is None or event.status == "draft":
+        raise RefusalPageError(404, "not_found")
+    if event.status == "cancelled":
+        raise RefusalPageError(410, "cancelled", title=event.definition.title)
+    if now >= event.starts_at:
+        raise RefusalPageError(410, "started", title=event.definition.title)
+    return event
+
+
+def _holding(mine: Registration | None) -> Registration:
+    """Her registration if it holds something to give up (a seat, a place, an offer)."""
+    if mine is None:
+        raise RefusalPageError(404, "not_registered")
+    if mine.status not in ("registered", "waitlisted", "offered"):
+        raise RefusalPageError(409, "left_already")
+    return mine
+
+
+def _cancel_refusal(exc: RefusedError, event: Event) -> RefusalPageError:
+    """The flow refused what the page had seen (a race: she cancelled in another tab, it started)."""
+    if exc.status == 404:
+        return RefusalPageError(404, "not_registered")
+    if exc.status == 410:
+        return RefusalPageError(410, "started", title=event.definition.title)
+    return RefusalPageError(409, "left_already")

@@ -42,6 +42,24 @@ TEXT: dict[str, dict[str, str]] = {
         "bad_link_line": "Lenken er ikke gyldig. Bruk lenken i e-posten du fikk, uendret.",
         "expired_link": "Lenken er for gammel",
         "expired_link_line": "Lenken har gått ut. Bruk lenken i den nyeste e-posten om arrangementet.",
+        "cancel_seat_line": "Du har plass på dette arrangementet. Trykk på knappen for å melde deg av; plassen går "
+        "da til neste på ventelisten, og du kan ikke melde deg på igjen.",
+        "cancel_waiting_line": "Du står på ventelisten, som nummer {position}. Trykk på knappen for å gå av "
+        "ventelisten for godt.",
+        "cancel_offer_line": "En plass er holdt for deg til {until}. Trykk på knappen for å si fra deg plassen "
+        "og gå av ventelisten.",
+        "cancel": "Meld meg av",
+        "leave": "Gå av ventelisten",
+        "cancelled_mine": "Du er meldt av",
+        "cancelled_mine_line": "Plassen din går til neste på ventelisten. Du får en bekreftelse på e-post.",
+        "left_list": "Du har gått av ventelisten",
+        "left_list_line": "Du står ikke lenger på ventelisten til dette arrangementet.",
+        "not_registered": "Du er ikke påmeldt",
+        "not_registered_line": "Du har ingen påmelding til dette arrangementet å melde av.",
+        "left_already": "Du er allerede meldt av",
+        "left_already_line": "Påmeldingen din til dette arrangementet er avsluttet fra før.",
+        "started": "Arrangementet har begynt",
+        "started_line": "«{title}» har begynt eller er over; påmeldingen kan ikke endres lenger.",
     },
     "en": {
         "site": "USN Alumni – events",
@@ -82,5 +100,23 @@ TEXT: dict[str, dict[str, str]] = {
         "bad_link_line": "The link is not valid. Use the link in the e-mail you got, unchanged.",
         "expired_link": "The link is too old",
         "expired_link_line": "The link has expired. Use the link in the latest e-mail about the event.",
+        "cancel_seat_line": "You have a seat at this event. Press the button to cancel; the seat then goes to the "
+        "next on the waiting list, and you cannot register again.",
+        "cancel_waiting_line": "You are on the waiting list, as number {position}. Press the button to leave the "
+        "waiting list for good.",
+        "cancel_offer_line": "A seat is held for you until {until}. Press the button to give it up and leave the "
+        "waiting list.",
+        "cancel": "Cancel my registration",
+        "leave": "Leave the waiting list",
+        "cancelled_mine": "Your registration is cancelled",
+        "cancelled_mine_line": "Your seat goes to the next on the waiting list. You will get a confirmation by e-mail.",
+        "left_list": "You have left the waiting list",
+        "left_list_line": "You are no longer on the waiting list of this event.",
+        "not_registered": "You are not registered",
+        "not_registered_line": "You have no registration for this event to cancel.",
+        "left_already": "You have already cancelled",
+        "left_already_line": "Your registration for this event has ended already.",
+        "started": "The event has started",
+        "started_line": "“{title}” has started or is over; the registration can no longer be changed.",
     },
 }
