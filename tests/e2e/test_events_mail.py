@@ -86,6 +86,7 @@ async def test_invitation_registration_page_calendar_updates_offers_and_cancella
     # HH: one with consent to events (outside the audience).
     tnm = members(6, "TNM", "tnm")
     invited, newsletter_only, b, c, e, _ = tnm
+    e["data"]["language"] = "en"  # chosen in her profile: her mail is in English only; the others' in both
     hh = members(1, "HH", "hh")
     newsletter = consent_fact(newsletter_only["data"]["member_id"], 1, "given")
     await publish(stack.bootstrap, topic_prefix + "consent-given", [event_bytes(newsletter)])
@@ -217,8 +218,15 @@ async def test_invitation_registration_page_calendar_updates_offers_and_cancella
     # seat get their entry cancelled (same UID, higher SEQUENCE). b, who left, is not told.
     assert httpx.post(f"{events.url}/events/{event_id}/cancel", headers=COMMS).status_code == 200
     told = {}
-    for address in ("tnm0@example.no", "tnm3@example.no", "tnm4@example.no"):
+    for address in ("tnm0@example.no", "tnm3@example.no"):
         [told[address]] = await _mails_to(smtp_sink, address, "Avlyst:")
+    [told["tnm4@example.no"]] = await _mails_to(smtp_sink, "tnm4@example.no", "Cancelled:")
+    english = _text(told["tnm4@example.no"])
+    assert "is cancelled" in english
+    assert "avlyst" not in english.lower()
+    assert told["tnm4@example.no"]["Content-Language"] == "en"
+    both = _text(told["tnm0@example.no"])  # her language unknown: bokmål first, English below
+    assert both.index("er avlyst") < both.index("is cancelled")
     method, cal = _calendar(told["tnm0@example.no"])
     cancelled = _vevent(cal)
     assert method == "CANCEL"

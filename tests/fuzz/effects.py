@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 
 from tests.e2e.expect import ELIGIBLE
-from tests.fuzz.messages import BAD_TEMPLATES
+from tests.fuzz.messages import BAD_TEMPLATES, EVENTS_OWN_FACTS
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,15 @@ _CONSENT_MEMBER = Effect(
     lambda doc: (doc["data"]["given_name"], doc["data"].get("email")),
 )
 
+
+def _processed_by(topic: str) -> Effect:
+    """Processed by the consumer of `topic` (its inbox; consumer = `<group>.<topic>`)."""
+    return Effect(
+        f"SELECT event_id, true FROM inbox WHERE consumer LIKE '%.{topic}' AND event_id = ANY($1::text[])",
+        lambda doc: (True,),
+    )
+
+
 EFFECTS: dict[tuple[str, str], Effect] = {
     ("membership", "graduated"): Effect(
         "SELECT m.student_number, m.given_name, m.family_name, count(p.*), min(p.programme_code), min(p.degree_level)"
@@ -80,6 +89,7 @@ EFFECTS: dict[tuple[str, str], Effect] = {
     ("consent", "member-erased"): _ERASED,
     ("mailer", "member-erased"): _ERASED,
     ("events", "member-erased"): _EVENTS_ERASED,
+    **{("events", topic): _processed_by(topic) for topic, _ in EVENTS_OWN_FACTS},
     ("mailer", "transactional-mail-requested"): Effect(
         "SELECT event_id, kind, member_id FROM transactional WHERE event_id = ANY($1::text[])",
         lambda doc: (doc["data"]["kind"], doc["data"].get("member_id")),

@@ -180,6 +180,17 @@ VALID: dict[str, st.SearchStrategy[dict[str, Any]]] = {
             "recorded_at": sane_datetimes.map(_iso),
         },
     ),
+    # The events service's own facts, read back by its mail and invitation stages.
+    "event-fact": st.fixed_dictionaries({}, optional={"at": sane_datetimes.map(_iso)}),
+    "registration-fact": st.fixed_dictionaries(
+        {},
+        optional={
+            "status": st.sampled_from(["registered", "waitlisted", "offered", "cancelled", "expired", "attended"]),
+            "waitlist_position": _opt(st.integers(1, 10_000)),
+            "reason": _opt(st.sampled_from(["member", "declined", "erased", "expired"]) | _text(40)),
+            "at": sane_datetimes.map(_iso),
+        },
+    ),
     "transactional-mail-requested": st.fixed_dictionaries(
         {},
         optional={
@@ -240,6 +251,9 @@ class Topic:
     freshen: Callable[[dict[str, Any], int], tuple[str, str]]  # sets ids in place; (key, entity)
     consumers: tuple[str, ...]
     entity_path: tuple[str, ...]
+    # Fewer than the suite's count (the events service's own facts: six topics that share one
+    # consumer, each message handled the same way), to keep the run short.
+    most: int | None = None
 
     @property
     def event_type(self) -> str:
@@ -294,6 +308,33 @@ def _campaign(doc: dict[str, Any], n: int) -> tuple[str, str]:
     doc["data"]["send_at"] = LATER  # the examples' dates are fixed; a valid draw may set another
     return campaign, campaign
 
+
+def _event_fact(space: int) -> Callable[[dict[str, Any], int], tuple[str, str]]:
+    """A fact about an event the service does not have: its stages read it, find nothing to
+    mail, and record it as processed (the inbox is its one effect)."""
+
+    def freshen(doc: dict[str, Any], n: int) -> tuple[str, str]:
+        event_id = fixed_uuid(space, n)
+        doc["id"] = fixed_uuid(space + 1, n)
+        doc["subject"] = doc["data"]["event_id"] = event_id
+        if "registration_id" in doc["data"]:
+            doc["data"]["registration_id"] = fixed_uuid(space + 2, n)
+            doc["data"]["member_id"] = fixed_uuid(space + 3, n)
+        return event_id, doc["id"]
+
+    return freshen
+
+
+# What events consumes of its own facts (events/mail/wiring.py, events/invitations/).
+EVENTS_OWN_FACTS = (
+    ("event-published", "event-fact"),
+    ("event-updated", "event-fact"),
+    ("event-cancelled", "event-fact"),
+    ("event-registered", "registration-fact"),
+    ("event-offer-made", "registration-fact"),
+    ("event-registration-cancelled", "registration-fact"),
+)
+EVENTS_FACTS_PER_TOPIC = 60
 
 MEMBER_EXAMPLES = ("v1.json", "v1-associate.json", "v1-pre-alumni.json")
 TOPICS: tuple[Topic, ...] = (
@@ -356,6 +397,10 @@ TOPICS: tuple[Topic, ...] = (
         ("mailer",),
         ("data", "campaign_id"),
     ),
+)
+TOPICS += tuple(
+    Topic(name, ("v1.json",), valid, _event_fact(0xE0 + 4 * i), ("events",), ("id",), most=EVENTS_FACTS_PER_TOPIC)
+    for i, (name, valid) in enumerate(EVENTS_OWN_FACTS)
 )
 BY_NAME = {t.name: t for t in TOPICS}
 
@@ -577,7 +622,7 @@ def outcome_for(message: Message, service: str) -> Outcome:
 
 
 def generate(count: int) -> dict[str, list[Message]]:
-    return {t.name: build(t, draw_drafts(t, count)) for t in TOPICS}
+    return {t.name: build(t, draw_drafts(t, min(count, t.most or count))) for t in TOPICS}
 
 
 __all__ = ["BY_NAME", "TOPICS", "Message", "RawJson", "generate", "outcome_for"]

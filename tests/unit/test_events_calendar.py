@@ -13,7 +13,7 @@ import icalendar
 
 from events.calendar import ics
 from events.mail import requests, texts
-from mailer import compose
+from mailer import compose, delivery
 from usn_schemas.events import EventDefinition
 
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
@@ -125,3 +125,22 @@ def test_the_mailer_adds_her_as_the_attendee_of_her_entry() -> None:
     msg = compose.build_transactional({**mail, "attachments": [plain]}, Address("A", addr_spec="a@usn.no"), "<n@x>")
     [part] = [p for p in msg.iter_attachments() if p.get_content_type() == "text/calendar"]
     assert "ATTENDEE" not in part.get_content()
+
+
+def test_a_mail_is_sent_in_her_language_when_the_mailer_knows_it_else_in_both() -> None:
+    definition = {"title": "Kveld", "organiser": "TNM", "kind": "social", "address": "Hasbergs vei 36",
+                  "starts_at": NOW.isoformat(), "ends_at": (NOW + timedelta(hours=2)).isoformat(),
+                  "capacity": 10}  # fmt: skip
+    words = texts.withdrawal(EventDefinition.model_validate(definition))
+    mail = {"subject": words.subject, "body_text": words.body, "language": "nb",
+            "translations": {k: v.model_dump() for k, v in words.translations().items()}}  # fmt: skip
+    assert delivery.in_language(mail, None) == mail  # not known: both, bokmål first
+    assert words.body.index("Du er meldt av") < words.body.index("You are no longer registered")
+    english = delivery.in_language(mail, "en")
+    assert english["language"] == "en"
+    assert english["subject"].startswith("Registration cancelled:")
+    assert "meldt av" not in english["body_text"]
+    assert english["body_text"].endswith("Best regards, USN Alumni")
+    bokmal = delivery.in_language(mail, "nb")
+    assert "You are" not in bokmal["body_text"]
+    assert delivery.in_language({"subject": "s", "body_text": "b"}, "en")["subject"] == "s"  # no translations

@@ -58,6 +58,16 @@ class Attachment(BaseModel):
     add_recipient_as_attendee: bool = False
 
 
+class Translation(BaseModel):
+    """The same mail in one language (see TransactionalMail.translations)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    subject: str = Field(min_length=1, max_length=200)
+    body_text: str = Field(min_length=1, max_length=20_000)
+    action_label: str | None = Field(None, max_length=100)
+
+
 class TransactionalMail(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -79,6 +89,10 @@ class TransactionalMail(BaseModel):
     action_label: str | None = Field(None, max_length=100)
     # Not worth sending after this (the link in it has expired).
     expires_at: datetime | None = None
+    # Added in v1 (optional): the mail in each language; the mailer sends the one in the
+    # member's language when it knows it (membership's `language`), else subject and body
+    # above (which then hold both). Personal data: the texts hold her links.
+    translations: dict[Language, Translation] | None = PersonalData(None)
     # Extension (optional): attachments (not personal data: the requester puts none in them).
     attachments: list[Attachment] = Field(default_factory=list, max_length=5)
 

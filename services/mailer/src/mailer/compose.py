@@ -291,11 +291,12 @@ def build_transactional(mail: dict[str, Any], sender: Address, message_id: str) 
     msg["Date"] = format_datetime(datetime.now(UTC))
     msg["Message-ID"] = message_id
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to it
-    msg["Content-Language"] = language
     msg.set_content(str(mail["body_text"]), charset="utf-8")
     msg.add_alternative(html, subtype="html", charset="utf-8")
     for attachment in mail.get("attachments") or []:
         _attach(msg, _for_recipient(attachment, mail))
+    # Last: set_content and the multipart conversions move or drop Content-* headers set before.
+    msg["Content-Language"] = language
     return msg
 
 

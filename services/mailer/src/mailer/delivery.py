@@ -66,6 +66,21 @@ def transactional_skip_reason(row: Any, mail: dict[str, Any]) -> str | None:
     return None
 
 
+def in_language(mail: dict[str, Any], language: str | None) -> dict[str, Any]:
+    """The mail in the member's language when the requester wrote it in that one too (its
+    `translations`), else as it came: the requester's text for a member of unknown language."""
+    translation = (mail.get("translations") or {}).get(language) if language else None
+    if not translation:
+        return mail
+    return {
+        **mail,
+        "language": language,
+        "subject": translation["subject"],
+        "body_text": translation["body_text"],
+        "action_label": translation.get("action_label") or mail.get("action_label"),
+    }
+
+
 def campaign_delivery(row: Any) -> Delivery:
     return Delivery(
         table="deliveries",

@@ -13,14 +13,16 @@ from alumni_kit.db import Conn
 from usn_schemas.member import MemberErasedV1, MemberRegisteredV1, MemberSnapshot, MemberUpdatedV1
 
 _UPSERT = """
-INSERT INTO members AS m (member_id, given_name, family_name, email, faculties, programmes, source_time)
-SELECT u.id, u.given, u.family, u.email, string_to_array(u.faculties, ','), u.programmes::jsonb, u.at
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
-       AS u(id, given, family, email, faculties, programmes, at)
+INSERT INTO members AS m (member_id, given_name, family_name, email, faculties, programmes, source_time, language)
+SELECT u.id, u.given, u.family, u.email, string_to_array(u.faculties, ','), u.programmes::jsonb, u.at, u.language
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[],
+              $8::text[])
+       AS u(id, given, family, email, faculties, programmes, at, language)
  WHERE NOT EXISTS (SELECT 1 FROM erased_members e WHERE e.member_id = u.id)
 ON CONFLICT (member_id) DO UPDATE
    SET given_name = excluded.given_name, family_name = excluded.family_name, email = excluded.email,
-       faculties = excluded.faculties, programmes = excluded.programmes, source_time = excluded.source_time
+       faculties = excluded.faculties, programmes = excluded.programmes, source_time = excluded.source_time,
+       language = excluded.language
  WHERE m.source_time <= excluded.source_time
 """
 
@@ -59,6 +61,7 @@ async def on_member(conn: Conn, events: list[Incoming]) -> None:
         [",".join(m.faculties) for _, m in rows],
         [_programmes(m) for _, m in rows],
         [at for at, _ in rows],
+        [m.language for _, m in rows],
     )
 
 

@@ -45,7 +45,7 @@ from alumni_kit.runtime import ServiceRuntime
 from alumni_kit.tracing import start_span, tracing_enabled
 from mailer import bounces, campaigns, compose
 from mailer.bodies import TemplateProblemError
-from mailer.delivery import Delivery, campaign_delivery, skip_reason, transactional_skip_reason
+from mailer.delivery import Delivery, campaign_delivery, in_language, skip_reason, transactional_skip_reason
 from mailer.metrics import MailerMetrics
 from mailer.recheck import ConsentRecheck
 from mailer.recording import Recorder, enhanced_status
@@ -93,7 +93,7 @@ WITH due AS (
      FOR UPDATE SKIP LOCKED)
 SELECT t.id, t.member_id, t.mail, t.trace_context,
        (e.member_id IS NOT NULL) AS erased, (s.address IS NOT NULL) AS suppressed,
-       coalesce(t.mail->>'to_address', m.email) AS address, m.given_name
+       coalesce(t.mail->>'to_address', m.email) AS address, m.given_name, m.language
   FROM due JOIN transactional t USING (id)
   LEFT JOIN erased_members e ON e.member_id = t.member_id
   -- A request with a member id only (events) goes to the address in the mailer's member copy.
@@ -354,6 +354,7 @@ class Sender:
             if reason:
                 skipped.append((r["id"], reason))
             else:
+                mail = in_language(mail, r["language"])
                 mail = {**mail, "to_address": r["address"], "to_name": mail.get("to_name") or r["given_name"]}
                 delivery = Delivery("transactional", r["id"], r["member_id"], r["address"], mail=mail)
                 delivery.trace_context = json.loads(r["trace_context"])

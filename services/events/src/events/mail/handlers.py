@@ -70,10 +70,9 @@ class MailStage:
             t = ticket_parts(self.checkin, self.links, event.event_id, event.starts_at, fact.member_id,
                              fact.registration_id, now)  # fmt: skip
             cancel = self.links.cancel(event.event_id, fact.member_id, event.starts_at, now)
-            subject, body = texts.confirmation(event.definition, page, t.lines, cancel)
+            words = texts.confirmation(event.definition, page, (t.lines[0], t.lines[1]), cancel)
             ics_text = self.invite(event, version, fact.registration_id, "REQUEST", now)
-            mails.append(Mail(fact.member_id, "event-confirmation", subject, body, action_url=t.url,
-                              action_label="Billett / Ticket",
+            mails.append(Mail(fact.member_id, "event-confirmation", words, action_url=t.url,
                               attachments=[calendar_attachment(ics_text, "REQUEST"), t.qr]))  # fmt: skip
         await request(conn, self.keyring, mails)
 
@@ -88,9 +87,9 @@ class MailStage:
             assert fact.member_id is not None
             url = self.links.offer(event.event_id, fact.member_id, fact.offer_expires_at, now)
             hold = fact.offer_expires_at - fact.at
-            subject, body = texts.offer(event.definition, fact.offer_expires_at, hold, url)
-            mails.append(Mail(fact.member_id, "waitlist-promotion", subject, body, action_url=url,
-                              action_label="Svar / Answer", expires_at=fact.offer_expires_at))  # fmt: skip
+            words = texts.offer(event.definition, fact.offer_expires_at, hold, url)
+            mails.append(Mail(fact.member_id, "waitlist-promotion", words, action_url=url,
+                              expires_at=fact.offer_expires_at))  # fmt: skip
         await request(conn, self.keyring, mails)
 
     async def on_updated(self, conn: Conn, events: list[Incoming]) -> None:
@@ -104,12 +103,12 @@ class MailStage:
             for r in await queries.active(conn, event.event_id):
                 page = self.links.register(event.event_id, r.member_id, event.starts_at, now)
                 cancel = self.links.cancel(event.event_id, r.member_id, event.starts_at, now)
-                subject, body = texts.update(event.definition, r.status, page, cancel)
+                words = texts.update(event.definition, r.status, page, cancel)
                 attachments = []
                 if r.status == "registered":
                     attachments = [calendar_attachment(self.invite(event, version, r.registration_id, "REQUEST", now),
                                                        "REQUEST")]  # fmt: skip
-                mails.append(Mail(r.member_id, "event-update", subject, body, attachments=attachments))
+                mails.append(Mail(r.member_id, "event-update", words, attachments=attachments))
             await request(conn, self.keyring, mails)
 
     async def on_cancelled(self, conn: Conn, events: list[Incoming]) -> None:
@@ -121,12 +120,12 @@ class MailStage:
             version, now = await queries.version(conn, event.event_id), datetime.now(UTC)
             mails = []
             for r in await queries.active(conn, event.event_id):
-                subject, body = texts.cancellation(event.definition)
+                words = texts.cancellation(event.definition)
                 attachments = []
                 if r.status in ("registered", "offered"):
                     attachments = [calendar_attachment(self.invite(event, version, r.registration_id, "CANCEL", now),
                                                        "CANCEL")]  # fmt: skip
-                mails.append(Mail(r.member_id, "event-cancellation", subject, body, attachments=attachments))
+                mails.append(Mail(r.member_id, "event-cancellation", words, attachments=attachments))
             await request(conn, self.keyring, mails)
 
     async def on_registration_cancelled(self, conn: Conn, events: list[Incoming]) -> None:
@@ -143,9 +142,9 @@ class MailStage:
             if event is None:
                 continue
             version = await queries.version(conn, event.event_id) + 1
-            subject, body = texts.withdrawal(event.definition)
+            words = texts.withdrawal(event.definition)
             ics_text = self.invite(event, version, fact.registration_id, "CANCEL", now)
-            mails.append(Mail(fact.member_id, "event-cancellation", subject, body,
+            mails.append(Mail(fact.member_id, "event-cancellation", words,
                               attachments=[calendar_attachment(ics_text, "CANCEL")]))  # fmt: skip
         await request(conn, self.keyring, mails)
 
@@ -158,8 +157,8 @@ class MailStage:
         for r in await queries.active(conn, event_id, ("registered",)):
             page = self.links.register(event_id, r.member_id, event.starts_at, now)
             cancel = self.links.cancel(event_id, r.member_id, event.starts_at, now)
-            subject, body = texts.reminder(event.definition, page, cancel)
-            mails.append(Mail(r.member_id, "event-reminder", subject, body, expires_at=event.starts_at))
+            words = texts.reminder(event.definition, page, cancel)
+            mails.append(Mail(r.member_id, "event-reminder", words, expires_at=event.starts_at))
         return await request(conn, self.keyring, mails)
 
     async def _current(self, conn: Conn, fact: RegistrationFact, status: str) -> tuple[Event, int] | None:

@@ -16,6 +16,7 @@ from datetime import datetime
 from alumni_kit.db import Conn
 from alumni_kit.outbox import OutboxMessage, add_to_outbox
 from alumni_kit.shredding import KeyRing
+from events.mail.texts import Words
 from usn_schemas.mail import Attachment, MailKind, TransactionalMail, TransactionalMailRequestedV1
 
 TOPIC = "transactional-mail-requested"
@@ -26,10 +27,8 @@ SOURCE = "/usn-alumni/events"
 class Mail:
     member_id: str
     kind: MailKind
-    subject: str
-    body_text: str
+    words: Words  # in bokmål and English: the mailer picks her language, or sends both
     action_url: str | None = None
-    action_label: str | None = None
     expires_at: datetime | None = None
     attachments: list[Attachment] = field(default_factory=list)
 
@@ -55,10 +54,11 @@ async def request(conn: Conn, keyring: KeyRing, mails: list[Mail]) -> int:
             kind=m.kind,
             member_id=m.member_id,
             language="nb",
-            subject=m.subject[:200],
-            body_text=m.body_text,
+            subject=m.words.subject[:200],
+            body_text=m.words.body,
             action_url=m.action_url,
-            action_label=m.action_label,
+            action_label=m.words.label,
+            translations=m.words.translations(),
             expires_at=m.expires_at,
             attachments=m.attachments,
         )

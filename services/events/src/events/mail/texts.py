@@ -1,12 +1,19 @@
-"""The words of the events mails and pages: bokmål first, English below (the service
-does not know her language), and when and where an event is, in Oslo time."""
+"""The words of the events mails and pages, and when and where an event is, in Oslo time.
+
+A mail to a member is written in bokmål and in English (`Words`): the mailer, which keeps
+her language from membership, sends the one she chose, and both in one mail (bokmål
+first, English below) to a member whose language it does not know. The organiser's
+turnout alert goes to a role address, so always in both."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from usn_schemas.events import EventDefinition
+from usn_schemas.mail import Translation
+from usn_schemas.vocabulary import Language
 
 OSLO = ZoneInfo("Europe/Oslo")
 _MONTHS_NB = ["januar", "februar", "mars", "april", "mai", "juni", "juli", "august", "september", "oktober",
@@ -41,6 +48,42 @@ def _facts(d: EventDefinition) -> tuple[str, str]:
     return nb, en
 
 
+SIGNATURE: dict[Language, str] = {"nb": "Hilsen USN Alumni", "en": "Best regards, USN Alumni"}
+
+
+@dataclass(frozen=True)
+class Words:
+    """One mail in bokmål and in English: the mailer sends the one in her language when it
+    knows it (`translations`), else both in one mail, bokmål first (`subject`, `body`)."""
+
+    nb_subject: str
+    nb_body: str
+    en_subject: str
+    en_body: str
+    nb_label: str | None = None  # the main link's button
+    en_label: str | None = None
+
+    @property
+    def subject(self) -> str:
+        return self.nb_subject
+
+    @property
+    def body(self) -> str:
+        return f"{self.nb_body}\n\n---\n\n{self.en_body}\n\n{SIGNATURE['nb']}"
+
+    @property
+    def label(self) -> str | None:
+        return f"{self.nb_label} / {self.en_label}" if self.nb_label and self.en_label else None
+
+    def translations(self) -> dict[Language, Translation]:
+        return {
+            "nb": Translation(subject=self.nb_subject[:200], body_text=f"{self.nb_body}\n\n{SIGNATURE['nb']}",
+                              action_label=self.nb_label),
+            "en": Translation(subject=self.en_subject[:200], body_text=f"{self.en_body}\n\n{SIGNATURE['en']}",
+                              action_label=self.en_label),
+        }  # fmt: skip
+
+
 def _cancel_lines(cancel_url: str, status: str = "registered") -> tuple[str, str]:
     """Her link to cancel (a seat) or leave the waiting list (a place or an offer)."""
     if status == "registered":
@@ -51,17 +94,20 @@ def _cancel_lines(cancel_url: str, status: str = "registered") -> tuple[str, str
     )
 
 
-def confirmation(d: EventDefinition, page_url: str, extra: list[str], cancel_url: str) -> tuple[str, str]:
+def confirmation(d: EventDefinition, page_url: str, ticket: tuple[str, str], cancel_url: str) -> Words:
+    """`ticket`: her ticket's lines, in bokmål and in English."""
     nb, en = _facts(d)
-    more = "".join(f"\n\n{line}" for line in extra)
     cancel_nb, cancel_en = _cancel_lines(cancel_url)
-    body = (
-        f"Du er påmeldt «{d.title}».\n\n{nb}\n\nKalenderoppføringen ligger ved.{more}\n\n"
-        f"Arrangementet og påmeldingen din: {page_url}{cancel_nb}\n\n"
-        f"---\n\nYou are registered for “{d.title}”.\n\n{en}\n\nThe calendar entry is attached.{cancel_en}\n\n"
-        "Hilsen USN Alumni"
+    return Words(
+        f"Påmeldt: {d.title}",
+        f"Du er påmeldt «{d.title}».\n\n{nb}\n\nKalenderoppføringen ligger ved.\n\n{ticket[0]}\n\n"
+        f"Arrangementet og påmeldingen din: {page_url}{cancel_nb}",
+        f"Registered: {d.title}",
+        f"You are registered for “{d.title}”.\n\n{en}\n\nThe calendar entry is attached.\n\n{ticket[1]}\n\n"
+        f"The event and your registration: {page_url}{cancel_en}",
+        "Billett",
+        "Ticket",
     )
-    return f"Påmeldt: {d.title}", body
 
 
 def _hours(hold: timedelta) -> str:
@@ -69,31 +115,35 @@ def _hours(hold: timedelta) -> str:
     return f"{hours:.0f}" if hours >= 1.5 else f"{hours:.1f}".replace(".0", "")
 
 
-def offer(d: EventDefinition, until: datetime, hold: timedelta, url: str) -> tuple[str, str]:
+def offer(d: EventDefinition, until: datetime, hold: timedelta, url: str) -> Words:
     """The seat held for her `hold` (the event's offer_hours, or less near the deadline) until `until`."""
     nb, en = _facts(d)
     h = _hours(hold)
-    body = (
+    return Words(
+        f"Ledig plass til deg: {d.title}",
         f"En plass på «{d.title}» er ledig, og den holdes for deg i {h} timer, til {when_nb(until)}.\n\n{nb}\n\n"
-        f"Si ja eller nei til plassen her: {url}\n\nSvarer du ikke innen da, går plassen til neste på ventelisten.\n\n"
-        f"---\n\nA seat at “{d.title}” is free and held for you for {h} hours, until {when_en(until)}.\n\n{en}\n\n"
+        f"Si ja eller nei til plassen her: {url}\n\nSvarer du ikke innen da, går plassen til neste på ventelisten.",
+        f"A seat for you: {d.title}",
+        f"A seat at “{d.title}” is free and held for you for {h} hours, until {when_en(until)}.\n\n{en}\n\n"
         f"Accept or decline it here: {url}\n\nIf you do not answer by then, the seat goes to the next on the "
-        "waiting list.\n\nHilsen USN Alumni"
+        "waiting list.",
+        "Svar",
+        "Answer",
     )
-    return f"Ledig plass til deg: {d.title}", body
 
 
-def reminder(d: EventDefinition, page_url: str, cancel_url: str) -> tuple[str, str]:
+def reminder(d: EventDefinition, page_url: str, cancel_url: str) -> Words:
     nb, en = _facts(d)
     cancel_nb, cancel_en = _cancel_lines(cancel_url)
-    body = (
-        f"Påminnelse: «{d.title}» er snart.\n\n{nb}\n\nArrangementet: {page_url}{cancel_nb}\n\n"
-        f"---\n\nReminder: “{d.title}” is soon.\n\n{en}{cancel_en}\n\nHilsen USN Alumni"
+    return Words(
+        f"Påminnelse: {d.title}",
+        f"Påminnelse: «{d.title}» er snart.\n\n{nb}\n\nArrangementet: {page_url}{cancel_nb}",
+        f"Reminder: {d.title}",
+        f"Reminder: “{d.title}” is soon.\n\n{en}\n\nThe event: {page_url}{cancel_en}",
     )
-    return f"Påminnelse: {d.title}", body
 
 
-def update(d: EventDefinition, status: str, page_url: str, cancel_url: str) -> tuple[str, str]:
+def update(d: EventDefinition, status: str, page_url: str, cancel_url: str) -> Words:
     nb, en = _facts(d)
     cancel_nb, cancel_en = _cancel_lines(cancel_url, status)
     attached = (
@@ -101,32 +151,33 @@ def update(d: EventDefinition, status: str, page_url: str, cancel_url: str) -> t
         if status == "registered"
         else ("", "")
     )
-    body = (
-        f"«{d.title}» er endret. Slik er det nå:\n\n{nb}{attached[0]}\n\nArrangementet: {page_url}{cancel_nb}\n\n"
-        f"---\n\n“{d.title}” has changed. This is how it now stands:\n\n{en}{attached[1]}{cancel_en}\n\n"
-        "Hilsen USN Alumni"
+    return Words(
+        f"Endret: {d.title}",
+        f"«{d.title}» er endret. Slik er det nå:\n\n{nb}{attached[0]}\n\nArrangementet: {page_url}{cancel_nb}",
+        f"Changed: {d.title}",
+        f"“{d.title}” has changed. This is how it now stands:\n\n{en}{attached[1]}\n\nThe event: {page_url}{cancel_en}",
     )
-    return f"Endret: {d.title}", body
 
 
-def withdrawal(d: EventDefinition) -> tuple[str, str]:
+def withdrawal(d: EventDefinition) -> Words:
     """She cancelled her own registration."""
-    body = (
-        f"Du er meldt av «{d.title}» ({when_nb(d.starts_at)}); en kalenderoppføring for det fjernes.\n\n"
-        f"---\n\nYou are no longer registered for “{d.title}” ({when_en(d.starts_at)}); a calendar entry "
-        "for it is removed.\n\nHilsen USN Alumni"
+    return Words(
+        f"Avmeldt: {d.title}",
+        f"Du er meldt av «{d.title}» ({when_nb(d.starts_at)}); en kalenderoppføring for det fjernes.",
+        f"Registration cancelled: {d.title}",
+        f"You are no longer registered for “{d.title}” ({when_en(d.starts_at)}); a calendar entry for it is removed.",
     )
-    return f"Avmeldt: {d.title}", body
 
 
-def cancellation(d: EventDefinition) -> tuple[str, str]:
-    body = (
+def cancellation(d: EventDefinition) -> Words:
+    return Words(
+        f"Avlyst: {d.title}",
         f"«{d.title}» ({when_nb(d.starts_at)}) er avlyst. Påmeldingen din gjelder ikke lenger, og "
-        "kalenderoppføringen fjernes.\n\n"
-        f"---\n\n“{d.title}” ({when_en(d.starts_at)}) is cancelled. Your registration no longer applies, and the "
-        "calendar entry is removed.\n\nHilsen USN Alumni"
+        "kalenderoppføringen fjernes.",
+        f"Cancelled: {d.title}",
+        f"“{d.title}” ({when_en(d.starts_at)}) is cancelled. Your registration no longer applies, and the "
+        "calendar entry is removed.",
     )
-    return f"Avlyst: {d.title}", body
 
 
 def invitation(d: EventDefinition) -> tuple[str, str]:
