@@ -128,6 +128,10 @@ class ServiceProcess:
         )
 
     async def wait_ready(self, timeout: float = 60) -> None:
+        """Ready, and so is every service it calls: a request that needs membership's keys
+        a moment after start would otherwise meet a membership still starting (a 503)."""
+        for needed in self.requires:
+            await needed.wait_ready(timeout)
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient() as client:
             while time.monotonic() < deadline:
