@@ -340,6 +340,14 @@ async def as_of_generation(
         return str(name)
 
 
+async def built_as_of(conn: Conn, moment: datetime) -> str | None:
+    """The as_of generation built for exactly `moment`, if any: found without opening Kafka."""
+    name: str | None = await conn.fetchval(
+        "SELECT name FROM generations WHERE as_of_moment = $1 AND state = 'as_of' LIMIT 1", moment
+    )
+    return None if name is None else generations.checked(name)
+
+
 async def _built(conn: Conn, name: str | None) -> bool:
     return name is not None and await conn.fetchval("SELECT state FROM generations WHERE name = $1", name) == "as_of"
 

@@ -15,7 +15,7 @@ from analytics.generations import live_generation
 from analytics.read.repository import EngagementRule
 from analytics.read.routes import BusyError, ReadSource, read_router
 from analytics.read.scope import ParameterError
-from analytics.rebuild import AsOfBusyError, NothingBeforeError, as_of_generation
+from analytics.rebuild import AsOfBusyError, NothingBeforeError, as_of_generation, built_as_of
 from analytics.rules import Weights
 from analytics.settings import AnalyticsSettings
 from analytics.web.routes import dashboard_router, icon_router
@@ -36,6 +36,9 @@ def engagement_rule(settings: AnalyticsSettings, weights: Weights) -> Engagement
 
 def read_routers(runtime: ServiceRuntime, settings: AnalyticsSettings, weights: Weights) -> list[APIRouter]:
     async def as_of_schema(conn: Conn, moment: datetime) -> str:
+        built = await built_as_of(conn, moment)  # a moment asked before: no Kafka round trip
+        if built is not None:
+            return built
         try:
             return await as_of_generation(settings, weights, moment)
         except NothingBeforeError as exc:
