@@ -26,9 +26,12 @@ from analytics.rebuild import consumed_partitions
 from analytics.rules import TABLES, Projection
 from analytics.topics import CONSUMED
 from tests import events as ev
-from tests.stack import ServiceProcess, consumer_lags
+from tests.stack import ANALYTICS_PEPPER, ServiceProcess, consumer_lags
 from usn_schemas.envelope import CloudEvent, parse_envelope
 from usn_schemas.registry import TOPIC_CONTRACTS
+
+# The service's pepper in the tests (tests/conftest.py): the recomputation keys an erasure alike.
+PEPPER = ANALYTICS_PEPPER
 
 MEMBERS = [
     "0b6f1c1e-8a52-4c1b-9a8d-3f2e1d4c5b6a",
@@ -152,7 +155,7 @@ def random_specs(n: int, seed: int) -> list[tuple[Any, ...]]:
 
 
 def recomputed(built: list[tuple[str, bytes, CloudEvent]]) -> dict[str, dict[Any, Any]]:
-    once = Projection()
+    once = Projection(pepper=PEPPER)
     for _, _, event in built:
         once.apply([event])
     return once.snapshot()

@@ -15,7 +15,15 @@ from alumni_kit.kafka import ensure_topics
 from alumni_kit.topics import PLATFORM_TOPICS
 from tests.browser import browser  # noqa: F401 - a fixture for the browser tests
 from tests.smtp import SmtpSink
-from tests.stack import SIGNING_KEYS, ServiceProcess, Stack, free_port, membership_process, service_process
+from tests.stack import (
+    ANALYTICS_PEPPER,
+    SIGNING_KEYS,
+    ServiceProcess,
+    Stack,
+    free_port,
+    membership_process,
+    service_process,
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -152,6 +160,7 @@ def analytics_service(stack: Stack, topic_prefix: str, analytics_db: str, tmp_pa
         stack, "analytics", analytics_db, topic_prefix, f"analytics-{uuid.uuid4().hex[:6]}", tmp_path / "analytics.log"
     )
     service.env["ALUMNI_SIGNING_KEYS"] = SIGNING_KEYS
+    service.env["ANALYTICS_ERASURE_PEPPER"] = ANALYTICS_PEPPER.decode()
     yield service
     service.stop()
 

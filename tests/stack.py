@@ -30,6 +30,9 @@ from alumni_kit.shredding import open_batch
 ROOT = Path(__file__).resolve().parents[1]
 # Every service of a test signs and verifies with this (also the service tokens for keys).
 SIGNING_KEYS = "test:a-test-signing-key-of-enough-length"
+# The pepper of erased members' anonymous keys: the analytics service's in the tests
+# (tests/conftest.py) and the pure recomputation's (tests/analytics_streams.py).
+ANALYTICS_PEPPER = b"tests-only-analytics-erasure-pepper"
 
 
 def env(name: str) -> str:
@@ -128,6 +131,10 @@ class ServiceProcess:
         )
 
     async def wait_ready(self, timeout: float = 60) -> None:
+        """Ready, and so is every service it calls: a request that needs membership's keys
+        a moment after start would otherwise meet a membership still starting (a 503)."""
+        for needed in self.requires:
+            await needed.wait_ready(timeout)
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient() as client:
             while time.monotonic() < deadline:

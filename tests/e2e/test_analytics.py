@@ -43,6 +43,7 @@ def _settings(service: ServiceProcess) -> AnalyticsSettings:
         kafka_bootstrap=env["ANALYTICS_KAFKA_BOOTSTRAP"],
         database_url=env["ANALYTICS_DATABASE_URL"],
         topic_prefix=env["ALUMNI_TOPIC_PREFIX"],
+        erasure_pepper=env["ANALYTICS_ERASURE_PEPPER"],
     )
 
 
@@ -138,3 +139,13 @@ async def test_as_of_a_midpoint_equals_the_events_up_to_it(
     assert await live_generation(analytics_conn) == live  # live untouched, and still complete
     assert await stored(analytics_conn, live) == recomputed(built)
     assert await as_of_generation(_settings(analytics_service), Weights(), moment) == name  # built once
+    # A moment between the same two events reuses the generation: no second build.
+    assert await as_of_generation(_settings(analytics_service), Weights(), moment - timedelta(milliseconds=1)) == name
+    # Disk stays bounded: with one kept, building another moment (after every event) drops the first.
+    kept_one = _settings(analytics_service).model_copy(update={"as_of_keep": 1})
+    other = await as_of_generation(kept_one, Weights(), datetime.now(UTC))
+    assert other != name
+    assert await stored(analytics_conn, other) == recomputed(built)
+    as_of = await analytics_conn.fetch("SELECT name FROM generations WHERE state = 'as_of'")
+    assert [r["name"] for r in as_of] == [other]
+    assert await analytics_conn.fetchval("SELECT to_regnamespace($1)", name) is None

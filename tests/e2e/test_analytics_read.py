@@ -11,8 +11,12 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import httpx
 import pytest
 from selenium import webdriver
@@ -45,7 +49,7 @@ CHARTS = ("growth", "reach", "campaigns", "events", "volunteering", "engagement"
 
 
 async def test_read_api_suppresses_scopes_and_travels_in_time(
-    stack: Stack, topic_prefix: str, analytics_service: ServiceProcess
+    stack: Stack, topic_prefix: str, analytics_service: ServiceProcess, analytics_conn: asyncpg.Connection
 ) -> None:
     analytics_service.start()
     await analytics_service.wait_ready()
@@ -80,6 +84,7 @@ async def test_read_api_suppresses_scopes_and_travels_in_time(
         assert past["total"] == sum(EARLY.values())
         assert past["by_faculty"] == {"HH": 20, "TNM": 9, "HS": 0, "HIU": 0}
         assert datetime.fromisoformat(past["as_of"]) == seeded.as_of
+        await _as_of_is_bounded(client, comms, analytics_conn, analytics_service, seeded.as_of)
 
         # Precise 4xx.
         assert (await client.get("/analytics/members")).status_code == 401
@@ -138,6 +143,58 @@ async def test_read_api_suppresses_scopes_and_travels_in_time(
                 if not route.endswith(".csv"):  # the CSV holds what the JSON holds
                     csv_rows = (await client.get(f"{route}.csv", headers=headers)).text
                     assert len(csv_rows.splitlines()) == len(flatten(got.json())) + 1, route
+        # ... and as they stood at the past moment (the as_of generation built above).
+        for headers in (comms, at_hs):
+            for route in routes:
+                got = await client.get(route, params={"as_of": stamp}, headers=headers)
+                assert got.status_code == 200, (route, got.text)
+                found = small_counts_in_csv(got.text) if route.endswith(".csv") else small_counts_in_json(got.json())
+                assert not found, (route, stamp, found)
+
+
+async def _as_of_is_bounded(
+    client: httpx.AsyncClient,
+    comms: dict[str, str],
+    conn: asyncpg.Connection,
+    service: ServiceProcess,
+    built_at: datetime,
+) -> None:
+    """as_of costs at most one build at a time, reuses what it built, and refuses what has no past."""
+    built = await conn.fetchval("SELECT count(*) FROM generations WHERE state = 'as_of'")
+    # A moment between the same two events as one built already: the same generation, no new build.
+    later = (built_at + timedelta(microseconds=1)).isoformat()
+    again = await client.get("/analytics/members", params={"as_of": later}, headers=comms)
+    assert again.json()["total"] == sum(EARLY.values())
+    assert await conn.fetchval("SELECT count(*) FROM generations WHERE state = 'as_of'") == built
+    # Before the first event on the topics: nothing stood then (a 422 naming as_of, not empty figures).
+    got = await client.get("/analytics/members.csv", params={"as_of": "2001-01-01T00:00:00Z"}, headers=comms)
+    assert got.status_code == 422
+    assert got.json()["detail"][0]["loc"] == ["query", "as_of"]
+    assert "before the first event" in got.json()["detail"][0]["msg"]
+    # One build at a time: while another holds the build lock, a new moment is a 429 to retry.
+    async with conn.transaction():
+        assert await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext('analytics/as_of-build'))")
+        moment = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+        got = await client.get("/analytics/engagement", params={"as_of": moment}, headers=comms)
+        assert got.status_code == 429
+        assert int(got.headers["retry-after"]) > 0
+    assert await conn.fetchval("SELECT count(*) FROM generations WHERE state = 'as_of'") == built
+    # The command line refuses the same moments, saying why.
+    for value, words in (
+        ("2001-01-01T00:00:00Z", "before the first event"),
+        ("2026-06-30T12:00:00", "RFC 3339"),
+        ((datetime.now(UTC) + timedelta(days=1)).isoformat(), "in the future"),
+    ):
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "analytics", "as-of", value],
+            env={**os.environ, **service.env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 2, done.stderr
+        assert words in done.stderr
 
 
 @pytest.mark.once  # the page and its charts do not depend on the Kafka version

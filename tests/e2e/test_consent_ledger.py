@@ -118,9 +118,10 @@ async def test_erasure_keeps_anonymous_proof_and_a_replay_does_not_bring_her_bac
         headers=staff_headers("comms"),
     ).json()["fact"]
     prefs = issue_member_link(SIGNER, member_id, "preferences", 600, "n")
-    httpx.post(
+    saved = httpx.post(
         f"{consent.url}/preferences", data={"token": prefs, "email:newsletter": "on", "email:events": "on"}
     )  # opt-in pending
+    assert saved.status_code == 200, saved.text
     assert await consent_conn.fetchval("SELECT count(*) FROM pending_optins WHERE member_id = $1", member_id) == 1
 
     await publish(stack.bootstrap, topic_prefix + "member-erased", [event_bytes(member_erased(member_id))])

@@ -21,7 +21,7 @@ from alumni_kit.db import KIT_MIGRATIONS, apply_migrations
 from analytics import generations, store
 from analytics.generations import MIGRATIONS
 from analytics.rules import Projection, Weights
-from tests.analytics_streams import batches, build, deliveries, stored, streams
+from tests.analytics_streams import PEPPER, batches, build, deliveries, stored, streams
 from tests.stack import Stack
 
 pytestmark = [pytest.mark.real, pytest.mark.once]  # PostgreSQL only: the Kafka version does not matter
@@ -42,9 +42,9 @@ async def _check(dsn: str, built: list[Any], delivered: list[int], cuts: list[in
                 async with conn.transaction():
                     fresh = await store.unapplied(conn, name, [r for r, _ in batch])
                     events = [e for (_, e), new in zip(batch, fresh, strict=True) if new]
-                    await store.apply_batch(conn, name, events, Weights())
+                    await store.apply_batch(conn, name, events, Weights(), PEPPER)
                     await store.record_positions(conn, name, store.reached_by([r for r, _ in batch]))
-        once = Projection()
+        once = Projection(pepper=PEPPER)
         for _, _, event in built:
             once.apply([event])
         assert await stored(conn, name) == once.snapshot()

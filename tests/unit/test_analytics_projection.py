@@ -7,17 +7,18 @@ event once, in the order they happened (docs: services/analytics/README.md).
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analytics.rules import Projection, anonymous_key
-from tests.analytics_streams import MEMBERS, batches, build, deliveries, streams
+from tests.analytics_streams import MEMBERS, PEPPER, batches, build, deliveries, streams
 
 
-def _recomputed(events: list[Any]) -> Projection:
-    once = Projection()
+def _recomputed(events: list[Any], pepper: bytes = PEPPER) -> Projection:
+    once = Projection(pepper=pepper)
     for event in events:  # one event at a time, in the true order
         once.apply([event])
     return once
@@ -29,7 +30,7 @@ def test_incremental_equals_recomputation(data: st.DataObject, specs: list[Any])
     built = build(specs)
     events = [e for _, _, e in built]
     delivered, cuts = data.draw(deliveries(len(events)))
-    incremental = Projection()
+    incremental = Projection(pepper=PEPPER)
     for batch in batches([events[i] for i in delivered], cuts):
         incremental.apply(batch)
     assert incremental.snapshot() == _recomputed(events).snapshot()
@@ -43,4 +44,30 @@ def test_erased_members_leave_no_id(specs: list[Any]) -> None:
     assert projection.rows["members"] == {}
     for rows in projection.rows.values():
         for row in rows.values():
-            assert row.get("member_key") in (None, *(anonymous_key(m) for m in MEMBERS))
+            assert row.get("member_key") in (None, *(anonymous_key(PEPPER, m) for m in MEMBERS))
+
+
+def _keys_from_the_id_alone(member_id: str) -> set[str]:
+    """What anyone holding her member id (and this code) can compute without the pepper."""
+    raw = member_id.encode()
+    digests = {
+        hashlib.sha256(raw).hexdigest(),
+        hashlib.sha256(b"usn-alumni-analytics/erased/" + raw).hexdigest(),  # the key before the pepper
+        anonymous_key(b"", member_id).removeprefix("erased-"),
+    }
+    return {d[:32] for d in digests} | {"erased-" + d[:32] for d in digests} | {member_id}
+
+
+def test_an_erased_members_key_cannot_be_recomputed_from_her_id_alone() -> None:
+    erased = MEMBERS[0]
+    specs = [("registered", erased), ("sent", "c-2026-hh", erased), ("opened", "c-2026-hh", erased), ("erased", erased)]
+    events = [e for _, _, e in build(specs)]
+    here, elsewhere = _recomputed(events), _recomputed(events, b"another-deployments-pepper")
+    (stored,) = here.erased
+    # Her send and open stay as anonymous counts under the stored key, never her id.
+    assert [r["member_key"] for r in here.rows["deliveries"].values()] == [stored]
+    assert stored not in _keys_from_the_id_alone(erased)
+    # The same id under another pepper gives another key: the id alone does not determine it ...
+    assert set(elsewhere.erased) != {stored}
+    # ... and only the pepper's holder (the analytics service) finds it again.
+    assert stored == anonymous_key(PEPPER, erased)

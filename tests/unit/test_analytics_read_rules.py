@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -10,6 +12,7 @@ from hypothesis import strategies as st
 
 from alumni_kit.auth import StaffPrincipal
 from analytics.read import views
+from analytics.read.routes import as_csv, flatten
 from analytics.read.scope import ForbiddenError, ParameterError, Scope, parse_as_of, scope_for
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
@@ -86,9 +89,13 @@ def test_an_opened_count_whose_complement_is_small_is_suppressed() -> None:
     assert got["open_rate"] is None
 
 
+# Counts of events, not of people: shown as they are (views.events).
+NOT_PEOPLE = ("published", "cancelled_events")
+
+
 def _small_ints(data: object) -> list[int]:
     if isinstance(data, dict):
-        return [n for k, v in data.items() if k not in ("published", "cancelled_events") for n in _small_ints(v)]
+        return [n for k, v in data.items() if k not in NOT_PEOPLE for n in _small_ints(v)]
     if isinstance(data, list):
         return [n for v in data for n in _small_ints(v)]
     return [data] if isinstance(data, int) and not isinstance(data, bool) and 0 < data < 5 else []
@@ -151,3 +158,60 @@ def test_no_answer_holds_a_count_of_one_to_four(
     answers += [growth, views.value_model(members_cell, evu_cell, engaged_cell, growth, None, NOW)]
     for answer in answers:
         assert _small_ints(answer) == [], answer
+        assert _small_in_csv(answer) == [], answer
+
+
+def _small_in_csv(answer: views.Json) -> list[str]:
+    """The CSV export's rows (routes.as_csv) whose value counts 1–4 people."""
+    rows = list(csv.reader(io.StringIO(as_csv(answer))))
+    assert rows[0] == ["figure", "value"]
+    assert len(rows) == len(flatten(answer)) + 1  # one row per figure: nothing dropped unchecked
+    people = [(name, value) for name, value in rows[1:] if name.rpartition(".")[2] not in NOT_PEOPLE]
+    return [f"{name} = {value}" for name, value in people if value.isdigit() and 0 < int(value) < 5]
+
+
+values_by_faculty = st.dictionaries(
+    st.sampled_from(["BSL", "BØL", "GLU", "MSc-IT", "PhD"]), faculty_counts, min_size=1, max_size=4
+)
+event_counts = st.tuples(*(st.integers(0, 12) for _ in range(7)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    values_by_faculty,
+    st.dictionaries(st.sampled_from(["BSL", "BØL", "BOPT", "GLU"]), st.integers(0, 12), min_size=4, max_size=4),
+    st.integers(0, 40),
+    st.lists(st.tuples(st.sampled_from(["USN", "HH", "TNM", "HS"]), event_counts), max_size=4),
+    st.sampled_from([None, "HH", "HS"]),
+)
+def test_tables_pilot_and_events_hold_no_count_of_one_to_four_in_json_or_csv(
+    cells: dict[str, dict[str, int]],
+    pilot: dict[str, int],
+    rest: int,
+    organised: list[tuple[str, tuple[int, ...]]],
+    faculty: str | None,
+) -> None:
+    scope = Scope(faculty)
+    events = [
+        views.EventFigures(
+            organiser,
+            "meetup",
+            1,
+            0,
+            registered,
+            waitlisted,
+            offers,
+            min(attended, registered),
+            min(no_shows, registered - min(attended, registered)),
+            cancellations,
+        )
+        for organiser, (registered, waitlisted, offers, attended, no_shows, cancellations, _) in organised
+    ]
+    answers = [
+        views.dimension(views.DimensionFigures("programme", cells), scope, None, NOW),
+        views.pilot(views.PilotFigures(pilot, rest), None, NOW),
+        views.events(events, scope, None, NOW),
+    ]
+    for answer in answers:
+        assert _small_ints(answer) == [], answer
+        assert _small_in_csv(answer) == [], answer

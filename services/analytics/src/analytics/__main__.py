@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from datetime import datetime
+import sys
+from datetime import UTC, datetime
 
 from alumni_kit.logs import setup_logging
 from alumni_kit.serve import serve
 from analytics.app import create_app
-from analytics.rebuild import as_of_generation, rebuild
+from analytics.read.scope import ParameterError, parse_as_of
+from analytics.rebuild import AsOfBusyError, NothingBeforeError, as_of_generation, rebuild
 from analytics.settings import AnalyticsSettings
 
 
@@ -20,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     rebuild_cmd = commands.add_parser("rebuild", help="every projection from offset 0, switched live when caught up")
     rebuild_cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
     as_of_cmd = commands.add_parser("as-of", help="the projections as they stood at a past moment (RFC 3339)")
-    as_of_cmd.add_argument("moment", type=datetime.fromisoformat)
+    as_of_cmd.add_argument("moment", help="RFC 3339 with an offset, e.g. 2026-06-30T12:00:00Z")
     args = parser.parse_args(argv)
     settings = AnalyticsSettings()
     if args.command in (None, "serve"):
@@ -31,10 +33,18 @@ def main(argv: list[str] | None = None) -> int:
         name = asyncio.run(rebuild(settings, settings.weights(), progress=not args.no_progress))
         print(f"live generation: {name}")
         return 0
-    moment: datetime = args.moment
-    if moment.tzinfo is None:
-        parser.error("the moment needs a time zone offset (e.g. 2026-12-01T12:00:00+01:00)")
-    print(asyncio.run(as_of_generation(settings, settings.weights(), moment, progress=True)))
+    # The same rules as the API's `?as_of=` (read/scope.py); a refusal exits 2 with its reason.
+    try:
+        moment = parse_as_of(args.moment, datetime.now(UTC))
+        assert moment is not None
+        print(asyncio.run(as_of_generation(settings, settings.weights(), moment, progress=True)))
+    except ParameterError as exc:
+        as_of_cmd.error(f"MOMENT {args.moment!r}: {exc.msg}")
+    except NothingBeforeError as exc:
+        as_of_cmd.error(f"MOMENT {args.moment!r}: {exc}")
+    except AsOfBusyError as exc:
+        print(f"alumni-analytics as-of: {exc}", file=sys.stderr)
+        return 75  # EX_TEMPFAIL: try again later
     return 0
 
 

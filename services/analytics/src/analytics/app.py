@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -18,11 +19,15 @@ from analytics.settings import AnalyticsSettings
 from analytics.topics import CONSUMED
 from usn_schemas.registry import TOPIC_CONTRACTS
 
+log = logging.getLogger(__name__)
+
 
 def create_runtime(settings: AnalyticsSettings) -> ServiceRuntime:
     """The broker and its subscriptions: every topic (also the AsyncAPI source)."""
     runtime = ServiceRuntime("analytics", settings, MIGRATIONS)
-    handler = live_projector(settings.weights())
+    if "development-only" in settings.erasure_pepper.get_secret_value():
+        log.warning("ANALYTICS_ERASURE_PEPPER not set: a public development value keys erased members")
+    handler = live_projector(settings.weights(), settings.pepper())
     for topic, text in CONSUMED.items():
         contracts = TOPIC_CONTRACTS[topic]
         runtime.subscribe(

@@ -9,7 +9,7 @@ from analytics.generations import LIVE_LOCK, checked
 from analytics.rules import Weights
 
 
-def live_projector(weights: Weights) -> BatchHandler:
+def live_projector(weights: Weights, pepper: bytes) -> BatchHandler:
     """A handler applying a batch to the live generation with its positions, in the kit's transaction."""
 
     async def on_batch(conn: Conn, events: list[Incoming]) -> None:
@@ -23,7 +23,7 @@ def live_projector(weights: Weights) -> BatchHandler:
         fresh = [
             i.event for i, new in zip(events, await store.unapplied(conn, generation, records), strict=True) if new
         ]
-        await store.apply_batch(conn, generation, fresh, weights)
+        await store.apply_batch(conn, generation, fresh, weights, pepper)
         await store.record_positions(conn, generation, store.reached_by(records))
 
     return on_batch

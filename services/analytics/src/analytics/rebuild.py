@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -39,6 +39,7 @@ from usn_schemas.envelope import CloudEvent, ContractError, is_binary_mode, pars
 from usn_schemas.registry import TOPIC_CONTRACTS
 
 log = logging.getLogger(__name__)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -88,7 +89,10 @@ class Reader:
 
     async def offsets_at(self, moment: datetime) -> Offsets:
         """Per partition, the first offset of a record at or after `moment` (the end if none)."""
-        found = await self.consumer.offsets_for_times({tp: int(moment.timestamp() * 1000) for tp in self.partitions})
+        # Kafka's timestamps are whole milliseconds (truncated): a record stamped in the
+        # moment's millisecond but before it may belong, so look from the next one up.
+        ms = -((_EPOCH - moment) // timedelta(milliseconds=1))
+        found = await self.consumer.offsets_for_times(dict.fromkeys(self.partitions, ms))
         ends = await self.consumer.end_offsets(self.partitions)
         return _nested({tp: (ends[tp] if found[tp] is None else found[tp].offset) for tp in self.partitions})
 
@@ -159,6 +163,7 @@ async def _feed(
     The next batch is fetched and parsed while the current one is written: PostgreSQL
     works on one while Python parses the other, so both cores are busy.
     """
+    pepper = reader.settings.pepper()
     at = await generations.positions(conn, name)
     # Records deleted by retention are not to be waited for: start at the first one kept.
     for tp, first in (await reader.consumer.beginning_offsets(reader.partitions)).items():
@@ -176,11 +181,11 @@ async def _feed(
                 continue
             reached = store.reached_by(records)
             if in_transaction:
-                await store.apply_batch(conn, name, events, weights)
+                await store.apply_batch(conn, name, events, weights, pepper)
                 await store.record_positions(conn, name, reached)
             else:
                 async with conn.transaction():
-                    await store.apply_batch(conn, name, events, weights)
+                    await store.apply_batch(conn, name, events, weights, pepper)
                     await store.record_positions(conn, name, reached)
             tally.applied += len(events)
             for (t, p), o in reached.items():
@@ -277,12 +282,29 @@ async def rebuild(settings: AnalyticsSettings, weights: Weights, *, progress: bo
         return name
 
 
+class NothingBeforeError(ValueError):
+    """An as_of moment before the first event kept on the topics: there is nothing to show."""
+
+
+class AsOfBusyError(RuntimeError):
+    """Another as_of build is running: one at a time (try again when it is done)."""
+
+
+# One as_of build at a time per database (every replica), so that as_of requests cost at
+# most one rebuild's work at once however many moments are asked for.
+_AS_OF_BUILD_LOCK = "SELECT pg_try_advisory_lock(hashtext('analytics/as_of-build'))"
+
+
 async def as_of_generation(
     settings: AnalyticsSettings, weights: Weights, moment: datetime, *, progress: bool = False
 ) -> str:
     """A generation holding the projections as they stood at `moment` (built once, then reused).
 
-    The read side calls this for `?as_of=`; the live generation is not touched.
+    The read side calls this for `?as_of=`; the live generation is not touched. A moment
+    whose positions (offsets_for_times) are those of a generation built already reuses
+    it: moments between the same two events cost nothing new. Bounded: one build at a
+    time (`AsOfBusyError` otherwise), and at most `as_of_keep` of them kept.
+    Raises `NothingBeforeError` for a moment before every event on the topics.
     """
     async with _opened(settings) as (conn, reader):
         name = await conn.fetchval(
@@ -291,11 +313,22 @@ async def as_of_generation(
         )
         if name is None:
             stop = await reader.offsets_at(moment)
-            name = await generations.create_generation(conn, "building", as_of_moment=moment, stop_at=stop)
+            first = _nested(await reader.consumer.beginning_offsets(reader.partitions))
+            if _remaining(first, stop) <= 0:
+                raise NothingBeforeError("before the first event on the topics: nothing stood then")
+            name = await _stopping_at(conn, stop)
         else:
-            state, stop = await _stored_stop(conn, name)
-            if state == "as_of":
-                return str(name)
+            stop = (await _stored_stop(conn, name))[1]
+        if await _built(conn, name):
+            return str(name)
+        if not await conn.fetchval(_AS_OF_BUILD_LOCK):  # released when this connection closes
+            raise AsOfBusyError("another as_of moment is being built; try again when it is done")
+        # Under the lock, again: a build that held it a moment ago may have made this one.
+        name = name or await _stopping_at(conn, stop)
+        if await _built(conn, name):
+            return str(name)
+        if name is None:
+            name = await generations.create_generation(conn, "building", as_of_moment=moment, stop_at=stop)
         tally = Tally()
         done = _remaining({}, stop) - _remaining(await generations.positions(conn, name), stop)
         bar = _bar(_remaining({}, stop), done, progress, f"as_of {name}")
@@ -303,7 +336,38 @@ async def as_of_generation(
         await conn.execute("UPDATE generations SET state = 'as_of' WHERE name = $1", name)
         if bar is not None:
             bar.close()
+        await _drop_old_as_of(conn, settings.as_of_keep)
         return str(name)
+
+
+async def built_as_of(conn: Conn, moment: datetime) -> str | None:
+    """The as_of generation built for exactly `moment`, if any: found without opening Kafka."""
+    name: str | None = await conn.fetchval(
+        "SELECT name FROM generations WHERE as_of_moment = $1 AND state = 'as_of' LIMIT 1", moment
+    )
+    return None if name is None else generations.checked(name)
+
+
+async def _built(conn: Conn, name: str | None) -> bool:
+    return name is not None and await conn.fetchval("SELECT state FROM generations WHERE name = $1", name) == "as_of"
+
+
+async def _stopping_at(conn: Conn, stop: Offsets) -> str | None:
+    """An as_of generation (built, or left building) up to exactly these positions."""
+    name: str | None = await conn.fetchval(
+        "SELECT name FROM generations WHERE stop_at = $1::jsonb ORDER BY (state = 'as_of') DESC LIMIT 1",
+        json.dumps(stop),
+    )
+    return name
+
+
+async def _drop_old_as_of(conn: Conn, keep: int) -> None:
+    """Keep the newest `keep` as_of generations: disk stays bounded however many moments are asked."""
+    old = await conn.fetch(
+        "SELECT name FROM generations WHERE state = 'as_of' ORDER BY created_at DESC OFFSET $1", keep
+    )
+    for row in old:
+        await generations.drop_generation(conn, row["name"])
 
 
 async def _stored_stop(conn: Conn, name: str) -> tuple[str, Offsets]:

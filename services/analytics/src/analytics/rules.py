@@ -11,6 +11,7 @@ when `analytics.store` loads them from a generation and writes them back.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -47,10 +48,14 @@ class Weights:
     volunteer: float = 5.0
 
 
-def anonymous_key(member_id: str) -> str:
+def anonymous_key(pepper: bytes, member_id: str) -> str:
     """The key an erased member's rows carry instead of her id: the same for every row of
-    hers (counts per member stay right), not her id, and never published or shown."""
-    return "erased-" + hashlib.sha256(b"usn-alumni-analytics/erased/" + member_id.encode()).hexdigest()[:32]
+    hers (counts per member stay right), not her id, and never published or shown.
+
+    An HMAC under the secret pepper (ANALYTICS_ERASURE_PEPPER), not a plain hash: whoever
+    still holds her id (the events service, an old export) cannot recompute it and so
+    cannot find her rows among the anonymous ones."""
+    return "erased-" + hmac.new(pepper, member_id.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def person_key(student_number: str) -> str:
@@ -498,6 +503,8 @@ class Projection:
     """Rows by table and key, with what a batch changed (for the store to write back)."""
 
     weights: Weights = field(default_factory=Weights)
+    # The secret of `anonymous_key` (settings: ANALYTICS_ERASURE_PEPPER); no default on purpose.
+    pepper: bytes = field(kw_only=True, repr=False)
     rows: dict[str, dict[Key, Row]] = field(default_factory=lambda: {name: {} for name in TABLES})
     erased: dict[str, datetime] = field(default_factory=dict)  # anonymous key -> erased_at
     touched: dict[str, set[Key]] = field(default_factory=lambda: {name: set() for name in TABLES})
@@ -521,7 +528,7 @@ class Projection:
             return member_id
         anonymous = self._anonymous.get(member_id)
         if anonymous is None:
-            anonymous = self._anonymous[member_id] = anonymous_key(member_id)
+            anonymous = self._anonymous[member_id] = anonymous_key(self.pepper, member_id)
         return anonymous if anonymous in self.erased else member_id
 
     def put(self, table: str, row: Row) -> None:
@@ -550,7 +557,7 @@ class Projection:
         """Re-key every row of the erased members to their anonymous keys (one pass per table)."""
         anonymous: dict[str, str] = {}
         for member_id, erased_at in erasures:
-            hidden = anonymous[member_id] = anonymous_key(member_id)
+            hidden = anonymous[member_id] = anonymous_key(self.pepper, member_id)
             self.erased[hidden] = _earliest(self.erased.get(hidden), erased_at)
             self.erased_now[hidden] = self.erased[hidden]
         for spec in PER_MEMBER:

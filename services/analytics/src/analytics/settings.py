@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from alumni_kit.settings import ServiceSettings
@@ -14,9 +14,16 @@ class AnalyticsSettings(ServiceSettings):
 
     database_url: str = "postgresql://analytics:analytics-dev@127.0.0.1:55432/analytics"
     http_port: int = 8105
+    # Secret pepper of the HMAC that re-keys an erased member's rows (rules.anonymous_key):
+    # without it, her member id alone does not give her anonymous key back. Changing it
+    # needs `alumni-analytics rebuild` (the stored keys were made under the old one).
+    erasure_pepper: SecretStr = Field(SecretStr("local-development-only-analytics-pepper"), min_length=16)
     group_id: str = "analytics"
     # A rebuild reads more per round trip than the live consumers: it is a backfill.
     rebuild_batch_records: int = Field(5000, ge=1, le=100_000)
+    # as_of generations kept (the oldest built is dropped beyond): bounds the disk that
+    # `?as_of=` moments take; one is built at a time (analytics.rebuild.as_of_generation).
+    as_of_keep: int = Field(8, ge=1, le=100)
     # Engagement (CASE's four modes; services/analytics/README.md): the weight each fact scores in its
     # mode. Written into the projection at apply time, so a changed weight takes effect
     # for the history after `alumni-analytics rebuild`.
@@ -28,6 +35,10 @@ class AnalyticsSettings(ServiceSettings):
     # in that mode score at least `engagement_threshold` (read side; services/analytics/README.md).
     engagement_window_days: int = Field(365, ge=1, le=3650)
     engagement_threshold: float = Field(1.0, gt=0, le=1000)
+
+    def pepper(self) -> bytes:
+        """The secret of erased members' anonymous keys (rules.anonymous_key)."""
+        return self.erasure_pepper.get_secret_value().encode()
 
     def weights(self) -> Weights:
         """The engagement weights written into `engagement_facts` (rules.engagement_of)."""

@@ -34,12 +34,14 @@ from usn_schemas.envelope import CloudEvent
 _KEY_TYPES = {"sequence": "bigint"}
 
 
-async def apply_batch(conn: Conn, generation: str, events: Sequence[CloudEvent], weights: Weights) -> None:
-    """Apply `events` to `generation` (inside the caller's transaction)."""
+async def apply_batch(
+    conn: Conn, generation: str, events: Sequence[CloudEvent], weights: Weights, pepper: bytes
+) -> None:
+    """Apply `events` to `generation` (inside the caller's transaction); `pepper` keys erased members."""
     if not events:
         return
     schema = checked(generation)
-    projection = Projection(weights)
+    projection = Projection(weights, pepper=pepper)
     erasures, rows = split(events)
     erasing = {member_id for member_id, _ in erasures}
     await _load_erased(conn, schema, rows, erasing, projection)
@@ -56,7 +58,7 @@ async def _load_erased(
         return
     records = await conn.fetch(
         f"SELECT member_key, erased_at FROM {schema}.erased WHERE member_key = ANY($1::text[])",
-        [anonymous_key(i) for i in ids],
+        [anonymous_key(projection.pepper, i) for i in ids],
     )
     projection.erased.update({r["member_key"]: r["erased_at"] for r in records})
 
@@ -65,12 +67,12 @@ async def _load_touched(
     conn: Conn, schema: str, rows: list[tuple[str, Row]], projection: Projection, erasing: set[str]
 ) -> None:
     """Load every stored row the batch may merge into (and every row of a member it erases)."""
-    gone = {anonymous_key(i) for i in erasing} | set(projection.erased)
+    gone = {anonymous_key(projection.pepper, i) for i in erasing} | set(projection.erased)
     wanted: dict[str, set[Key]] = {name: set() for name in TABLES}
     for table, row in rows:
         spec = TABLES[table]
         if spec.per_member and row.get("member_key") is not None and gone:
-            anonymous = anonymous_key(row["member_key"])
+            anonymous = anonymous_key(projection.pepper, row["member_key"])
             if anonymous in gone:
                 row = {**row, "member_key": anonymous}
         wanted[table].add(spec.key_of(row))
@@ -78,7 +80,7 @@ async def _load_touched(
         if keys and table != "engagement_facts":  # derived rows are overwritten, never merged
             await _load_keys(conn, schema, TABLES[table], keys, projection)
     if erasing:
-        keys_of_them = [*erasing, *(anonymous_key(i) for i in erasing)]
+        keys_of_them = [*erasing, *(anonymous_key(projection.pepper, i) for i in erasing)]
         for spec in PER_MEMBER:
             records = await conn.fetch(
                 f"SELECT * FROM {schema}.{spec.name} WHERE member_key = ANY($1::text[])", keys_of_them

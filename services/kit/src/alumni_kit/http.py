@@ -56,6 +56,7 @@ _REFUSALS = {
     410: "The link has expired.",
     413: "The body is larger than this endpoint accepts.",
     422: "A parameter or field broke its rules; each problem names it.",
+    429: "Busy with an earlier request of this kind; try again after Retry-After seconds.",
     503: "A service this one needs did not answer; try again shortly.",
 }
 

@@ -22,7 +22,7 @@ from fastapi.responses import Response
 
 from alumni_kit.auth import StaffPrincipal
 from alumni_kit.db import Conn
-from alumni_kit.http import STAFF_REFUSALS, answers_in, refusals
+from alumni_kit.http import answers_in, refusals
 from analytics.read.answers import ANSWERS, Ask
 from analytics.read.repository import EngagementRule
 from analytics.read.scope import ForbiddenError, ParameterError, parse_as_of, scope_for
@@ -35,13 +35,23 @@ AsOfParam = Annotated[
 FacultyParam = Annotated[str | None, Query(description="HH, TNM, HS or HIU; an AK/AT may ask only for her own")]
 
 
+# How long a caller waits before asking again for an as_of moment while another is built.
+AS_OF_RETRY_SECONDS = 30
+
+
+class BusyError(Exception):
+    """Another as_of moment is being built (one at a time): a 429 with Retry-After."""
+
+
 @dataclass(frozen=True)
 class ReadSource:
     """Where the read side finds its generation: the wiring (app.py) gives the write side's functions."""
 
     pool: Callable[[], asyncpg.Pool]
     live_schema: Callable[[Conn], Awaitable[str]]
-    as_of_schema: Callable[[Conn, datetime], Awaitable[str]]  # builds (or finds) the generation for a moment
+    # Builds (or finds) the generation for a moment; raises ParameterError("as_of") for a moment
+    # with nothing before it, BusyError while another moment is being built.
+    as_of_schema: Callable[[Conn, datetime], Awaitable[str]]
     engagement: EngagementRule
 
 
@@ -57,7 +67,12 @@ async def asking(source: ReadSource, who: StaffPrincipal, as_of: str | None, fac
     except ForbiddenError as exc:
         raise HTTPException(403, str(exc)) from None
     async with source.pool().acquire() as conn:
-        schema = await (source.live_schema(conn) if moment is None else source.as_of_schema(conn, moment))
+        try:
+            schema = await (source.live_schema(conn) if moment is None else source.as_of_schema(conn, moment))
+        except ParameterError as exc:
+            raise HTTPException(422, [{"loc": ["query", exc.field], "msg": exc.msg}]) from None
+        except BusyError as exc:
+            raise HTTPException(429, str(exc), headers={"Retry-After": str(AS_OF_RETRY_SECONDS)}) from None
         # One snapshot for every query of the answer: a rebuild's switch cannot fall in between.
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             yield Ask(conn, schema, scope, moment, now, source.engagement)
@@ -96,6 +111,8 @@ def as_csv(answer: Json) -> str:
     return out.getvalue()
 
 
+# A staff route's refusals, and 429 while another as_of moment is being built.
+READ_REFUSALS = refusals(401, 403, 422, 429)
 CSV_ANSWER = answers_in("text/csv", {200: "The figures as `figure,value` rows; a suppressed cell is empty."})
 
 
@@ -135,13 +152,13 @@ def _add(
 
     slug = name.replace("/", "_")
     router.add_api_route(
-        f"/{name}", as_json, methods=["GET"], responses=STAFF_REFUSALS, summary=doc, name=f"analytics_{slug}"
+        f"/{name}", as_json, methods=["GET"], responses=READ_REFUSALS, summary=doc, name=f"analytics_{slug}"
     )
     router.add_api_route(
         f"/{name}.csv",
         as_csv_file,
         methods=["GET"],
-        responses={**CSV_ANSWER, **refusals(401, 403, 422)},
+        responses={**CSV_ANSWER, **READ_REFUSALS},
         summary=f"{doc} (CSV)",
         name=f"analytics_{slug}_csv",
         response_class=Response,

@@ -13,8 +13,9 @@ from alumni_kit.http import staff_principal
 from alumni_kit.runtime import ServiceRuntime
 from analytics.generations import live_generation
 from analytics.read.repository import EngagementRule
-from analytics.read.routes import ReadSource, read_router
-from analytics.rebuild import as_of_generation
+from analytics.read.routes import BusyError, ReadSource, read_router
+from analytics.read.scope import ParameterError
+from analytics.rebuild import AsOfBusyError, NothingBeforeError, as_of_generation, built_as_of
 from analytics.rules import Weights
 from analytics.settings import AnalyticsSettings
 from analytics.web.routes import dashboard_router, icon_router
@@ -35,7 +36,15 @@ def engagement_rule(settings: AnalyticsSettings, weights: Weights) -> Engagement
 
 def read_routers(runtime: ServiceRuntime, settings: AnalyticsSettings, weights: Weights) -> list[APIRouter]:
     async def as_of_schema(conn: Conn, moment: datetime) -> str:
-        return await as_of_generation(settings, weights, moment)
+        built = await built_as_of(conn, moment)  # a moment asked before: no Kafka round trip
+        if built is not None:
+            return built
+        try:
+            return await as_of_generation(settings, weights, moment)
+        except NothingBeforeError as exc:
+            raise ParameterError("as_of", str(exc)) from None
+        except AsOfBusyError as exc:
+            raise BusyError(str(exc)) from None
 
     source = ReadSource(
         pool=lambda: runtime.pool,

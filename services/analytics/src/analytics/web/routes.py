@@ -22,7 +22,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from alumni_kit.auth import SCOPED_ROLES, InvalidTokenError, StaffPrincipal, TokenSigner, verify_staff_token
-from alumni_kit.http import answers_in
+from alumni_kit.http import Responses, answers_in, refusals
 from alumni_kit.pages import Pages, language, redirect
 from analytics.read.answers import ANSWERS
 from analytics.read.routes import AsOfParam, FacultyParam, ReadSource, asking
@@ -41,7 +41,19 @@ STATIC = Path(__file__).parent / "static"
 _PLOTLY_JS = importlib.resources.files("plotly") / "package_data" / "plotly.min.js"
 # The dashboard's charts: the answers it reads.
 SHOWN = ("members/growth", "reach", "campaigns", "events", "volunteering", "engagement", "members/pilot", "value")
-PAGE_ANSWERS = answers_in("text/html", {200: "The dashboard.", 303: "Not signed in: to the sign-in page."})
+# A redirect (303) has no body, so no content type: documented by its description only.
+DASHBOARD_ANSWERS: Responses = {
+    **answers_in("text/html", {200: "The dashboard."}),
+    303: {"description": "Not signed in: to the sign-in page."},
+    # The API's reasons (read/routes.py) as a page; a parameter with U+0000 is refused as JSON.
+    **refusals(403, 422, 429, html=True),
+}
+LOGIN_ANSWERS: Responses = {
+    **answers_in("text/html", {401: "Not a valid staff token: the form again, saying so."}),
+    303: {"description": "Signed in: to the dashboard."},
+    **refusals(422, html=True),
+}
+LOGOUT_ANSWERS: Responses = {303: {"description": "Signed out: to the sign-in page."}, **refusals(422)}
 
 
 def _page(response: HTMLResponse) -> HTMLResponse:
@@ -82,7 +94,8 @@ def _extras(chart: charts.Chart, lang: str, suppressed: str) -> list[dict[str, A
 def dashboard_router(source: ReadSource, signer: TokenSigner, secure_cookies: Callable[[Request], bool]) -> APIRouter:
     router = APIRouter(prefix="/analytics", tags=["dashboard"])
 
-    @router.get("/dashboard", response_class=HTMLResponse, responses=PAGE_ANSWERS)
+    # No response_class: the documented refusals are JSON (a parameter with U+0000) or a page.
+    @router.get("/dashboard", response_model=None, responses=DASHBOARD_ANSWERS)
     async def dashboard(
         request: Request,
         lang: Annotated[str | None, Query()] = None,
@@ -129,7 +142,7 @@ def dashboard_router(source: ReadSource, signer: TokenSigner, secure_cookies: Ca
         chosen = language(lang, request.headers.get("accept-language", "")[:2])
         return _page(PAGES.page("login.html", chosen))
 
-    @router.post("/dashboard/login", response_class=HTMLResponse, responses=PAGE_ANSWERS)
+    @router.post("/dashboard/login", response_model=None, responses=LOGIN_ANSWERS)
     async def login(
         request: Request,
         token: Annotated[str, Form(max_length=4000)],
@@ -153,7 +166,7 @@ def dashboard_router(source: ReadSource, signer: TokenSigner, secure_cookies: Ca
         )
         return response
 
-    @router.post("/dashboard/logout", responses=answers_in("text/html", {303: "To the sign-in page."}))
+    @router.post("/dashboard/logout", responses=LOGOUT_ANSWERS)
     async def logout(lang: Annotated[str | None, Form()] = None) -> Response:
         response = redirect(f"/analytics/dashboard/login?lang={language(lang)}")
         response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict")
