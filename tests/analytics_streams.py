@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from analytics.generations import checked, live_generation
 from analytics.rebuild import consumed_partitions
-from analytics.rules import TABLES, Projection
+from analytics.rules import TABLES, Projection, Weights
 from analytics.topics import CONSUMED
 from tests import events as ev
 from tests.stack import ANALYTICS_PEPPER, ServiceProcess, consumer_lags
@@ -154,8 +154,8 @@ def random_specs(n: int, seed: int) -> list[tuple[Any, ...]]:
     return specs
 
 
-def recomputed(built: list[tuple[str, bytes, CloudEvent]]) -> dict[str, dict[Any, Any]]:
-    once = Projection(pepper=PEPPER)
+def recomputed(built: list[tuple[str, bytes, CloudEvent]], weights: Weights | None = None) -> dict[str, dict[Any, Any]]:
+    once = Projection(pepper=PEPPER) if weights is None else Projection(pepper=PEPPER, weights=weights)
     for _, _, event in built:
         once.apply([event])
     return once.snapshot()

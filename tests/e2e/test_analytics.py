@@ -20,13 +20,13 @@ import asyncpg
 import httpx
 import pytest
 
-from analytics.generations import live_generation
+from analytics.generations import hold_for_reading, live_generation
 from analytics.rebuild import as_of_generation
 from analytics.rules import Weights
 from analytics.settings import AnalyticsSettings
 from tests.analytics_streams import build, publish_built, random_specs, recomputed, stored, wait_caught_up
 from tests.events import cloud_event
-from tests.stack import ServiceProcess, Stack, event_bytes, publish, read_topic
+from tests.stack import ServiceProcess, Stack, event_bytes, eventually, publish, read_topic
 
 pytestmark = pytest.mark.real
 
@@ -141,9 +141,39 @@ async def test_as_of_a_midpoint_equals_the_events_up_to_it(
     assert await as_of_generation(_settings(analytics_service), Weights(), moment) == name  # built once
     # A moment between the same two events reuses the generation: no second build.
     assert await as_of_generation(_settings(analytics_service), Weights(), moment - timedelta(milliseconds=1)) == name
-    # Disk stays bounded: with one kept, building another moment (after every event) drops the first.
-    kept_one = _settings(analytics_service).model_copy(update={"as_of_keep": 1})
-    other = await as_of_generation(kept_one, Weights(), datetime.now(UTC))
+    # Under other weights the same moment is built anew (engagement rows carry the weights), then reused.
+    heavier = Weights(opened=3.0, clicked=7.0)
+    reweighed = await as_of_generation(_settings(analytics_service), heavier, moment)
+    assert reweighed != name
+    assert await stored(analytics_conn, reweighed) == recomputed(first, heavier)
+    assert await as_of_generation(_settings(analytics_service), heavier, moment) == reweighed
+    assert await as_of_generation(_settings(analytics_service), Weights(), moment) == name
+
+    # Disk stays bounded: with one kept, building another moment (after every event) drops the others,
+    # but not under a reader: the drop waits until the reader on the oldest one is done.
+    reader = await asyncpg.connect(analytics_service.env["ANALYTICS_DATABASE_URL"])
+    try:
+        reading = reader.transaction(isolation="repeatable_read", readonly=True)
+        await reading.start()
+        assert await hold_for_reading(reader, name)
+        kept_one = _settings(analytics_service).model_copy(update={"as_of_keep": 1})
+        building = asyncio.create_task(as_of_generation(kept_one, Weights(), datetime.now(UTC)))
+
+        async def built_beside() -> bool:
+            found = await analytics_conn.fetchval(
+                "SELECT count(*) FROM generations WHERE state = 'as_of' AND name <> all($1::text[])", [name, reweighed]
+            )
+            return bool(found)
+
+        await eventually(built_beside, timeout=60, what="the new moment built")
+        await asyncio.sleep(1)
+        assert not building.done()  # built, and waiting to drop what she reads
+        assert await stored(reader, name) == recomputed(first)  # her answer is whole
+        await reading.commit()
+        other = await asyncio.wait_for(building, 60)
+        assert not await hold_for_reading(reader, name)  # dropped: a reader now would choose again
+    finally:
+        await reader.close()
     assert other != name
     assert await stored(analytics_conn, other) == recomputed(built)
     as_of = await analytics_conn.fetch("SELECT name FROM generations WHERE state = 'as_of'")

@@ -178,6 +178,11 @@ async def _as_of_is_bounded(
         got = await client.get("/analytics/engagement", params={"as_of": moment}, headers=comms)
         assert got.status_code == 429
         assert int(got.headers["retry-after"]) > 0
+        # The dashboard says so too, in her language, with the same Retry-After.
+        page = await client.get("/analytics/dashboard", params={"as_of": moment, "lang": "en"}, headers=comms)
+        assert page.status_code == 429
+        assert page.headers["retry-after"] == got.headers["retry-after"]
+        assert "Try again in 30 seconds" in page.text
     assert await conn.fetchval("SELECT count(*) FROM generations WHERE state = 'as_of'") == built
     # The command line refuses the same moments, saying why.
     for value, words in (

@@ -241,9 +241,9 @@ async def rebuild(settings: AnalyticsSettings, weights: Weights, *, progress: bo
     An unfinished rebuild (killed) is resumed from its committed positions.
     """
     async with _opened(settings) as (conn, reader):
-        name = await generations.building_generation(conn)
+        name = await generations.building_generation(conn, weights)
         if name is None:
-            name = await generations.create_generation(conn)
+            name = await generations.create_generation(conn, weights=weights)
             log.info("rebuilding into %s", name)
         else:
             log.info("resuming the rebuild of %s", name)
@@ -301,22 +301,24 @@ async def as_of_generation(
     """A generation holding the projections as they stood at `moment` (built once, then reused).
 
     The read side calls this for `?as_of=`; the live generation is not touched. A moment
-    whose positions (offsets_for_times) are those of a generation built already reuses
-    it: moments between the same two events cost nothing new. Bounded: one build at a
+    whose positions (offsets_for_times) are those of a generation built already (under
+    the same weights) reuses it: moments between the same two events cost nothing new. Bounded: one build at a
     time (`AsOfBusyError` otherwise), and at most `as_of_keep` of them kept.
     Raises `NothingBeforeError` for a moment before every event on the topics.
     """
     async with _opened(settings) as (conn, reader):
         name = await conn.fetchval(
-            "SELECT name FROM generations WHERE as_of_moment = $1 ORDER BY (state = 'as_of') DESC, created_at LIMIT 1",
+            """SELECT name FROM generations WHERE as_of_moment = $1 AND weights = $2::jsonb
+                ORDER BY (state = 'as_of') DESC, created_at LIMIT 1""",
             moment,
+            generations.weights_json(weights),
         )
         if name is None:
             stop = await reader.offsets_at(moment)
             first = _nested(await reader.consumer.beginning_offsets(reader.partitions))
             if _remaining(first, stop) <= 0:
                 raise NothingBeforeError("before the first event on the topics: nothing stood then")
-            name = await _stopping_at(conn, stop)
+            name = await _stopping_at(conn, stop, weights)
         else:
             stop = (await _stored_stop(conn, name))[1]
         if await _built(conn, name):
@@ -324,11 +326,13 @@ async def as_of_generation(
         if not await conn.fetchval(_AS_OF_BUILD_LOCK):  # released when this connection closes
             raise AsOfBusyError("another as_of moment is being built; try again when it is done")
         # Under the lock, again: a build that held it a moment ago may have made this one.
-        name = name or await _stopping_at(conn, stop)
+        name = name or await _stopping_at(conn, stop, weights)
         if await _built(conn, name):
             return str(name)
         if name is None:
-            name = await generations.create_generation(conn, "building", as_of_moment=moment, stop_at=stop)
+            name = await generations.create_generation(
+                conn, "building", as_of_moment=moment, stop_at=stop, weights=weights
+            )
         tally = Tally()
         done = _remaining({}, stop) - _remaining(await generations.positions(conn, name), stop)
         bar = _bar(_remaining({}, stop), done, progress, f"as_of {name}")
@@ -340,10 +344,13 @@ async def as_of_generation(
         return str(name)
 
 
-async def built_as_of(conn: Conn, moment: datetime) -> str | None:
-    """The as_of generation built for exactly `moment`, if any: found without opening Kafka."""
+async def built_as_of(conn: Conn, moment: datetime, weights: Weights) -> str | None:
+    """The as_of generation built for exactly `moment` under `weights`, if any: found
+    without opening Kafka."""
     name: str | None = await conn.fetchval(
-        "SELECT name FROM generations WHERE as_of_moment = $1 AND state = 'as_of' LIMIT 1", moment
+        "SELECT name FROM generations WHERE as_of_moment = $1 AND state = 'as_of' AND weights = $2::jsonb LIMIT 1",
+        moment,
+        generations.weights_json(weights),
     )
     return None if name is None else generations.checked(name)
 
@@ -352,11 +359,13 @@ async def _built(conn: Conn, name: str | None) -> bool:
     return name is not None and await conn.fetchval("SELECT state FROM generations WHERE name = $1", name) == "as_of"
 
 
-async def _stopping_at(conn: Conn, stop: Offsets) -> str | None:
-    """An as_of generation (built, or left building) up to exactly these positions."""
+async def _stopping_at(conn: Conn, stop: Offsets, weights: Weights) -> str | None:
+    """An as_of generation (built, or left building) up to exactly these positions, under these weights."""
     name: str | None = await conn.fetchval(
-        "SELECT name FROM generations WHERE stop_at = $1::jsonb ORDER BY (state = 'as_of') DESC LIMIT 1",
+        """SELECT name FROM generations WHERE stop_at = $1::jsonb AND weights = $2::jsonb
+            ORDER BY (state = 'as_of') DESC LIMIT 1""",
         json.dumps(stop),
+        generations.weights_json(weights),
     )
     return name
 

@@ -37,6 +37,8 @@ FacultyParam = Annotated[str | None, Query(description="HH, TNM, HS or HIU; an A
 
 # How long a caller waits before asking again for an as_of moment while another is built.
 AS_OF_RETRY_SECONDS = 30
+# How often a reader chooses its generation again when the one chosen was dropped meanwhile.
+_CHOICES = 3
 
 
 class BusyError(Exception):
@@ -49,6 +51,9 @@ class ReadSource:
 
     pool: Callable[[], asyncpg.Pool]
     live_schema: Callable[[Conn], Awaitable[str]]
+    # Keeps the chosen generation from being dropped for the transaction; False if it was
+    # dropped between choosing it and holding it (choose again).
+    hold: Callable[[Conn, str], Awaitable[bool]]
     # Builds (or finds) the generation for a moment; raises ParameterError("as_of") for a moment
     # with nothing before it, BusyError while another moment is being built.
     as_of_schema: Callable[[Conn, datetime], Awaitable[str]]
@@ -67,15 +72,20 @@ async def asking(source: ReadSource, who: StaffPrincipal, as_of: str | None, fac
     except ForbiddenError as exc:
         raise HTTPException(403, str(exc)) from None
     async with source.pool().acquire() as conn:
-        try:
-            schema = await (source.live_schema(conn) if moment is None else source.as_of_schema(conn, moment))
-        except ParameterError as exc:
-            raise HTTPException(422, [{"loc": ["query", exc.field], "msg": exc.msg}]) from None
-        except BusyError as exc:
-            raise HTTPException(429, str(exc), headers={"Retry-After": str(AS_OF_RETRY_SECONDS)}) from None
-        # One snapshot for every query of the answer: a rebuild's switch cannot fall in between.
-        async with conn.transaction(isolation="repeatable_read", readonly=True):
-            yield Ask(conn, schema, scope, moment, now, source.engagement)
+        for _ in range(_CHOICES):
+            try:
+                schema = await (source.live_schema(conn) if moment is None else source.as_of_schema(conn, moment))
+            except ParameterError as exc:
+                raise HTTPException(422, [{"loc": ["query", exc.field], "msg": exc.msg}]) from None
+            except BusyError as exc:
+                raise HTTPException(429, str(exc), headers={"Retry-After": str(AS_OF_RETRY_SECONDS)}) from None
+            # One snapshot for every query of the answer: a rebuild's switch cannot fall in between,
+            # and the generation is held: dropping an old one (as_of_keep, a rebuild) waits for it.
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                if await source.hold(conn, schema):
+                    yield Ask(conn, schema, scope, moment, now, source.engagement)
+                    return
+        raise HTTPException(503, "the figures were being replaced; try again", headers={"Retry-After": "1"})
 
 
 def _cell(value: Any) -> str:

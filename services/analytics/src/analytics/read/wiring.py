@@ -11,7 +11,7 @@ from alumni_kit.auth import TokenSigner, parse_keys
 from alumni_kit.db import Conn
 from alumni_kit.http import staff_principal
 from alumni_kit.runtime import ServiceRuntime
-from analytics.generations import live_generation
+from analytics.generations import hold_for_reading, live_generation
 from analytics.read.repository import EngagementRule
 from analytics.read.routes import BusyError, ReadSource, read_router
 from analytics.read.scope import ParameterError
@@ -36,7 +36,7 @@ def engagement_rule(settings: AnalyticsSettings, weights: Weights) -> Engagement
 
 def read_routers(runtime: ServiceRuntime, settings: AnalyticsSettings, weights: Weights) -> list[APIRouter]:
     async def as_of_schema(conn: Conn, moment: datetime) -> str:
-        built = await built_as_of(conn, moment)  # a moment asked before: no Kafka round trip
+        built = await built_as_of(conn, moment, weights)  # a moment asked before: no Kafka round trip
         if built is not None:
             return built
         try:
@@ -49,6 +49,7 @@ def read_routers(runtime: ServiceRuntime, settings: AnalyticsSettings, weights: 
     source = ReadSource(
         pool=lambda: runtime.pool,
         live_schema=live_generation,
+        hold=hold_for_reading,
         as_of_schema=as_of_schema,
         engagement=engagement_rule(settings, weights),
     )

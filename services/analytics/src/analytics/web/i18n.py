@@ -12,6 +12,7 @@ TEXT: dict[str, dict[str, str]] = {
         "scope_all": "Hele USN",
         "scope_faculty": "Fakultet",
         "suppressed": "skjult",
+        "as_of_busy": "Tallene for et annet tidspunkt regnes ut akkurat nå. Prøv igjen om {seconds} sekunder.",
         "suppressed_note": (
             "«skjult»: tallet teller færre enn 5 personer, eller ville latt et slikt tall regnes ut fra summen."
         ),
@@ -79,6 +80,7 @@ TEXT: dict[str, dict[str, str]] = {
         "scope_all": "All of USN",
         "scope_faculty": "Faculty",
         "suppressed": "suppressed",
+        "as_of_busy": "The figures for another moment are being computed right now. Try again in {seconds} seconds.",
         "suppressed_note": (
             "“suppressed”: the figure counts fewer than 5 people, "
             "or would let such a figure be worked out from the total."

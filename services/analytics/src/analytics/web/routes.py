@@ -25,9 +25,10 @@ from alumni_kit.auth import SCOPED_ROLES, InvalidTokenError, StaffPrincipal, Tok
 from alumni_kit.http import Responses, answers_in, refusals
 from alumni_kit.pages import Pages, language, redirect
 from analytics.read.answers import ANSWERS
-from analytics.read.routes import AsOfParam, FacultyParam, ReadSource, asking
+from analytics.read.routes import AS_OF_RETRY_SECONDS, AsOfParam, FacultyParam, ReadSource, asking
 from analytics.web import charts
 from analytics.web.i18n import TEXT
+from usn_schemas.vocabulary import Language
 
 PAGES = Pages(Path(__file__).parent / "templates", TEXT)
 COOKIE = "analytics_staff"
@@ -59,6 +60,18 @@ LOGOUT_ANSWERS: Responses = {303: {"description": "Signed out: to the sign-in pa
 def _page(response: HTMLResponse) -> HTMLResponse:
     response.headers["Content-Security-Policy"] = CSP
     return response
+
+
+def _refusal_page(exc: HTTPException, lang: Language) -> HTMLResponse:
+    """The read side's refusal as a page in her language; a 429 keeps its Retry-After."""
+    t = TEXT[lang]
+    if exc.status_code == 429:
+        lines = [t["as_of_busy"].format(seconds=AS_OF_RETRY_SECONDS)]
+    else:
+        lines = [str(p["msg"]) if isinstance(p, dict) else str(p) for p in _listed(exc.detail)]
+    page = _page(PAGES.message(lang, t["title"], lines, status=exc.status_code))
+    page.headers.update(exc.headers or {})
+    return page
 
 
 def _principal(request: Request, signer: TokenSigner) -> StaffPrincipal | None:
@@ -114,8 +127,7 @@ def dashboard_router(source: ReadSource, signer: TokenSigner, secure_cookies: Ca
                 stamp = (ask.as_of or ask.now).strftime("%Y-%m-%d %H:%M UTC")
                 scope = t["scope_all"] if ask.scope.faculty is None else f"{t['scope_faculty']} {ask.scope.faculty}"
         except HTTPException as exc:
-            lines = [str(p["msg"]) if isinstance(p, dict) else str(p) for p in _listed(exc.detail)]
-            return _page(PAGES.message(chosen, t["title"], lines, status=exc.status_code))
+            return _refusal_page(exc, chosen)
         drawn = charts.charts(answers, t)
         kept = {k: v for k, v in (("as_of", as_of), ("faculty", faculty)) if v}
         query = f"&{urlencode(kept)}" if kept else ""  # the language links keep the choice
