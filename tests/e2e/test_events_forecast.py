@@ -124,13 +124,26 @@ async def test_a_lagging_event_alerts_one_keeping_pace_does_not_and_the_organise
     lagging_members = new_members(8)
     for event_id, members in ((lagging, lagging_members), (pacing, new_members(28))):
         assert all(act(events, event_id, m).status_code == 201 for m in members)
+    # On publishing day nothing alarms, however far behind its peers it looks (rules.MIN_HISTORY) ...
+    fresh = httpx.post(f"{events.url}/events/{lagging}/forecast", headers=AK)
+    assert fresh.status_code == 200, fresh.text
+    assert (fresh.json()["method"], fresh.json()["expected"], fresh.json()["below_minimum"]) == ("too-early", 8, False)
+    # ... so both were published two days ago, as far as the forecast can tell.
+    await events_conn.execute(
+        "UPDATE events SET published_at = published_at - interval '2 days' WHERE event_id = any($1::uuid[])",
+        [lagging, pacing],
+    )
 
     # The periodic job forecasts them by itself (every second here, hourly by default) ...
     async def forecast_by_the_job() -> bool:
         rows = await events_conn.fetch(
-            "SELECT event_id::text, registrations FROM forecasts WHERE event_id = any($1::uuid[])", [lagging, pacing]
+            "SELECT event_id::text, registrations, method FROM forecasts WHERE event_id = any($1::uuid[])",
+            [lagging, pacing],
         )
-        return {r["event_id"]: r["registrations"] for r in rows} == {lagging: 8, pacing: 28}
+        return {r["event_id"]: (r["registrations"], r["method"]) for r in rows} == {
+            lagging: (8, "peers"),
+            pacing: (28, "peers"),
+        }
 
     await eventually(forecast_by_the_job, timeout=30, what="the periodic forecast of every registration")
     # ... and staff can run it now.

@@ -149,6 +149,15 @@ async def test_invitation_registration_page_calendar_updates_offers_and_cancella
     answer = httpx.patch(f"{events.url}/events/{event_id}", json=change, headers=COMMS)
     assert answer.status_code == 200, answer.text
     [update] = await _mails_to(smtp_sink, "tnm0@example.no", "Endret:")
+    # Her language unknown, the update is in both; the English half's links open the pages in English.
+    bokmal_half, english_half = re.split(r"\r?\n---\r?\n", _text(update), maxsplit=1)
+    assert not re.search(r"lang=en", bokmal_half)
+    in_english = re.search(rf"https?://\S+/events/{event_id}/register\?token=[\w.-]+&lang=en", english_half)
+    assert in_english, english_half
+    page = httpx.get(in_english.group(0))
+    assert page.status_code == 409  # she is registered: the page says so, in English
+    assert '<html lang="en">' in page.text
+    assert "You are already registered" in page.text
     method, cal = _calendar(update)
     updated = _vevent(cal)
     assert method == "REQUEST"

@@ -96,7 +96,8 @@ def test_the_invitation_body_shows_staff_text_as_itself_and_her_link() -> None:
     assert f"<strong>{AWKWARD}</strong>" in page  # staff's title shown as itself: no template ran in it
     assert "{% for x in y %} <em>Markdown</em> stays {{ here }}" in page  # the description is Markdown
     assert plain.count("https://alumni.usn.no/r?token=T") == 2  # her own link, in both languages
-    assert page.count('href="https://alumni.usn.no/r?token=T"') == 2  # not a tracked redirect
+    assert page.count('href="https://alumni.usn.no/r?token=T"') == 1  # not a tracked redirect
+    assert page.count('href="https://alumni.usn.no/r?token=T&amp;lang=en"') == 1  # the English page
 
 
 def test_the_mailer_adds_her_as_the_attendee_of_her_entry() -> None:
@@ -144,3 +145,28 @@ def test_a_mail_is_sent_in_her_language_when_the_mailer_knows_it_else_in_both() 
     bokmal = delivery.in_language(mail, "nb")
     assert "You are" not in bokmal["body_text"]
     assert delivery.in_language({"subject": "s", "body_text": "b"}, "en")["subject"] == "s"  # no translations
+
+
+def test_the_english_mail_links_and_button_open_her_pages_in_english() -> None:
+    definition = {"title": "Kveld", "organiser": "TNM", "kind": "social", "address": "Hasbergs vei 36",
+                  "starts_at": NOW.isoformat(), "ends_at": (NOW + timedelta(hours=2)).isoformat(),
+                  "capacity": 10}  # fmt: skip
+    page, cancel = (
+        "https://alumni.usn.no/events/e1/register?token=p.q",
+        "https://alumni.usn.no/events/e1/withdraw?token=r",
+    )
+    ticket = ("Billett: https://alumni.usn.no/t?token=a", "Ticket: https://alumni.usn.no/t?token=a&lang=en")
+    words = texts.confirmation(EventDefinition.model_validate(definition), page, ticket, cancel)
+    button = "https://alumni.usn.no/events/e1/ticket?token=t"
+    translations = words.translations(button)
+    assert f"{page}&lang=en" in words.en_body
+    assert f"{cancel}&lang=en" in words.en_body
+    assert "lang=en" not in words.nb_body
+    assert (translations["nb"].action_url, translations["en"].action_url) == (button, f"{button}&lang=en")
+    mail = {"subject": words.subject, "body_text": words.body, "action_url": button, "language": "nb",
+            "translations": {k: v.model_dump() for k, v in translations.items()}}  # fmt: skip
+    assert delivery.in_language(mail, "en")["action_url"] == f"{button}&lang=en"
+    assert delivery.in_language(mail, "nb")["action_url"] == button
+    assert delivery.in_language(mail, None)["action_url"] == button  # both languages: the bokmål page
+    older = {**mail, "translations": {k: {**v.model_dump(), "action_url": None} for k, v in translations.items()}}
+    assert delivery.in_language(older, "en")["action_url"] == button  # a requester without it: the mail's

@@ -45,6 +45,19 @@ def test_too_early_to_tell_never_alerts_and_the_decision_date_counts_what_there_
     assert rules.below_minimum(late, 30)
 
 
+def test_on_publishing_day_the_peers_do_not_alarm_either() -> None:
+    # Published three hours ago, ten days before its decision: its peers had 80 % by then,
+    # it has two so far. Far behind them on paper, but its invitations are still arriving.
+    peers = [PeerCurve(100, 80), PeerCurve(40, 32), PeerCurve(10, 8)]
+    fresh = rules.forecast(2, NOW - timedelta(hours=3), IN_TEN_DAYS, NOW, peers)
+    assert (fresh.method, fresh.expected, fresh.peers, fresh.peer_fraction) == ("too-early", 2, 3, 0.8)
+    assert not rules.below_minimum(fresh, 30)
+    # A day on, the peers answer: 2 / 0.8 expected, below the minimum.
+    day_on = rules.forecast(2, NOW - timedelta(days=1), IN_TEN_DAYS, NOW, peers)
+    assert (day_on.method, day_on.expected) == ("peers", 2)
+    assert rules.below_minimum(day_on, 30)
+
+
 def test_a_peer_that_lost_registrations_later_reads_as_complete() -> None:
     assert rules.fraction_reached(PeerCurve(10, 14)) == 1.0
     assert rules.fraction_reached(PeerCurve(0, 3)) is None
@@ -80,7 +93,9 @@ def test_a_forecast_is_never_below_the_count_now_and_grows_with_it(
     assert rules.forecast(count + 1, published, decide_by, NOW, peers).expected >= f.expected
     if f.peer_fraction is not None:
         assert 0 <= f.peer_fraction <= 1
-    assert (f.method == "peers") == (f.peer_fraction is not None and f.peer_fraction > 0)
+    assert (f.method == "too-early") == (days_published < 1)  # nothing on the first day alarms
+    if f.method != "too-early":
+        assert (f.method == "peers") == (f.peer_fraction is not None and f.peer_fraction > 0)
 
 
 @settings(max_examples=200, deadline=None)

@@ -66,6 +66,9 @@ class Translation(BaseModel):
     subject: str = Field(min_length=1, max_length=200)
     body_text: str = Field(min_length=1, max_length=20_000)
     action_label: str | None = Field(None, max_length=100)
+    # Added in v1 (optional): the button's link in this language (her page opening in it);
+    # without it the mail's `action_url`.
+    action_url: str | None = Field(None, max_length=2000)
 
 
 class TransactionalMail(BaseModel):

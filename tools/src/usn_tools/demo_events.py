@@ -13,7 +13,9 @@ How they get in:
 - the **past** events (the forecast's peers: same kind and faculty, decided weeks ago)
   are history from before the platform: past events cannot be created through the API,
   so they and their registrations are written to the events database as they stood.
-Then the forecast runs (`POST /events/forecast/run`) and the lagging event's forecast is printed.
+The upcoming events are then dated as announced four days ago (the forecast trusts no
+curve on publishing day), the forecast runs (`POST /events/forecast/run`) and the lagging
+event's forecast is printed.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ UPCOMING = (
     Demo("hs-social", "Alumnitreff i Bø: quiz og mingling", "HS", "social", "Bø", 9, 10, 15),
     Demo("hiu-webinar", "Webinar: Videreutdanning for lærere", "HIU", "evu-info", "Nettbasert", 7, 500, 6, online=True),
 )
+ANNOUNCED_DAYS_AGO = 4
 # The lagging seminar's peers: HH seminars decided 30, 60 and 90 days ago, each 40
 # registrations 20 days before its decision and 10 more in its last two days.
 PEERS = ((30, "Alumniseminar: Folkehelse"), (60, "Alumniseminar: Sykepleie i kommunen"), (90, "Alumniseminar: Omsorg"))
@@ -168,6 +171,7 @@ async def load(args: argparse.Namespace) -> int:
                 if answer.status_code not in (201, 409, 410):  # registered by an earlier run; closed since
                     answer.raise_for_status()
             lines.append((event_id, d))
+        await announced_days_ago(args.database_url, [event_id for event_id, _ in lines], now)
         ran = await http.post(f"{args.events_url}/events/forecast/run", headers=staff)
         ran.raise_for_status()
         for event_id, d in lines:
@@ -180,6 +184,20 @@ async def load(args: argparse.Namespace) -> int:
             print(f"{event_id}  {d.organiser:<3} {d.kind:<10} {c['registered']:>3} registered {c['waitlisted']:>2}"
                   f" waiting  {d.title}{note}")  # fmt: skip
     return 0
+
+
+async def announced_days_ago(database_url: str, event_ids: list[str], now: datetime) -> None:
+    """The demo's events as announced `ANNOUNCED_DAYS_AGO` days ago: the forecast trusts no
+    curve on publishing day (events/forecast/rules.py), and the demo shows one that lags."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "UPDATE events SET published_at = least(published_at, $2) WHERE event_id = any($1::uuid[])",
+            event_ids,
+            now - ANNOUNCED_DAYS_AGO * DAY,
+        )
+    finally:
+        await conn.close()
 
 
 def main(argv: list[str] | None = None) -> int:

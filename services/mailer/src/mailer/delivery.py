@@ -78,6 +78,7 @@ def in_language(mail: dict[str, Any], language: str | None) -> dict[str, Any]:
         "subject": translation["subject"],
         "body_text": translation["body_text"],
         "action_label": translation.get("action_label") or mail.get("action_label"),
+        "action_url": translation.get("action_url") or mail.get("action_url"),
     }
 
 

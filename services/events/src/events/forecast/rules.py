@@ -15,9 +15,13 @@ median, not the mean: one peer that filled in its last hour must not sway it.
 
 Fallback (no peer with any registration, or the peers had none yet at this lead):
 the event's own pace since it was published, carried on to the decision date
-(`registrations now × (elapsed + lead) / elapsed`). Before a day has passed since
-publication that pace says little, and the forecast is the count itself (never
-alarms on the first morning: `method` says which rule answered).
+(`registrations now × (elapsed + lead) / elapsed`).
+
+Before a day has passed since publication neither rule says much: the invitations are
+still on their way, and an event published later before its decision than its peers
+were would read as far behind them with its first registrations only. The forecast is
+then the count itself, method `too-early`, and never alarms (`method` says which rule
+answered): an organiser is not told on publishing day that nobody has registered yet.
 
 No I/O: the job reads the curves (forecast/repository.py) and calls these.
 """
@@ -31,8 +35,8 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 Method = Literal["peers", "own-pace", "too-early", "decided"]
-# Her own pace is trusted only after this long since publication.
-MIN_OWN_HISTORY = timedelta(days=1)
+# Neither the peers' curves nor her own pace are trusted before this long since publication.
+MIN_HISTORY = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -78,11 +82,11 @@ def forecast(
     if lead <= timedelta(0):  # the decision date has come: the count is the answer
         return Forecast(registrations, registrations, "decided", 0, None)
     fraction, counted = peer_fraction(peers)
+    elapsed = now - published_at
+    if elapsed < MIN_HISTORY:
+        return Forecast(registrations, registrations, "too-early", counted, fraction)
     if fraction is not None and fraction > 0:
         return Forecast(registrations, _whole(registrations / fraction), "peers", counted, fraction)
-    elapsed = now - published_at
-    if elapsed < MIN_OWN_HISTORY:
-        return Forecast(registrations, registrations, "too-early", counted, fraction)
     expected = _whole(registrations * ((elapsed + lead) / elapsed))
     return Forecast(registrations, expected, "own-pace", counted, fraction)
 

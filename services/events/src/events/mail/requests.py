@@ -58,7 +58,7 @@ async def request(conn: Conn, keyring: KeyRing, mails: list[Mail]) -> int:
             body_text=m.words.body,
             action_url=m.action_url,
             action_label=m.words.label,
-            translations=m.words.translations(),
+            translations=m.words.translations(m.action_url),
             expires_at=m.expires_at,
             attachments=m.attachments,
         )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from events.web.links import in_english
 from usn_schemas.events import EventDefinition
 from usn_schemas.mail import Translation
 from usn_schemas.vocabulary import Language
@@ -75,22 +76,27 @@ class Words:
     def label(self) -> str | None:
         return f"{self.nb_label} / {self.en_label}" if self.nb_label and self.en_label else None
 
-    def translations(self) -> dict[Language, Translation]:
+    def translations(self, action_url: str | None = None) -> dict[Language, Translation]:
+        """Each language's mail; the English one's button opens her page in English."""
+        en_url = None if action_url is None else in_english(action_url)
         return {
             "nb": Translation(subject=self.nb_subject[:200], body_text=f"{self.nb_body}\n\n{SIGNATURE['nb']}",
-                              action_label=self.nb_label),
+                              action_label=self.nb_label, action_url=action_url),
             "en": Translation(subject=self.en_subject[:200], body_text=f"{self.en_body}\n\n{SIGNATURE['en']}",
-                              action_label=self.en_label),
+                              action_label=self.en_label, action_url=en_url),
         }  # fmt: skip
 
 
 def _cancel_lines(cancel_url: str, status: str = "registered") -> tuple[str, str]:
     """Her link to cancel (a seat) or leave the waiting list (a place or an offer)."""
     if status == "registered":
-        return f"\n\nKan du ikke komme? Meld deg av her: {cancel_url}", f"\n\nCannot come? Cancel here: {cancel_url}"
+        return (
+            f"\n\nKan du ikke komme? Meld deg av her: {cancel_url}",
+            f"\n\nCannot come? Cancel here: {in_english(cancel_url)}",
+        )
     return (
         f"\n\nVil du ikke stå på ventelisten lenger? Gå av den her: {cancel_url}",
-        f"\n\nNo longer want to wait for a seat? Leave the waiting list here: {cancel_url}",
+        f"\n\nNo longer want to wait for a seat? Leave the waiting list here: {in_english(cancel_url)}",
     )
 
 
@@ -104,7 +110,7 @@ def confirmation(d: EventDefinition, page_url: str, ticket: tuple[str, str], can
         f"Arrangementet og påmeldingen din: {page_url}{cancel_nb}",
         f"Registered: {d.title}",
         f"You are registered for “{d.title}”.\n\n{en}\n\nThe calendar entry is attached.\n\n{ticket[1]}\n\n"
-        f"The event and your registration: {page_url}{cancel_en}",
+        f"The event and your registration: {in_english(page_url)}{cancel_en}",
         "Billett",
         "Ticket",
     )
@@ -125,8 +131,8 @@ def offer(d: EventDefinition, until: datetime, hold: timedelta, url: str) -> Wor
         f"Si ja eller nei til plassen her: {url}\n\nSvarer du ikke innen da, går plassen til neste på ventelisten.",
         f"A seat for you: {d.title}",
         f"A seat at “{d.title}” is free and held for you for {h} hours, until {when_en(until)}.\n\n{en}\n\n"
-        f"Accept or decline it here: {url}\n\nIf you do not answer by then, the seat goes to the next on the "
-        "waiting list.",
+        f"Accept or decline it here: {in_english(url)}\n\nIf you do not answer by then, the seat goes to the next "
+        "on the waiting list.",
         "Svar",
         "Answer",
     )
@@ -139,7 +145,7 @@ def reminder(d: EventDefinition, page_url: str, cancel_url: str) -> Words:
         f"Påminnelse: {d.title}",
         f"Påminnelse: «{d.title}» er snart.\n\n{nb}\n\nArrangementet: {page_url}{cancel_nb}",
         f"Reminder: {d.title}",
-        f"Reminder: “{d.title}” is soon.\n\n{en}\n\nThe event: {page_url}{cancel_en}",
+        f"Reminder: “{d.title}” is soon.\n\n{en}\n\nThe event: {in_english(page_url)}{cancel_en}",
     )
 
 
@@ -155,7 +161,8 @@ def update(d: EventDefinition, status: str, page_url: str, cancel_url: str) -> W
         f"Endret: {d.title}",
         f"«{d.title}» er endret. Slik er det nå:\n\n{nb}{attached[0]}\n\nArrangementet: {page_url}{cancel_nb}",
         f"Changed: {d.title}",
-        f"“{d.title}” has changed. This is how it now stands:\n\n{en}{attached[1]}\n\nThe event: {page_url}{cancel_en}",
+        f"“{d.title}” has changed. This is how it now stands:\n\n{en}{attached[1]}\n\n"
+        f"The event: {in_english(page_url)}{cancel_en}",
     )
 
 
@@ -190,7 +197,7 @@ def invitation(d: EventDefinition) -> tuple[str, str]:
         + (f"{description}\n\n" if description else "")
         + "[Se arrangementet og meld deg på]({{ member_link }})\n\n---\n\n"
         + f"You are invited to **{title}**.\n\n{_lines(_markdown_text(en))}\n\n"
-        + "[See the event and register]({{ member_link }})\n\nHilsen USN Alumni"
+        + "[See the event and register]({{ member_link }}&lang=en)\n\nHilsen USN Alumni"
     )
     return f"Invitasjon: {d.title}", body
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from events.checkin.codes import Keyring, ticket
-from events.web.links import Links
+from events.web.links import Links, in_english
 from usn_schemas.mail import Attachment
 
 
@@ -27,6 +27,6 @@ def ticket_parts(
     url = links.ticket(event_id, member_id, starts_at, now)
     lines = [
         f"Billetten din (QR-koden til innsjekkingen): {url}\nInnsjekkingskode: {t.code}",
-        f"Your ticket (the QR code for check-in): {url}\nCheck-in code: {t.code}",
+        f"Your ticket (the QR code for check-in): {in_english(url)}\nCheck-in code: {t.code}",
     ]
     return TicketParts(lines, url, Attachment(filename="ticket.svg", content_type="image/svg+xml", content=t.qr_svg))

@@ -14,6 +14,11 @@ PURPOSE = "events"
 _GRACE = timedelta(days=1)
 
 
+def in_english(url: str) -> str:
+    """Her link as the English mail gives it: the page opens in English (`?lang=en`)."""
+    return f"{url}{'&' if '?' in url else '?'}lang=en"
+
+
 class Links:
     def __init__(self, signer: TokenSigner, base_url: str) -> None:
         self._signer, self._base = signer, base_url.rstrip("/")

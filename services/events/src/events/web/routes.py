@@ -25,6 +25,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse
 from pydantic import TypeAdapter
+from starlette.datastructures import FormData
 
 from alumni_kit.auth import ExpiredTokenError, InvalidTokenError, TokenSigner, verify_member_link
 from alumni_kit.db import Conn
@@ -147,11 +148,10 @@ def page_router(runtime: ServiceRuntime, signer: TokenSigner, links: Links) -> A
 
     @router.post("/register")
     async def register(event_id: EventIdPath, request: Request) -> HTMLResponse:
-        form = await request.form()
-        lang_ = language(form.get("lang"))
+        _, token, lang_ = await _posted(request)
 
         async def work() -> HTMLResponse:
-            member_id = _member(signer, str(form.get("token", "")))
+            member_id = _member(signer, token)
             now = datetime.now(UTC)
             try:
                 async with runtime.pool.acquire() as conn, conn.transaction():
@@ -189,11 +189,7 @@ def page_router(runtime: ServiceRuntime, signer: TokenSigner, links: Links) -> A
             member_id = _member(signer, token)
             now = datetime.now(UTC)
             async with runtime.pool.acquire() as conn:
-                event = await repository.get_event(conn, event_id.lower())
-                if event is None or event.status == "draft":
-                    raise RefusalPageError(404, "not_found")
-                if event.status == "cancelled":
-                    raise RefusalPageError(410, "cancelled", title=event.definition.title)
+                event = _shown(await repository.get_event(conn, event_id.lower()))
                 mine = (await repository.member_state(conn, event, member_id)).mine
             if mine is not None and mine.status == "registered":
                 raise RefusalPageError(409, "already")
@@ -211,11 +207,10 @@ def page_router(runtime: ServiceRuntime, signer: TokenSigner, links: Links) -> A
 
     @router.post("/offer")
     async def answer_offer(event_id: EventIdPath, request: Request) -> HTMLResponse:
-        form = await request.form()
-        lang_ = language(form.get("lang"))
+        form, token, lang_ = await _posted(request)
 
         async def work() -> HTMLResponse:
-            member_id = _member(signer, str(form.get("token", "")))
+            member_id = _member(signer, token)
             choice = form.get("choice")
             if choice not in ("accept", "decline"):
                 raise RefusalPageError(422, "choose")  # never a decline by default
@@ -236,11 +231,10 @@ def page_router(runtime: ServiceRuntime, signer: TokenSigner, links: Links) -> A
 
     async def _offer_refusal(event_id: str, member_id: str, exc: RefusedError, lang: Language) -> RefusalPageError:
         async with runtime.pool.acquire() as conn:
-            event = await repository.get_event(conn, event_id)
-            if event is None or event.status == "draft":
-                return RefusalPageError(404, "not_found")
-            if event.status == "cancelled":
-                return RefusalPageError(410, "cancelled", title=event.definition.title)
+            try:
+                event = _shown(await repository.get_event(conn, event_id))
+            except RefusalPageError as page:
+                return page
             mine = (await repository.member_state(conn, event, member_id)).mine
         if mine is not None and mine.status == "registered":
             return RefusalPageError(409, "already")
@@ -277,11 +271,10 @@ def page_router(runtime: ServiceRuntime, signer: TokenSigner, links: Links) -> A
 
     @router.post("/withdraw")
     async def cancel(event_id: EventIdPath, request: Request) -> HTMLResponse:
-        form = await request.form()
-        lang_ = language(form.get("lang"))
+        _, token, lang_ = await _posted(request)
 
         async def work() -> HTMLResponse:
-            member_id = _member(signer, str(form.get("token", "")))
+            member_id = _member(signer, token)
             now = datetime.now(UTC)
             async with runtime.pool.acquire() as conn:
                 event = _cancellable(await repository.get_event(conn, event_id.lower()), now)
@@ -301,12 +294,24 @@ def page_router(runtime: ServiceRuntime, signer: TokenSigner, links: Links) -> A
     return router
 
 
-def _cancellable(event: Event | None, now: datetime) -> Event:
-    """The event if a registration for it may still be cancelled; else the page that says why."""
+async def _posted(request: Request) -> tuple[FormData, str, Language]:
+    """The form a member page posted, her signed link's token in it, and the page's language."""
+    form = await request.form()
+    return form, str(form.get("token", "")), language(form.get("lang"))
+
+
+def _shown(event: Event | None) -> Event:
+    """The event if members may see it (published, not cancelled); else the page that says why."""
     if event is None or event.status == "draft":
         raise RefusalPageError(404, "not_found")
     if event.status == "cancelled":
         raise RefusalPageError(410, "cancelled", title=event.definition.title)
+    return event
+
+
+def _cancellable(event: Event | None, now: datetime) -> Event:
+    """The event if a registration for it may still be cancelled; else the page that says why."""
+    event = _shown(event)
     if now >= event.starts_at:
         raise RefusalPageError(410, "started", title=event.definition.title)
     return event
