@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import io
 import re
 import subprocess
 import sys
@@ -16,6 +17,8 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+import zxingcpp
+from PIL import Image
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.wait import WebDriverWait
@@ -180,6 +183,11 @@ async def test_no_shows_are_counted_once_the_event_is_over(events: ServiceProces
     assert 'events_checkins_total{outcome="410"} 1.0' in measured
 
 
+def scanned(png: bytes) -> list[str]:
+    """The QR codes ZXing (the decoder behind many phone scanners) reads in a picture."""
+    return [found.text for found in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)).convert("L"))]
+
+
 @pytest.mark.once  # pages and WebCrypto do not depend on the broker's version: one round is enough
 async def test_the_staff_page_in_chromium_checks_in_shows_the_repeat_and_goes_on_offline(
     events: ServiceProcess, browser: webdriver.Chrome
@@ -190,8 +198,11 @@ async def test_the_staff_page_in_chromium_checks_in_shows_the_repeat_and_goes_on
         assert act(events, event_id, m).status_code == 201
     # Her ticket page in the browser: the QR is drawn (an inline SVG), the code beside it.
     await asyncio.to_thread(browser.get, f"{events.url}/events/{event_id}/ticket?token={member_link(online)}")
-    assert browser.find_element(By.CSS_SELECTOR, "#qr svg").size["width"] > 100
+    qr = browser.find_element(By.CSS_SELECTOR, "#qr svg")
+    assert qr.size["width"] > 100
     code = browser.find_element(By.ID, "code").text
+    # What a scanner at the door reads off the drawn QR (Chromium's pixels, ZXing's decoder) is her code.
+    assert scanned(qr.screenshot_as_png) == [code]
     offline_code, cancelled_code = (code_from_ticket(events, event_id, m) for m in (offline, cancelled))
     assert act(events, event_id, cancelled, "registrations/cancel").status_code == 200
 
