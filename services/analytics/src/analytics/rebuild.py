@@ -302,8 +302,9 @@ async def as_of_generation(
 
     The read side calls this for `?as_of=`; the live generation is not touched. A moment
     whose positions (offsets_for_times) are those of a generation built already (under
-    the same weights) reuses it: moments between the same two events cost nothing new. Bounded: one build at a
-    time (`AsOfBusyError` otherwise), and at most `as_of_keep` of them kept.
+    the same weights) reuses it: moments between the same two events cost nothing new.
+    Bounded: one build at a time (`AsOfBusyError` otherwise), and at most `as_of_keep` of
+    them kept.
     Raises `NothingBeforeError` for a moment before every event on the topics.
     """
     async with _opened(settings) as (conn, reader):

@@ -78,13 +78,10 @@ def _member(signer: TokenSigner, token: str) -> str:
 
 def _open_event(event: Event | None, now: datetime, lang: Language) -> Event:
     """The event if one may still register for it; else the page that says why."""
-    if event is None or event.status == "draft":
-        raise RefusalPageError(404, "not_found")
-    title = event.definition.title
-    if event.status == "cancelled":
-        raise RefusalPageError(410, "cancelled", title=title)
+    event = _shown(event)
     if now >= event.registration_deadline or now >= event.starts_at:
-        raise RefusalPageError(410, "deadline_passed", title=title, deadline=_when(event.registration_deadline, lang))
+        raise RefusalPageError(410, "deadline_passed", title=event.definition.title,
+                               deadline=_when(event.registration_deadline, lang))  # fmt: skip
     return event
 
 
